@@ -1,0 +1,133 @@
+"""The retailer's nouns as validated, immutable values.
+
+Every loader, recommender, renderer and transport speaks in these types; nothing
+downstream has to re-check a field that was validated here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class Product(_Value):
+    """One sellable item of the catalog."""
+
+    id: str = Field(min_length=1, max_length=128)
+    title: str = Field(min_length=1, max_length=300)
+    brand: str = Field(min_length=1, max_length=120)
+    category: str = Field(min_length=1, max_length=120)
+    price: Decimal = Field(ge=0, max_digits=12, decimal_places=2)
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR")
+    image: str = Field(
+        min_length=1, description="path (relative to the catalog file) or http(s) URL"
+    )
+    url: str = Field(pattern=r"^https?://\S+$", description="the product page on the shop")
+    in_stock: bool = True
+    description: str = ""
+
+
+class Consent(StrEnum):
+    """Marketing consent as recorded by the retailer."""
+
+    granted = "granted"
+    denied = "denied"
+    unknown = "unknown"
+
+
+class Customer(_Value):
+    """A shopper. Fields other than `id` are personal data: never log them."""
+
+    id: str = Field(min_length=1, max_length=128)
+    email: EmailStr
+    first_name: str = Field(min_length=1, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=40)
+    locale: str = "en_US"
+    timezone: str = "UTC"
+    country: str = Field(default="US", pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+    marketing_consent: Consent = Consent.unknown
+    consent_timestamp: datetime | None = None
+    consent_source: str | None = None
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        try:
+            Locale.parse(value.replace("-", "_"))
+        except (ValueError, UnknownLocaleError):
+            raise ValueError(f"unknown locale {value!r} (use a code such as en_US or de_DE)")
+        return value.replace("-", "_")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)"
+            )
+        return value
+
+    @field_validator("last_name", "phone", "consent_source", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("consent_timestamp", mode="before")
+    @classmethod
+    def _empty_timestamp_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+
+class EventType(StrEnum):
+    """What a customer did. The feedback loop adds exposure, open, click and unsubscribe."""
+
+    view = "view"
+    cart = "cart"
+    purchase = "purchase"
+    exposure = "exposure"
+    open = "open"
+    click = "click"
+    unsubscribe = "unsubscribe"
+
+
+class Event(_Value):
+    """One behaviour event. `product_id` is empty for events about no product (unsubscribe)."""
+
+    customer_id: str = Field(min_length=1)
+    product_id: str | None = None
+    type: EventType
+    timestamp: datetime
+
+    @field_validator("product_id", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("timestamp")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("timestamp needs a UTC offset, e.g. 2026-05-01T10:00:00+00:00")
+        return value
+
+
+class Pick(_Value):
+    """The products chosen for one customer, best first, with why and by which model."""
+
+    customer_id: str
+    product_ids: tuple[str, ...] = Field(min_length=1)
+    scores: tuple[float, ...]
+    reasons: tuple[str, ...]
+    model_version: str
