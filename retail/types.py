@@ -65,7 +65,8 @@ class Customer(_Value):
         try:
             Locale.parse(value.replace("-", "_"))
         except (ValueError, UnknownLocaleError):
-            raise ValueError(f"unknown locale {value!r} (use a code such as en_US or de_DE)")
+            hint = "use a code such as en_US or de_DE"
+            raise ValueError(f"unknown locale {value!r} ({hint})") from None
         return value.replace("-", "_")
 
     @field_validator("timezone")
@@ -76,7 +77,7 @@ class Customer(_Value):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(
                 f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)"
-            )
+            ) from None
         return value
 
     @field_validator("last_name", "phone", "consent_source", mode="before")

@@ -1,0 +1,35 @@
+"""Errors a user can cause with their retail files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One problem in one row of an input file.
+
+    `line` is the physical line in the file (the header is line 1). The message
+    never echoes the cell's value: cells may hold personal data.
+    """
+
+    file: Path
+    line: int
+    field: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: {self.problem}"
+
+
+class RetailDataError(Exception):
+    """An input file cannot be used as it is; the message lists every problem found."""
+
+    def __init__(self, problems: list[RowProblem], hint: str = "") -> None:
+        self.problems = list(problems)
+        shown = "\n".join(f"  {p}" for p in self.problems[:25])
+        more = len(self.problems) - 25
+        tail = f"\n  … and {more} more" if more > 0 else ""
+        hint = hint or "fix the rows above, or run with --on-bad-rows skip to leave them out"
+        super().__init__(f"{len(self.problems)} problem(s) in the input:\n{shown}{tail}\n{hint}")
