@@ -1,0 +1,401 @@
+"""The campaign flow: retail files in, emails out. Tasks are thin; packages decide."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from prefect import flow, get_run_logger, task, unmapped
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import BaseModel, Field
+
+from compliance.audience import Audience, select_audience, unsubscribed_in
+from compliance.own_values import scan_own_values
+from compliance.pseudonym import pseudonymize
+from compliance.suppression import SuppressionList
+from creative.probe import check_video, probe_video
+from creative.render import LocalRenderer, Render
+from creative.storyboard import Storyboard, build_storyboard
+from creative.template import load_template
+from delivery.compose import compose_email
+from delivery.dispatch import DispatchReport, dispatch
+from delivery.links import Links, make_token
+from delivery.outbox import Outbox
+from delivery.sink import MaildirSink
+from delivery.transport import SmtpTransport
+from flows.progress import reporter
+from flows.settings import Settings
+from flows.workspace import Workspace
+from recs.pick import recommend
+from retail.loaders import RetailData, load_retail
+from retail.types import Customer, Pick, Product
+
+# Customer data flows through these tasks: never cache or persist their results.
+step = task(cache_policy=NO_CACHE, persist_result=False)
+
+
+class CampaignParams(BaseModel):
+    """What one campaign run needs. Flat, with defaults, so the Prefect UI shows a clean form."""
+
+    campaign: str = Field(
+        "demo",
+        description="Campaign id; keys the outbox (one email per customer per campaign).",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+    )
+    catalog: str = Field(description="Path to catalog.csv")
+    customers: str = Field(description="Path to customers.csv")
+    events: str = Field(description="Path to events.csv")
+    template: str = Field("hero", description="Video template folder name in templates/")
+    limit: int | None = Field(None, ge=1, description="Take only the first N eligible customers")
+    on_bad_rows: Literal["fail", "skip"] = Field(
+        "fail", description="Stop on bad rows, or skip and count them"
+    )
+    dry_run: bool = Field(False, description="Render and check, but queue and send nothing")
+    workspace: str | None = Field(None, description="Workspace folder (default from settings)")
+    products_per_pick: int = Field(3, ge=1, le=10, description="Products chosen per customer")
+    subject: str = Field("Picked for you this week", description="Email subject line")
+
+
+@dataclass
+class CampaignSummary:
+    """Counts of one run. No personal data: safe to print, log and publish."""
+
+    campaign: str
+    considered: int = 0
+    excluded: dict[str, int] = field(default_factory=dict)
+    eligible: int = 0
+    selected: int = 0
+    rendered: int = 0
+    reused_renders: int = 0
+    failed_checks: dict[str, int] = field(default_factory=dict)
+    queued: int = 0
+    already_queued: int = 0
+    sent: int = 0
+    not_sent: dict[str, int] = field(default_factory=dict)
+    skipped_rows: dict[str, int] = field(default_factory=dict)
+    unknown_reference_events: int = 0
+    dry_run: bool = False
+    model_version: str = ""
+    workspace: str = ""
+    maildir: str = ""
+    renders: str = ""
+    mail_via: str = ""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One customer's way through render and checks."""
+
+    customer: Customer
+    pick: Pick
+    storyboard: Storyboard
+    pseudonym: str
+
+
+@step
+def load_files(params: CampaignParams) -> RetailData:
+    """Load and validate the three retail files."""
+    data = load_retail(
+        Path(params.catalog), Path(params.customers), Path(params.events), params.on_bad_rows
+    )
+    log = get_run_logger()
+    log.info(
+        "loaded %d products, %d customers, %d events",
+        len(data.products),
+        len(data.customers),
+        len(data.events),
+    )
+    for problem in data.problems[:20]:
+        log.warning("left out: %s", problem)
+    return data
+
+
+@step
+def choose_audience(data: RetailData, suppression_db: str) -> Audience:
+    """Apply consent and suppression rules."""
+    suppressed = SuppressionList(Path(suppression_db)).ids() | unsubscribed_in(data.events)
+    audience = select_audience(data.customers, suppressed=suppressed)
+    get_run_logger().info(
+        "%d of %d customers eligible; excluded %s",
+        len(audience.eligible),
+        audience.considered,
+        audience.counts() or "none",
+    )
+    return audience
+
+
+@step
+def pick_products(data: RetailData, customer_ids: list[str], n: int) -> dict[str, Pick]:
+    """Recommend products for every selected customer in one batch."""
+    now = max((e.timestamp for e in data.events), default=datetime.now(UTC))
+    picks = recommend(data.products, data.events, customer_ids, n=n, now=now)
+    reporter().advance("recommend", len(customer_ids))
+    return picks
+
+
+@task(
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    retries=1,
+    retry_delay_seconds=2,
+    task_run_name="render-{job.pseudonym}",
+)
+def render_video(job: Job, renderer: LocalRenderer, out_dir: str) -> Render:
+    """Render one customer's video (or reuse the identical one rendered before)."""
+    result = renderer.render(job.storyboard, Path(out_dir))
+    reporter().advance("render")
+    return result
+
+
+def check_creative(job: Job, render: Render) -> list[str]:
+    """Problems that stop this creative from being sent (empty: fine)."""
+    problems = [f"video: {p}" for p in check_video(probe_video(render.video))]
+    if not render.poster.is_file():
+        problems.append("poster: missing")
+    problems += [
+        f"pii: {f.field} in copy" for f in scan_own_values(job.storyboard.texts(), job.customer)
+    ]
+    return problems
+
+
+@step
+def queue_emails(
+    jobs: list[tuple[Job, Render]],
+    params: CampaignParams,
+    settings: Settings,
+    products: dict[str, Product],
+    secret: bytes,
+    outbox_db: str,
+) -> tuple[int, int]:
+    """Compose each email and put it in the outbox; returns (queued, already there)."""
+    links = Links(settings.public_base_url, unsubscribe_address=settings.unsubscribe_mailto)
+    outbox = Outbox(Path(outbox_db))
+    queued = already = 0
+    now = datetime.now(UTC)
+    try:
+        for job, render in jobs:
+            if outbox.get(params.campaign, job.customer.id) is not None:
+                already += 1  # composing again would only be thrown away
+                continue
+            token = make_token(secret, params.campaign, job.customer.id)
+            message = compose_email(
+                customer=job.customer,
+                products=[products[pid] for pid in job.pick.product_ids],
+                poster=render.poster,
+                video_url=f"{links.base_url}/r/{render.key}/video.mp4",
+                links=links.for_token(token),
+                sender=settings.sender,
+                postal_address=settings.postal_address,
+                subject=params.subject,
+                campaign_id=params.campaign,
+                templates_dir=settings.templates_dir,
+            )
+            if outbox.enqueue(
+                campaign_id=params.campaign,
+                customer_id=job.customer.id,
+                recipient=str(job.customer.email),
+                message=message,
+                due_at=now,
+            ):
+                queued += 1
+            else:
+                already += 1
+            reporter().advance("email")
+    finally:
+        outbox.close()
+    return queued, already
+
+
+@step
+def send_due(
+    settings: Settings, outbox_db: str, suppression_db: str, maildir: str
+) -> tuple[DispatchReport, str]:
+    """Send every due message over SMTP: the configured relay, or the local sink."""
+    outbox = Outbox(Path(outbox_db))
+    suppression = SuppressionList(Path(suppression_db))
+    try:
+        if settings.smtp_host:
+            transport = SmtpTransport(
+                settings.smtp_host,
+                settings.smtp_port,
+                settings.smtp_username,
+                settings.smtp_password,
+                starttls=settings.smtp_starttls,
+            )
+            with transport:
+                report = dispatch(
+                    outbox, transport, now=datetime.now(UTC), is_suppressed=suppression.__contains__
+                )
+            return report, f"SMTP relay {settings.smtp_host}:{settings.smtp_port}"
+        with (
+            MaildirSink(Path(maildir)) as sink,
+            SmtpTransport("127.0.0.1", sink.port, starttls=False) as transport,
+        ):
+            report = dispatch(
+                outbox,
+                transport,
+                now=datetime.now(UTC),
+                is_suppressed=suppression.__contains__,
+                on_progress=lambda r: reporter().advance("send"),
+            )
+        return report, "local SMTP sink on 127.0.0.1 (Maildir)"
+    finally:
+        outbox.close()
+
+
+def _publish(summary: CampaignSummary, picks_rows: list[dict]) -> None:
+    lines = [
+        f"# Campaign `{summary.campaign}`" + (" (dry run)" if summary.dry_run else ""),
+        "",
+        "| stage | count |",
+        "|---|---|",
+        f"| customers considered | {summary.considered} |",
+        f"| eligible | {summary.eligible} |",
+        f"| selected (limit) | {summary.selected} |",
+        f"| videos rendered | {summary.rendered} (reused {summary.reused_renders}) |",
+        f"| emails queued | {summary.queued} (already queued before: {summary.already_queued}) |",
+        f"| emails sent | {summary.sent} |",
+        "",
+        "| excluded because | customers |",
+        "|---|---|",
+        *[f"| {reason} | {count} |" for reason, count in sorted(summary.excluded.items())],
+    ]
+    if summary.failed_checks:
+        lines += ["", "| creative check failed | customers |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in sorted(summary.failed_checks.items())]
+    lines += ["", f"Model version: `{summary.model_version}`"]
+    create_markdown_artifact(
+        "\n".join(lines),
+        key=_key(summary.campaign, "summary"),
+        description="Campaign summary (counts only)",
+    )
+    if picks_rows:
+        create_table_artifact(
+            picks_rows,
+            key=_key(summary.campaign, "picks"),
+            description="Picks by pseudonymous customer id",
+        )
+
+
+def _key(campaign: str, what: str) -> str:
+    # Artifact keys allow lowercase letters, digits and dashes only.
+    safe = "".join(c if c.isalnum() else "-" for c in campaign.lower())
+    return f"campaign-{safe}-{what}"
+
+
+@flow(name="campaign", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=False)
+def campaign_flow(params: CampaignParams) -> CampaignSummary:
+    """Run one campaign: load, choose the audience, pick, render, check, queue, send."""
+    settings = Settings(**({"workspace": params.workspace} if params.workspace else {}))
+    ws = Workspace(settings.workspace).create()
+    secret = settings.secret()
+    log = get_run_logger()
+    summary = CampaignSummary(
+        campaign=params.campaign,
+        dry_run=params.dry_run,
+        workspace=str(ws.root),
+        maildir=str(ws.maildir),
+        renders=str(ws.renders),
+    )
+
+    data = load_files(params)
+    summary.skipped_rows = data.skipped_rows
+    summary.unknown_reference_events = data.unknown_reference_events
+    audience = choose_audience(data, str(ws.state_db))
+    summary.considered, summary.excluded = audience.considered, audience.counts()
+    summary.eligible = len(audience.eligible)
+    chosen = audience.eligible[: params.limit] if params.limit else audience.eligible
+    summary.selected = len(chosen)
+    if not chosen:
+        log.warning("no eligible customers: nothing to render or send")
+        _publish(summary, [])
+        return summary
+
+    reporter().start("recommend", len(chosen))
+    picks = pick_products(data, [c.id for c in chosen], params.products_per_pick)
+    summary.model_version = next(iter(picks.values())).model_version if picks else ""
+    products = {p.id: p for p in data.products}
+    template = load_template(settings.templates_dir, params.template, settings.assets_dir)
+    jobs = [
+        Job(
+            customer=c,
+            pick=picks[c.id],
+            storyboard=build_storyboard(
+                template,
+                picks[c.id],
+                products,
+                c,
+                images_root=data.catalog_dir,
+                personalize=settings.personalize,
+                headline_variant=_variant(pseudonymize(secret, c.id), template),
+            ),
+            pseudonym=pseudonymize(secret, c.id),
+        )
+        for c in chosen
+        if c.id in picks
+    ]
+
+    renderer = LocalRenderer(crf=settings.video_crf, preset=settings.video_preset)
+    reporter().start("render", len(jobs))
+    futures = render_video.map(jobs, renderer=unmapped(renderer), out_dir=unmapped(str(ws.renders)))
+    renders = futures.result()
+    summary.rendered = sum(not r.reused for r in renders)
+    summary.reused_renders = sum(r.reused for r in renders)
+
+    passed: list[tuple[Job, Render]] = []
+    failed: Counter[str] = Counter()
+    rows = []
+    for job, render in zip(jobs, renders, strict=True):
+        problems = check_creative(job, render)
+        for problem in problems:
+            failed[problem] += 1
+        if problems:
+            log.warning("customer %s: creative not sent: %s", job.pseudonym, "; ".join(problems))
+        else:
+            passed.append((job, render))
+        rows.append(
+            {
+                "customer": job.pseudonym,
+                "products": ", ".join(job.pick.product_ids),
+                "scores": ", ".join(f"{s:.3f}" for s in job.pick.scores),
+                "reasons": ", ".join(job.pick.reasons),
+                "video": render.key[:12],
+                "check": "ok" if not problems else "; ".join(problems),
+            }
+        )
+    summary.failed_checks = dict(failed)
+
+    if not params.dry_run:
+        reporter().start("email", len(passed))
+        summary.queued, summary.already_queued = queue_emails(
+            passed, params, settings, products, secret, str(ws.state_db)
+        )
+        reporter().start("send", summary.queued)
+        report, summary.mail_via = send_due(
+            settings, str(ws.state_db), str(ws.state_db), str(ws.maildir)
+        )
+        summary.sent = report.sent
+        summary.not_sent = {
+            k: v
+            for k, v in {
+                "failed": report.failed,
+                "suppressed at send time": report.suppressed,
+                "outcome unknown": report.unknown,
+                "deferred": report.deferred,
+            }.items()
+            if v
+        }
+    _publish(summary, rows)
+    log.info("campaign %s: %d sent, %d queued", params.campaign, summary.sent, summary.queued)
+    return summary
+
+
+def _variant(pseudonym: str, template: object) -> int:
+    """Deterministic headline variant per customer (hash of the pseudonym)."""
+    count = len(template.spec.headlines)  # type: ignore[attr-defined]
+    return int(pseudonym[-4:], 16) % max(count, 1)

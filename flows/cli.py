@@ -1,0 +1,273 @@
+"""The `reelcast` command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+# Before Prefect is imported anywhere: no telemetry, and keep the terminal for
+# progress bars (Prefect's own INFO lines still reach the API and the UI).
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+app = typer.Typer(
+    help="reelcast: personalized video email campaigns for online retailers.\n\n"
+    "Start with `reelcast demo`; run your own data with `reelcast campaign run`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+campaign_app = typer.Typer(
+    help="Run campaigns on your own catalog, customers and events.", no_args_is_help=True
+)
+app.add_typer(campaign_app, name="campaign")
+console = Console()
+err = Console(stderr=True)
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        help="Workspace folder for state, renders and the mailbox "
+        "(default: REELCAST_WORKSPACE or ./.reelcast).",
+        show_default=False,
+    ),
+]
+LimitOpt = Annotated[
+    int | None,
+    typer.Option("--limit", min=1, help="Only the first N eligible customers (stable order)."),
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's run logs.")]
+
+
+def _quiet_prefect(verbose: bool) -> None:
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from creative.errors import CreativeError
+    from delivery.errors import DeliveryError
+    from recs.errors import RecsError
+    from retail.errors import RetailDataError
+
+    return (RetailDataError, CreativeError, DeliveryError, RecsError)
+
+
+def _settings(workspace: Path | None):  # type: ignore[no-untyped-def]
+    from pydantic import ValidationError
+
+    from flows.settings import Settings
+
+    try:
+        return Settings(**({"workspace": workspace} if workspace else {}))
+    except ValidationError as exc:
+        lines = [
+            f"  REELCAST_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        ]
+        err.print("[red]error:[/] invalid settings (environment or .env):\n" + "\n".join(lines))
+        raise typer.Exit(2) from None
+
+
+def _run(params, settings, verbose: bool):  # type: ignore[no-untyped-def]
+    """Check the inputs, then run the campaign flow with progress bars."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from creative.template import load_template
+    from flows.progress import RichReporter, reporting
+    from retail.loaders import load_retail
+
+    try:
+        # Fail fast, with a clean message, before Prefect starts: user errors are
+        # not bugs and deserve no traceback.
+        with console.status("Checking input files…"):
+            load_retail(
+                Path(params.catalog),
+                Path(params.customers),
+                Path(params.events),
+                params.on_bad_rows,
+            )
+            load_template(settings.templates_dir, params.template, settings.assets_dir)
+    except _user_errors() as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, markup=False)
+        raise typer.Exit(2) from None
+
+    with console.status("Starting Prefect (first run of a session takes a few seconds)…"):
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        from flows.campaign import campaign_flow
+
+    flow = campaign_flow.with_options(
+        task_runner=ThreadPoolTaskRunner(max_workers=settings.render_workers)
+    )
+    progress = Progress(
+        TextColumn("{task.description:>10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+    started = time.monotonic()
+    try:
+        with progress, reporting(RichReporter(progress)):
+            summary = flow(params)
+    except _user_errors() as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, markup=False)
+        raise typer.Exit(2) from None
+    _print_summary(summary, time.monotonic() - started)
+    return summary
+
+
+def _print_summary(summary, seconds: float) -> None:  # type: ignore[no-untyped-def]
+    table = Table(
+        title=f"Campaign '{summary.campaign}'" + (" — dry run" if summary.dry_run else ""),
+        show_header=False,
+    )
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("customers considered", str(summary.considered))
+    for reason, count in sorted(summary.excluded.items()):
+        table.add_row(f"  excluded: {reason}", str(count))
+    table.add_row("eligible", str(summary.eligible))
+    table.add_row("selected (--limit)", str(summary.selected))
+    table.add_row("videos rendered", f"{summary.rendered} new, {summary.reused_renders} reused")
+    for problem, count in sorted(summary.failed_checks.items()):
+        table.add_row(f"  held back: {problem}", str(count))
+    if not summary.dry_run:
+        table.add_row(
+            "emails queued",
+            f"{summary.queued} new, {summary.already_queued} already queued by an earlier run",
+        )
+        table.add_row("emails sent", str(summary.sent))
+        for reason, count in sorted(summary.not_sent.items()):
+            table.add_row(f"  not sent: {reason}", str(count))
+    skipped = sum(summary.skipped_rows.values())
+    if skipped or summary.unknown_reference_events:
+        table.add_row(
+            "input rows left out",
+            f"{skipped} bad, {summary.unknown_reference_events} events with unknown ids",
+        )
+    console.print(table)
+    console.print(f"Finished in {seconds:.0f} s.")
+    console.print(f"  videos and posters: {summary.renders}")
+    if not summary.dry_run:
+        console.print(f"  mailbox (Maildir):  {summary.maildir}   via {summary.mail_via}")
+    console.print("  run details: Prefect UI (`prefect server start`) → Runs → campaign")
+
+
+@app.command()
+def demo(
+    limit: Annotated[int, typer.Option(min=1, help="Customers to render and mail.")] = 40,
+    workspace: WorkspaceOpt = None,
+    seed: Annotated[int, typer.Option(help="Seed of the generated retailer.")] = 7,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Generate a demo retailer and run a whole campaign on it, on this machine.
+
+    Writes the retailer's CSV files into the workspace (open and edit them, then run
+    `reelcast campaign run` on them), renders the videos and mails them to a local
+    SMTP server that stores them in <workspace>/mail. Campaign id: `demo`.
+    """
+    _quiet_prefect(verbose)
+    settings = _settings(workspace)
+    from flows.workspace import Workspace
+    from retail.demo import generate_retailer
+
+    ws = Workspace(settings.workspace).create()
+    with console.status("Generating the demo retailer…"):
+        files = generate_retailer(ws.demo_data, seed=seed)
+    console.print(f"Demo retailer written to {ws.demo_data}/ (catalog, customers, events, images)")
+    from flows.campaign import CampaignParams
+
+    params = CampaignParams(
+        campaign="demo",
+        catalog=str(files.catalog),
+        customers=str(files.customers),
+        events=str(files.events),
+        limit=limit,
+        workspace=str(settings.workspace),
+    )
+    _run(params, settings, verbose)
+
+
+@campaign_app.command("run")
+def campaign_run(
+    catalog: Annotated[Path, typer.Option(help="Catalog CSV (id,title,brand,category,price,…).")],
+    customers: Annotated[Path, typer.Option(help="Customers CSV (id,email,first_name,…).")],
+    events: Annotated[
+        Path, typer.Option(help="Events CSV (customer_id,product_id,type,timestamp).")
+    ],
+    campaign: Annotated[
+        str,
+        typer.Option(
+            help="Campaign id: one email per customer per campaign id, however often you run it."
+        ),
+    ] = "campaign",
+    template: Annotated[
+        str, typer.Option(help="Video template name (a folder in templates/).")
+    ] = "hero",
+    limit: LimitOpt = None,
+    on_bad_rows: Annotated[
+        str,
+        typer.Option(
+            help="fail: stop and list every bad row; skip: leave bad rows out and count them."
+        ),
+    ] = "fail",
+    subject: Annotated[str, typer.Option(help="Email subject line.")] = "Picked for you this week",
+    workspace: WorkspaceOpt = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Render and check everything but queue and send nothing."),
+    ] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run a campaign on your own CSV files: audience, picks, videos, checks, emails."""
+    _quiet_prefect(verbose)
+    if on_bad_rows not in ("fail", "skip"):
+        err.print("[red]error:[/] --on-bad-rows must be 'fail' or 'skip'")
+        raise typer.Exit(2)
+    settings = _settings(workspace)
+    from pydantic import ValidationError
+
+    from flows.campaign import CampaignParams
+
+    try:
+        params = CampaignParams(
+            campaign=campaign,
+            catalog=str(catalog),
+            customers=str(customers),
+            events=str(events),
+            template=template,
+            limit=limit,
+            on_bad_rows=on_bad_rows,
+            dry_run=dry_run,
+            subject=subject,
+            workspace=str(settings.workspace),
+        )
+    except ValidationError as exc:
+        for e in exc.errors(include_input=False, include_url=False):
+            err.print(f"[red]error:[/] --{str(e['loc'][0]).replace('_', '-')}: {e['msg']}")
+        raise typer.Exit(2) from None
+    _run(params, settings, verbose)
+
+
+def main() -> None:
+    """Entry point of the `reelcast` command."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

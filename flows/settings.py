@@ -1,0 +1,79 @@
+"""reelcast settings: environment variables with the REELCAST_ prefix, or a .env file.
+
+Only `flows/` reads settings; packages get explicit arguments.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bundled(name: str) -> Path:
+    """templates/ and assets/ beside the packages (editable install) or in the wheel's data."""
+    beside = REPO_ROOT / name
+    if beside.is_dir():
+        return beside
+    return REPO_ROOT / "reelcast_data" / name
+
+
+class Settings(BaseSettings):
+    """Everything an operator may set. Defaults run the demo with no keys and no servers."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="REELCAST_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    workspace: Path = Field(
+        Path(".reelcast"),
+        description="Folder for everything a run produces: state, renders, mailbox. "
+        "Deleting it resets the demo.",
+    )
+    smtp_host: str | None = Field(
+        None,
+        description="SMTP relay host. Unset: reelcast starts its own SMTP server on 127.0.0.1 "
+        "that stores mail in <workspace>/mail (a Maildir).",
+    )
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    sender: str = Field("Northwind Demo Shop <shop@example.com>", description="From: address")
+    postal_address: str = Field(
+        "Northwind Demo Shop GmbH, Musterstraße 1, 10115 Berlin, Germany",
+        description="Sender's postal address for the email footer (CAN-SPAM).",
+    )
+    unsubscribe_mailto: str = Field("unsubscribe@example.com", description="mailto: opt-out")
+    public_base_url: str = Field(
+        "http://127.0.0.1:8010",
+        description="Base URL of the tracking app used in email links (https in production).",
+    )
+    pseudonym_secret: SecretStr | None = Field(
+        None,
+        description="Key for pseudonymous customer ids and signed links. Unset: a random key "
+        "is created once in <workspace>/secret.key.",
+    )
+    renderer: Literal["local"] = Field("local", description="Video renderer.")
+    render_workers: int = Field(2, ge=1, le=64, description="Videos rendered at the same time.")
+    video_crf: int = Field(23, ge=0, le=51)
+    video_preset: str = Field("veryfast")
+    personalize: bool = Field(True, description="Allow first names in videos and subjects.")
+    templates_dir: Path = Field(default_factory=lambda: _bundled("templates"))
+    assets_dir: Path = Field(default_factory=lambda: _bundled("assets"))
+
+    def secret(self) -> bytes:
+        """The pseudonymization key: from settings, else created once in the workspace."""
+        if self.pseudonym_secret is not None:
+            return self.pseudonym_secret.get_secret_value().encode()
+        path = self.workspace / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()

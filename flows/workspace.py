@@ -1,0 +1,45 @@
+"""Where a run's files live inside the workspace folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths inside one workspace. Deleting the folder resets everything."""
+
+    root: Path
+
+    @property
+    def state_db(self) -> Path:
+        """SQLite state: outbox, suppression list."""
+        return self.root / "state.sqlite"
+
+    @property
+    def renders(self) -> Path:
+        """Content-addressed videos and posters."""
+        return self.root / "renders"
+
+    @property
+    def maildir(self) -> Path:
+        """The local SMTP sink's mailbox."""
+        return self.root / "mail"
+
+    @property
+    def demo_data(self) -> Path:
+        """The generated demo retailer's CSV files and images."""
+        return self.root / "demo-data"
+
+    def create(self) -> Workspace:
+        """Make the folder (and say what it is, for whoever finds it)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        readme = self.root / "README.txt"
+        if not readme.exists():
+            readme.write_text(
+                "reelcast workspace: state.sqlite (outbox, suppression), renders/ (videos),\n"
+                "mail/ (local mailbox, Maildir), demo-data/ (demo retailer CSVs).\n"
+                "Delete this folder to reset.\n"
+            )
+        return self

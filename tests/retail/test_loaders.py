@@ -1,0 +1,137 @@
+"""The loaders name file, physical line and field for every bad row, and never echo PII."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from retail.errors import RetailDataError
+from retail.loaders import load_retail, load_rows
+from retail.types import Customer, Product
+
+PRODUCT_HEADER = "id,title,brand,category,price,currency,image,url,in_stock,description\n"
+CUSTOMER_HEADER = (
+    "id,email,first_name,last_name,phone,locale,timezone,country,marketing_consent,"
+    "consent_timestamp,consent_source\n"
+)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _product(pid: str, price: str = "9.99") -> str:
+    return f"{pid},Mug,Acme,Kitchen,{price},EUR,images/{pid}.jpg,https://shop.example/{pid},true,\n"
+
+
+def _customer(cid: str, email: str = "ann@example.com", tz: str = "Europe/Berlin") -> str:
+    return f"{cid},{email},Ann,Lee,,de_DE,{tz},DE,granted,2025-01-01T00:00:00+00:00,checkout\n"
+
+
+def test_demo_retailer_loads_without_problems(small_retailer) -> None:
+    data = load_retail(small_retailer.catalog, small_retailer.customers, small_retailer.events)
+    assert len(data.products) == 60
+    assert len(data.customers) == 120
+    assert data.events
+    assert data.problems == []
+
+
+def test_missing_column_names_file_header_line_and_column(tmp_path: Path) -> None:
+    path = _write(tmp_path / "catalog.csv", "id,title,brand,category,currency\n")
+    with pytest.raises(RetailDataError) as info:
+        load_rows(path, Product)
+    message = str(info.value)
+    assert f"{path}:1: price: missing column" in message
+    assert f"{path}:1: url: missing column" in message
+
+
+def test_wrong_type_names_physical_line_and_field(tmp_path: Path) -> None:
+    path = _write(tmp_path / "catalog.csv", PRODUCT_HEADER + _product("P1") + _product("P2", "abc"))
+    with pytest.raises(RetailDataError) as info:
+        load_rows(path, Product)
+    assert f"{path}:3: price:" in str(info.value)
+
+
+def test_line_numbers_count_physical_lines_of_multiline_cells(tmp_path: Path) -> None:
+    multiline = 'P1,"Mug\nwith two lines",Acme,Kitchen,9.99,EUR,a.jpg,https://s.example/1,true,\n'
+    path = _write(tmp_path / "catalog.csv", PRODUCT_HEADER + multiline + _product("P2", "-1"))
+    with pytest.raises(RetailDataError) as info:
+        load_rows(path, Product)
+    assert f"{path}:4: price:" in str(info.value)
+
+
+def test_bad_email_is_reported_without_echoing_the_address(tmp_path: Path) -> None:
+    path = _write(tmp_path / "customers.csv", CUSTOMER_HEADER + _customer("C1", "ann.at.example"))
+    with pytest.raises(RetailDataError) as info:
+        load_rows(path, Customer)
+    message = str(info.value)
+    assert f"{path}:2: email:" in message
+    assert "ann.at.example" not in message
+
+
+def test_bad_timezone_names_row_and_field(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "customers.csv",
+        CUSTOMER_HEADER + _customer("C1") + _customer("C2", "bo@example.com", "Mars/Olympus"),
+    )
+    with pytest.raises(RetailDataError) as info:
+        load_rows(path, Customer)
+    assert f"{path}:3: timezone: value error, unknown time zone" in str(info.value)
+
+
+def test_skip_mode_keeps_good_rows_and_counts_bad_ones(tmp_path: Path) -> None:
+    text = PRODUCT_HEADER + _product("P1") + _product("P2", "x") + "P3,only,three\n"
+    loaded = load_rows(_write(tmp_path / "catalog.csv", text), Product, "skip")
+    assert [p.id for p in loaded.items] == ["P1"]
+    assert loaded.skipped_rows == 2
+    assert {(p.line, p.field) for p in loaded.problems} == {(3, "price"), (4, "row")}
+
+
+def _retailer_copy(small_retailer, tmp_path: Path) -> tuple[Path, Path, Path]:
+    paths = []
+    for src in (small_retailer.catalog, small_retailer.customers, small_retailer.events):
+        paths.append(Path(shutil.copy(src, tmp_path / src.name)))
+    return paths[0], paths[1], paths[2]
+
+
+def test_unknown_ids_in_events_are_reported_and_left_out(small_retailer, tmp_path: Path) -> None:
+    catalog, customers, events = _retailer_copy(small_retailer, tmp_path)
+    with events.open("a") as handle:
+        handle.write("C00001,NOPE,view,2026-10-01T10:00:00+00:00\n")
+        handle.write("GHOST,P0001,view,2026-10-01T10:00:00+00:00\n")
+    lines = len(events.read_text().splitlines())
+    data = load_retail(catalog, customers, events)
+    assert data.unknown_reference_events == 2
+    rendered = [str(p) for p in data.problems]
+    assert f"{events}:{lines - 1}: product_id: unknown product id 'NOPE'" in rendered
+    assert f"{events}:{lines}: customer_id: unknown customer id" in rendered
+    assert all(e.product_id != "NOPE" and e.customer_id != "GHOST" for e in data.events)
+
+
+def test_duplicate_ids_stop_the_load_by_default(small_retailer, tmp_path: Path) -> None:
+    catalog, customers, events = _retailer_copy(small_retailer, tmp_path)
+    first_row = catalog.read_text().splitlines()[1]
+    with catalog.open("a") as handle:
+        handle.write(first_row + "\n")
+    with pytest.raises(RetailDataError, match="id: duplicate id"):
+        load_retail(catalog, customers, events)
+    data = load_retail(catalog, customers, events, on_bad_rows="skip")
+    assert data.skipped_rows["catalog"] == 1
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(RetailDataError, match="not found"):
+        load_rows(tmp_path / "nope.csv", Product)
+
+
+def test_naive_timestamp_is_rejected_with_a_hint(tmp_path: Path) -> None:
+    from retail.types import Event
+
+    path = _write(
+        tmp_path / "events.csv", "customer_id,product_id,type,timestamp\nC1,P1,view,2026-01-01\n"
+    )
+    with pytest.raises(RetailDataError, match=r"events.csv:2: timestamp: .*UTC offset"):
+        load_rows(path, Event)
