@@ -1,0 +1,182 @@
+"""Send what is due: claim from the outbox, re-check suppression, send, record.
+
+Exactly-once rests on the outbox, not on the provider (no ESP offers idempotency keys):
+a row is sent only by the dispatcher that claimed it, only after "send started" is on
+disk, and a row whose outcome is in doubt is parked as `unknown`, never re-sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from delivery.errors import (
+    ConnectionSendError,
+    PermanentSendError,
+    TransientSendError,
+    UnknownOutcomeError,
+    redact_addresses,
+)
+from delivery.outbox import Outbox, OutboxItem
+from delivery.transport import Transport
+
+log = logging.getLogger(__name__)
+
+_MAX_BACKOFF = timedelta(hours=6)
+
+
+@dataclass
+class DispatchReport:
+    """What one `dispatch` call did. Keys are (campaign_id, customer_id): no addresses."""
+
+    sent: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    retried: int = 0
+    unknown: int = 0
+    deferred: int = 0
+    """Claimed but put back untouched (the transport was unavailable)."""
+    reconciled_unknown: list[tuple[str, str]] = field(default_factory=list)
+    """Rows an earlier, interrupted dispatch left mid-send: now `unknown`, for an operator."""
+    transport_error: str | None = None
+    """Why the batch stopped early, when the transport could not be used at all."""
+
+
+def retry_delay(attempts: int, base: timedelta) -> timedelta:
+    """Exponential backoff after `attempts` failed tries: base, 2×base, 4×base… up to 6 h."""
+    return min(base * 2 ** max(attempts - 1, 0), _MAX_BACKOFF)
+
+
+def dispatch(
+    outbox: Outbox,
+    transport: Transport,
+    *,
+    now: datetime,
+    is_suppressed: Callable[[str], bool],
+    limit: int | None = None,
+    on_progress: Callable[[DispatchReport], None] | None = None,
+    max_attempts: int = 5,
+    retry_base: timedelta = timedelta(minutes=2),
+    stale_after: timedelta = timedelta(minutes=10),
+    batch_size: int = 50,
+) -> DispatchReport:
+    """Send every message due by `now` (at most `limit`), each at most once.
+
+    First reconciles rows an interrupted dispatch left in `sending` for over
+    `stale_after`. Then, per message: `is_suppressed(customer_id)` is asked right
+    before sending (True → `suppressed`, not sent); a transient failure is re-queued with
+    exponential backoff until `max_attempts`, then `failed`; a permanent one is `failed`;
+    an unknown outcome is `unknown`. If the transport cannot connect at all, the batch
+    stops and the claimed messages go back to the queue untouched. `on_progress` gets a
+    snapshot of the report after each message.
+    """
+    report = DispatchReport()
+    reconciled = outbox.reconcile(now, stale_after=stale_after)
+    for item in reconciled.unknown:
+        log.warning(
+            "campaign %s customer %s: an earlier dispatch was interrupted mid-send;"
+            " marked unknown, not re-sent",
+            item.campaign_id,
+            item.customer_id,
+        )
+        report.reconciled_unknown.append((item.campaign_id, item.customer_id))
+
+    remaining = limit
+    while remaining is None or remaining > 0:
+        batch = outbox.claim_due(
+            now, batch_size if remaining is None else min(batch_size, remaining)
+        )
+        if not batch:
+            break
+        if remaining is not None:
+            remaining -= len(batch)
+        # Claimed rows not yet handled go back to the queue whatever stops this loop
+        # (a transport outage, a failing suppression lookup, Ctrl-C).
+        pending = list(batch)
+        try:
+            while pending:
+                keep_going = _dispatch_one(
+                    outbox,
+                    transport,
+                    pending[0],
+                    now,
+                    is_suppressed,
+                    report,
+                    max_attempts=max_attempts,
+                    retry_base=retry_base,
+                )
+                if not keep_going:
+                    break
+                pending.pop(0)
+                if on_progress is not None:
+                    on_progress(replace(report, reconciled_unknown=list(report.reconciled_unknown)))
+        finally:
+            if pending:
+                report.deferred += outbox.release(pending, now)
+        if report.transport_error is not None:
+            break
+    return report
+
+
+def _dispatch_one(
+    outbox: Outbox,
+    transport: Transport,
+    item: OutboxItem,
+    now: datetime,
+    is_suppressed: Callable[[str], bool],
+    report: DispatchReport,
+    *,
+    max_attempts: int,
+    retry_base: timedelta,
+) -> bool:
+    """Handle one claimed row; False when the whole batch must stop (row left claimed)."""
+    who = f"campaign {item.campaign_id} customer {item.customer_id}"
+    if is_suppressed(item.customer_id):
+        outbox.mark_suppressed(item.id, now)
+        report.suppressed += 1
+        log.info("%s: suppressed, not sent", who)
+        return True
+    if not outbox.begin_send(item, now):
+        log.warning("%s: claim lost before sending (reconciled elsewhere); skipped", who)
+        return True
+    try:
+        provider_id = transport.send(item.email(), item.recipient)
+    except ConnectionSendError as exc:
+        report.transport_error = _safe(exc, item)
+        log.error("transport unavailable, stopping this batch: %s", report.transport_error)
+        return False
+    except PermanentSendError as exc:
+        outbox.mark_failed(item.id, str(exc), now)
+        report.failed += 1
+        log.warning("%s: rejected: %s", who, _safe(exc, item))
+    except TransientSendError as exc:
+        attempts = item.attempts + 1
+        if attempts >= max_attempts:
+            outbox.mark_failed(item.id, f"gave up after {attempts} attempts: {exc}", now)
+            report.failed += 1
+            log.warning("%s: gave up after %d attempts", who, attempts)
+        else:
+            outbox.retry(item.id, str(exc), now + retry_delay(attempts, retry_base), now)
+            report.retried += 1
+            log.info("%s: deferred (attempt %d): %s", who, attempts, _safe(exc, item))
+    except UnknownOutcomeError as exc:
+        outbox.mark_unknown(item.id, str(exc), now)
+        report.unknown += 1
+        log.error("%s: outcome unknown, parked for an operator: %s", who, _safe(exc, item))
+    except BaseException as exc:
+        # A bug or an interrupt while the message was in the transport's hands: it may
+        # have gone out, so park it rather than risk a second copy, then let it surface.
+        outbox.mark_unknown(item.id, f"dispatch interrupted during send: {type(exc).__name__}", now)
+        report.unknown += 1
+        raise
+    else:
+        outbox.mark_sent(item.id, provider_id, now)
+        report.sent += 1
+    return True
+
+
+def _safe(exc: BaseException, item: OutboxItem) -> str:
+    # Transports promise address-free errors; a third-party one might not keep it.
+    return redact_addresses(str(exc), item.recipient)

@@ -1,0 +1,167 @@
+"""Signed, opaque link tokens and the URLs built from them.
+
+A token names one (campaign, customer) pair. It goes into landing and unsubscribe links
+that anyone holding the email can see or forward, so it must not show the customer id,
+must not be guessable from a neighbour's token, and must not be forgeable.
+
+Construction (stdlib only, deterministic authenticated encryption in the SIV style):
+    iv    = HMAC-SHA256(k_mac, version || payload)[:16]
+    ct    = payload XOR HMAC-SHA256-CTR(k_enc, iv)
+    token = base64url(version || iv || ct), without padding
+The IV is the MAC, so the same pair always gets the same token (re-composing an email
+yields identical links) while any changed bit fails verification. Keys are derived from
+the one secret (HKDF), so the MAC key is never the encryption key and neither is the
+secret itself, which other modules also use.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import struct
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+from delivery.errors import DeliveryError, InvalidToken
+
+_VERSION = 1
+_IV_BYTES = 16  # 128-bit tag: forging or enumerating tokens means guessing this
+_MIN_SECRET_BYTES = 16
+_MAX_TOKEN_CHARS = 1024  # refuse to decode anything absurd before doing any work
+
+
+def _subkey(secret: bytes, label: bytes) -> bytes:
+    # HKDF-SHA256 (salt = our label, info = purpose). The secret is the HMAC *message*
+    # here, never the key of a customer-controlled message, so a customer id equal to a
+    # label cannot make another module's HMAC(secret, id) reveal a link key.
+    prk = hmac.new(b"reelcast/links/v1", secret, hashlib.sha256).digest()
+    return hmac.new(prk, label + b"\x01", hashlib.sha256).digest()
+
+
+def _keystream(key: bytes, iv: bytes, length: int) -> bytes:
+    blocks = []
+    for counter in range((length + 31) // 32):
+        blocks.append(hmac.new(key, iv + counter.to_bytes(4, "big"), hashlib.sha256).digest())
+    return b"".join(blocks)[:length]
+
+
+def _xor(data: bytes, stream: bytes) -> bytes:
+    return bytes(a ^ b for a, b in zip(data, stream, strict=True))
+
+
+def _check_secret(secret: bytes) -> None:
+    if not isinstance(secret, bytes) or len(secret) < _MIN_SECRET_BYTES:
+        raise DeliveryError(
+            f"the link secret must be at least {_MIN_SECRET_BYTES} random bytes "
+            "(generate one with `python -c 'import secrets; print(secrets.token_hex(32))'`)"
+        )
+
+
+def make_token(secret: bytes, campaign_id: str, customer_id: str) -> str:
+    """Return a URL-safe token for (campaign_id, customer_id) that only `secret` can read.
+
+    The token is deterministic for a given secret and pair, reveals neither id, and any
+    modification makes `read_token` reject it.
+    """
+    _check_secret(secret)
+    campaign = campaign_id.encode("utf-8")
+    customer = customer_id.encode("utf-8")
+    if not campaign or not customer or len(campaign) > 0xFFFF:
+        raise DeliveryError("campaign and customer ids must be non-empty (campaign < 64 KiB)")
+    header = bytes([_VERSION])
+    # Length-prefixing the campaign id keeps the split unambiguous whatever the ids contain.
+    payload = struct.pack(">H", len(campaign)) + campaign + customer
+    iv = hmac.new(_subkey(secret, b"mac"), header + payload, hashlib.sha256).digest()
+    iv = iv[:_IV_BYTES]
+    ciphertext = _xor(payload, _keystream(_subkey(secret, b"enc"), iv, len(payload)))
+    return base64.urlsafe_b64encode(header + iv + ciphertext).rstrip(b"=").decode("ascii")
+
+
+def read_token(secret: bytes, token: str) -> tuple[str, str]:
+    """Return (campaign_id, customer_id) from a token made by `make_token` with `secret`.
+
+    Raises `InvalidToken` for anything else: wrong secret, a changed character, a truncated
+    or padded token, a non-canonical encoding.
+    """
+    _check_secret(secret)
+    if not isinstance(token, str) or not 0 < len(token) <= _MAX_TOKEN_CHARS:
+        raise InvalidToken("token is empty or too long")
+    try:
+        raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raise InvalidToken("token is not url-safe base64") from None
+    # Unused low bits of the last character would otherwise let two spellings decode alike.
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != token:
+        raise InvalidToken("token is not in canonical form")
+    if len(raw) < 1 + _IV_BYTES + 3 or raw[0] != _VERSION:
+        raise InvalidToken("token has an unknown version or is truncated")
+    header, iv, ciphertext = raw[:1], raw[1 : 1 + _IV_BYTES], raw[1 + _IV_BYTES :]
+    payload = _xor(ciphertext, _keystream(_subkey(secret, b"enc"), iv, len(ciphertext)))
+    expected = hmac.new(_subkey(secret, b"mac"), header + payload, hashlib.sha256).digest()
+    if not hmac.compare_digest(expected[:_IV_BYTES], iv):
+        raise InvalidToken("token signature does not match")
+    (campaign_len,) = struct.unpack(">H", payload[:2])
+    campaign, customer = payload[2 : 2 + campaign_len], payload[2 + campaign_len :]
+    if len(campaign) != campaign_len or not customer:
+        raise InvalidToken("token payload is malformed")
+    return campaign.decode("utf-8"), customer.decode("utf-8")
+
+
+@dataclass(frozen=True)
+class RecipientLinks:
+    """Every link one email carries for its recipient."""
+
+    token: str
+    landing: str
+    unsubscribe: str
+    unsubscribe_mailto: str
+
+
+class Links:
+    """Builds the public URLs of the tracking app from a token.
+
+    `base_url` is where the tracking app is reachable from the recipient's mail client.
+    RFC 8058 one-click unsubscribe (and Gmail/Yahoo bulk-sender rules) want https there;
+    the plain-http loopback default is for the demo only.
+    """
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8010",
+        *,
+        unsubscribe_address: str,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise DeliveryError(f"links base URL must be http(s)://host[:port], got {base_url!r}")
+        if parts.query or parts.fragment:
+            raise DeliveryError(f"links base URL must not carry a query or fragment: {base_url!r}")
+        if "@" not in unsubscribe_address or any(c in unsubscribe_address for c in "<>?\r\n "):
+            raise DeliveryError(
+                "unsubscribe address must be a bare address like unsub@shop.example"
+            )
+        self.base_url = base_url.rstrip("/")
+        self.unsubscribe_address = unsubscribe_address
+
+    def landing(self, token: str) -> str:
+        """The video landing page for this token."""
+        return f"{self.base_url}/v/{quote(token, safe='')}"
+
+    def unsubscribe(self, token: str) -> str:
+        """The unsubscribe page, which also takes the RFC 8058 one-click POST."""
+        return f"{self.base_url}/u/{quote(token, safe='')}"
+
+    def unsubscribe_mailto(self, token: str) -> str:
+        """A mailto: link whose subject carries the token, so a reply can be matched."""
+        return f"mailto:{self.unsubscribe_address}?subject={quote('unsubscribe ' + token)}"
+
+    def for_token(self, token: str) -> RecipientLinks:
+        """All links for one recipient's token."""
+        return RecipientLinks(
+            token=token,
+            landing=self.landing(token),
+            unsubscribe=self.unsubscribe(token),
+            unsubscribe_mailto=self.unsubscribe_mailto(token),
+        )

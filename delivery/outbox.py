@@ -1,0 +1,396 @@
+"""The outbox: every email of every campaign, sent exactly once, on SQLite.
+
+One row per (campaign, customer), enforced by a UNIQUE key, so re-running a campaign
+queues nothing twice. A row moves
+
+    queued ──claim──► sending ──► sent | failed | suppressed | unknown
+       ▲                 │
+       └──── retry / release (only when nothing can have gone out)
+
+`sending` is split in two moments: claimed (the dispatcher owns the row) and send started
+(recorded durably just before the transport is called). After a crash, a row that was
+claimed but never started is safely queued again; a row whose send had started may have
+been delivered, so it becomes `unknown` and is never sent again without an operator.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from delivery.errors import DeliveryError, redact_addresses
+from delivery.policy import message_from_bytes, message_to_bytes
+
+
+class OutboxState(StrEnum):
+    """Where one message is in its life."""
+
+    queued = "queued"
+    sending = "sending"
+    sent = "sent"
+    failed = "failed"
+    suppressed = "suppressed"
+    unknown = "unknown"
+
+
+class OutboxStateError(DeliveryError):
+    """A row was not in a state that allows the requested move (someone else moved it)."""
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One outbox row. `recipient` and `message` are personal data: kept out of repr."""
+
+    id: int
+    campaign_id: str
+    customer_id: str
+    recipient: str = field(repr=False)
+    message: bytes = field(repr=False)
+    message_id: str | None
+    due_at: datetime
+    state: OutboxState
+    attempts: int
+    claim: str | None
+    claimed_at: datetime | None
+    send_started_at: datetime | None
+    provider_id: str | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+
+    def email(self) -> EmailMessage:
+        """The stored message, parsed with the delivery policy."""
+        return message_from_bytes(self.message)
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """What `Outbox.reconcile` found left in `sending` by an interrupted dispatcher."""
+
+    unknown: list[OutboxItem]
+    requeued: list[OutboxItem]
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id              INTEGER PRIMARY KEY,
+    campaign_id     TEXT    NOT NULL,
+    customer_id     TEXT    NOT NULL,
+    recipient       TEXT    NOT NULL,
+    message         BLOB    NOT NULL,
+    message_id      TEXT,
+    due_at          TEXT    NOT NULL,
+    state           TEXT    NOT NULL DEFAULT 'queued' CHECK (state IN
+                        ('queued', 'sending', 'sent', 'failed', 'suppressed', 'unknown')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    claim           TEXT,
+    claimed_at      TEXT,
+    send_started_at TEXT,
+    provider_id     TEXT,
+    last_error      TEXT,
+    created_at      TEXT    NOT NULL,
+    updated_at      TEXT    NOT NULL,
+    sent_at         TEXT,
+    UNIQUE (campaign_id, customer_id)
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, due_at);
+"""
+
+# Fixed-width UTC text sorts like the instants it names, so `due_at <= ?` is a text compare.
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def _ts(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("outbox times must be timezone-aware (e.g. datetime.now(UTC))")
+    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+def _parse_ts(text: str | None) -> datetime | None:
+    return None if text is None else datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+
+
+def _now(now: datetime | None) -> str:
+    return _ts(now or datetime.now(UTC))
+
+
+def _item(row: sqlite3.Row) -> OutboxItem:
+    return OutboxItem(
+        id=row["id"],
+        campaign_id=row["campaign_id"],
+        customer_id=row["customer_id"],
+        recipient=row["recipient"],
+        message=bytes(row["message"]),
+        message_id=row["message_id"],
+        due_at=_parse_ts(row["due_at"]),  # type: ignore[arg-type]
+        state=OutboxState(row["state"]),
+        attempts=row["attempts"],
+        claim=row["claim"],
+        claimed_at=_parse_ts(row["claimed_at"]),
+        send_started_at=_parse_ts(row["send_started_at"]),
+        provider_id=row["provider_id"],
+        last_error=row["last_error"],
+        created_at=_parse_ts(row["created_at"]),  # type: ignore[arg-type]
+        updated_at=_parse_ts(row["updated_at"]),  # type: ignore[arg-type]
+        sent_at=_parse_ts(row["sent_at"]),
+    )
+
+
+class Outbox:
+    """Durable queue of composed emails keyed by (campaign_id, customer_id).
+
+    Safe to share between threads (one connection behind a lock) and between processes
+    (SQLite WAL; every state move is a single conditional UPDATE).
+    """
+
+    def __init__(self, db_path: Path) -> None:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.db_path = db_path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            db_path, isolation_level=None, timeout=30.0, check_same_thread=False
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL: the "send started" mark must survive a power cut, or a crash right after
+        # it would make an already-sent row look unsent and it would go out twice.
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """Run one write; return the number of rows it changed."""
+        with self._lock:
+            return self._db.execute(sql, params).rowcount
+
+    def _fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[OutboxItem]:
+        return [_item(row) for row in self._fetch(sql, params)]
+
+    def _move(self, sql: str, params: tuple[Any, ...], item_id: int, wanted: str) -> None:
+        if self._execute(sql, params) != 1:
+            raise OutboxStateError(f"outbox row {item_id} is not {wanted}")
+
+    def _recipient(self, item_id: int) -> str:
+        rows = self._fetch("SELECT recipient FROM outbox WHERE id = ?", (item_id,))
+        if not rows:
+            raise OutboxStateError(f"outbox row {item_id} does not exist")
+        return rows[0]["recipient"]
+
+    def enqueue(
+        self,
+        *,
+        campaign_id: str,
+        customer_id: str,
+        recipient: str,
+        message: EmailMessage | bytes,
+        due_at: datetime,
+        now: datetime | None = None,
+    ) -> bool:
+        """Queue `message` for `recipient` at `due_at`; False, changing nothing, if the
+        (campaign_id, customer_id) key is already in the outbox in any state."""
+        data = message_to_bytes(message) if isinstance(message, EmailMessage) else message
+        message_id = BytesHeaderParser().parsebytes(data).get("Message-ID")
+        stamp = _now(now)
+        inserted = self._execute(
+            "INSERT INTO outbox (campaign_id, customer_id, recipient, message, message_id,"
+            " due_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (campaign_id, customer_id) DO NOTHING",
+            (campaign_id, customer_id, recipient, data, message_id, _ts(due_at), stamp, stamp),
+        )
+        return inserted == 1
+
+    def get(self, campaign_id: str, customer_id: str) -> OutboxItem | None:
+        """The row for this key, or None."""
+        rows = self._rows(
+            "SELECT * FROM outbox WHERE campaign_id = ? AND customer_id = ?",
+            (campaign_id, customer_id),
+        )
+        return rows[0] if rows else None
+
+    def items(
+        self, *, campaign_id: str | None = None, state: OutboxState | None = None
+    ) -> list[OutboxItem]:
+        """Rows filtered by campaign and/or state, oldest first (for reports and operators)."""
+        return self._rows(
+            "SELECT * FROM outbox WHERE (?1 IS NULL OR campaign_id = ?1)"
+            " AND (?2 IS NULL OR state = ?2) ORDER BY id",
+            (campaign_id, None if state is None else str(state)),
+        )
+
+    def counts(self, campaign_id: str | None = None) -> dict[OutboxState, int]:
+        """Number of rows in each state (every state present, zeros included)."""
+        result = dict.fromkeys(OutboxState, 0)
+        rows = self._fetch(
+            "SELECT state, COUNT(*) AS n FROM outbox WHERE (?1 IS NULL OR campaign_id = ?1)"
+            " GROUP BY state",
+            (campaign_id,),
+        )
+        for row in rows:
+            result[OutboxState(row["state"])] = row["n"]
+        return result
+
+    def claim_due(self, now: datetime, limit: int) -> list[OutboxItem]:
+        """Atomically move up to `limit` queued rows due by `now` to `sending` and return
+        them, earliest due first. Two dispatchers never claim the same row."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        stamp = _ts(now)
+        claim = secrets.token_hex(8)
+        items = self._rows(
+            "UPDATE outbox SET state = 'sending', claim = ?1, claimed_at = ?2, updated_at = ?2"
+            " WHERE id IN (SELECT id FROM outbox WHERE state = 'queued' AND due_at <= ?2"
+            " ORDER BY due_at, id LIMIT ?3) RETURNING *",
+            (claim, stamp, limit),
+        )
+        return sorted(items, key=lambda item: (item.due_at, item.id))
+
+    def begin_send(self, item: OutboxItem, now: datetime | None = None) -> bool:
+        """Durably record that `item` is about to be handed to the transport.
+
+        False if this claim no longer owns the row (reconciled or released meanwhile):
+        then the caller must not send it.
+        """
+        stamp = _now(now)
+        changed = self._execute(
+            "UPDATE outbox SET send_started_at = ?, updated_at = ? WHERE id = ?"
+            " AND state = 'sending' AND claim = ? AND send_started_at IS NULL",
+            (stamp, stamp, item.id, item.claim),
+        )
+        return changed == 1
+
+    def mark_sent(self, item_id: int, provider_id: str, now: datetime | None = None) -> None:
+        """Record delivery to the provider. Accepted from `unknown` too: if a reconcile
+        raced a slow send, the provider's answer is the truth."""
+        stamp = _now(now)
+        self._move(
+            "UPDATE outbox SET state = 'sent', provider_id = ?, sent_at = ?, updated_at = ?,"
+            " attempts = attempts + 1, last_error = NULL"
+            " WHERE id = ? AND state IN ('sending', 'unknown')",
+            (provider_id, stamp, stamp, item_id),
+            item_id,
+            "sending",
+        )
+
+    def mark_failed(self, item_id: int, error: str, now: datetime | None = None) -> None:
+        """Give up on a claimed row for good; `error` is stored without any address."""
+        error = redact_addresses(error, self._recipient(item_id))
+        stamp = _now(now)
+        self._move(
+            "UPDATE outbox SET state = 'failed', last_error = ?, updated_at = ?,"
+            " attempts = attempts + (send_started_at IS NOT NULL)"
+            " WHERE id = ? AND state = 'sending'",
+            (error, stamp, item_id),
+            item_id,
+            "sending",
+        )
+
+    def mark_suppressed(self, item_id: int, now: datetime | None = None) -> None:
+        """The recipient opted out (or bounced) before sending: the row will never go out."""
+        self._move(
+            "UPDATE outbox SET state = 'suppressed', updated_at = ?"
+            " WHERE id = ? AND state IN ('queued', 'sending') AND send_started_at IS NULL",
+            (_now(now), item_id),
+            item_id,
+            "queued or claimed",
+        )
+
+    def mark_unknown(self, item_id: int, error: str, now: datetime | None = None) -> None:
+        """The send may or may not have happened: park the row for an operator."""
+        error = redact_addresses(error, self._recipient(item_id))
+        stamp = _now(now)
+        self._move(
+            "UPDATE outbox SET state = 'unknown', last_error = ?, updated_at = ?,"
+            " attempts = attempts + 1 WHERE id = ? AND state = 'sending'",
+            (error, stamp, item_id),
+            item_id,
+            "sending",
+        )
+
+    def retry(
+        self, item_id: int, error: str, due_at: datetime, now: datetime | None = None
+    ) -> None:
+        """Put a row whose send certainly failed back in the queue, due at `due_at`."""
+        error = redact_addresses(error, self._recipient(item_id))
+        self._move(
+            "UPDATE outbox SET state = 'queued', last_error = ?, due_at = ?, updated_at = ?,"
+            " attempts = attempts + 1, claim = NULL, claimed_at = NULL, send_started_at = NULL"
+            " WHERE id = ? AND state = 'sending'",
+            (error, _ts(due_at), _now(now), item_id),
+            item_id,
+            "sending",
+        )
+
+    def release(self, items: list[OutboxItem], now: datetime | None = None) -> int:
+        """Return claimed rows to the queue without charging an attempt.
+
+        Only for rows that certainly did not go out (never started, or the transport
+        could not even connect). Rows another claim owns now are left alone.
+        """
+        stamp = _now(now)
+        released = 0
+        for item in items:
+            released += self._execute(
+                "UPDATE outbox SET state = 'queued', claim = NULL, claimed_at = NULL,"
+                " send_started_at = NULL, updated_at = ?"
+                " WHERE id = ? AND state = 'sending' AND claim = ?",
+                (stamp, item.id, item.claim),
+            )
+        return released
+
+    def reconcile(
+        self, now: datetime, *, stale_after: timedelta = timedelta(minutes=10)
+    ) -> Reconciliation:
+        """Resolve rows left in `sending` for longer than `stale_after` (a crashed dispatcher).
+
+        Never started → queued again. Started → `unknown`: they may have been delivered,
+        so nothing re-sends them automatically. `stale_after` keeps a dispatcher in another
+        process that is still working from having its rows taken away.
+        """
+        cutoff = _ts(now - stale_after)
+        stamp = _ts(now)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                requeued = self._db.execute(
+                    "UPDATE outbox SET state = 'queued', claim = NULL, claimed_at = NULL,"
+                    " updated_at = ? WHERE state = 'sending' AND send_started_at IS NULL"
+                    " AND claimed_at <= ? RETURNING *",
+                    (stamp, cutoff),
+                ).fetchall()
+                unknown = self._db.execute(
+                    "UPDATE outbox SET state = 'unknown', updated_at = ?, last_error ="
+                    " 'dispatch was interrupted after the send started; outcome unknown'"
+                    " WHERE state = 'sending' AND send_started_at <= ? RETURNING *",
+                    (stamp, cutoff),
+                ).fetchall()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return Reconciliation(
+            unknown=sorted((_item(r) for r in unknown), key=lambda i: i.id),
+            requeued=sorted((_item(r) for r in requeued), key=lambda i: i.id),
+        )

@@ -1,0 +1,69 @@
+"""The one email policy every part of delivery writes and reads messages with.
+
+It is `email.policy.SMTP` (CRLF line ends, lines folded at 78, so servers never refuse
+long lines) with one fix: Python folds a header holding a word longer than a line (a URL
+with a token) into RFC 2047 encoded-words, and a `List-Unsubscribe` written as
+`=?utf-8?q?=3Chttps=3A//...` is unreadable to mailbox providers. Those headers are folded
+only between their `<...>` items instead, which RFC 5322 allows up to 998 characters a line.
+"""
+
+from __future__ import annotations
+
+import email
+import re
+from email.message import EmailMessage
+from email.policy import EmailPolicy
+
+# Headers whose values are lists of <URI>s that must reach the reader byte for byte.
+_URI_LIST_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post", "list-help"})
+_HARD_LINE_LIMIT = 998
+
+
+class _SmtpPolicy(EmailPolicy):
+    def _fold_uri_list(self, name: str, value: object) -> str | None:
+        text = "".join(str(value).splitlines())  # unfold source headers read from bytes
+        if not text.isascii():
+            return None
+        # Split only between items: a comma inside <...> belongs to its URI.
+        items = [item.strip() for item in re.split(r",\s*(?=<)", text)]
+        lines = [f"{name}: {items[0]}"]
+        for item in items[1:]:
+            if len(lines[-1]) + 2 + len(item) <= self.max_line_length:
+                lines[-1] += f", {item}"
+            else:
+                lines[-1] += ","
+                lines.append(f" {item}")
+        if any(len(line) > _HARD_LINE_LIMIT for line in lines):
+            return None
+        return self.linesep.join(lines) + self.linesep
+
+    def fold(self, name: str, value: object) -> str:  # type: ignore[override]
+        if name.lower() in _URI_LIST_HEADERS:
+            folded = self._fold_uri_list(name, value)
+            if folded is not None:
+                return folded
+        return super().fold(name, value)
+
+    def fold_binary(self, name: str, value: object) -> bytes:  # type: ignore[override]
+        if name.lower() in _URI_LIST_HEADERS:
+            folded = self._fold_uri_list(name, value)
+            if folded is not None:
+                return folded.encode("ascii")
+        return super().fold_binary(name, value)
+
+
+# cte_type="7bit": bodies go out as quoted-printable/base64, so no relay needs 8BITMIME.
+EMAIL_POLICY: EmailPolicy = _SmtpPolicy(linesep="\r\n", cte_type="7bit")
+"""`email.policy.SMTP`, 7-bit clean, plus verbatim folding of List-Unsubscribe headers."""
+
+
+def message_to_bytes(msg: EmailMessage) -> bytes:
+    """Serialize `msg` for the wire: CRLF, folded lines, List-Unsubscribe intact."""
+    return msg.as_bytes(policy=EMAIL_POLICY)
+
+
+def message_from_bytes(data: bytes) -> EmailMessage:
+    """Parse bytes written by `message_to_bytes` back into an `EmailMessage`."""
+    msg = email.message_from_bytes(data, policy=EMAIL_POLICY)
+    assert isinstance(msg, EmailMessage)  # guaranteed by EmailPolicy's message_factory
+    return msg
