@@ -44,9 +44,9 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = True
-    sender: str = Field("Northwind Demo Shop <shop@example.com>", description="From: address")
+    sender: str = Field("Northwind Market <shop@example.com>", description="From: address")
     postal_address: str = Field(
-        "Northwind Demo Shop GmbH, Musterstraße 1, 10115 Berlin, Germany",
+        "Northwind Market GmbH, Musterstraße 1, 10115 Berlin, Germany",
         description="Sender's postal address for the email footer (CAN-SPAM).",
     )
     unsubscribe_mailto: str = Field("unsubscribe@example.com", description="mailto: opt-out")

@@ -1,0 +1,9 @@
+#!/bin/sh
+# Install reelcast with its test extras, lint, and run the whole test suite.
+set -e
+cd "$(dirname "$0")/.."
+sh scripts/ensure-ffmpeg.sh
+python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
+python3 -m ruff check .
+python3 -m ruff format --check .
+exec python3 -m pytest "$@"

@@ -1,0 +1,46 @@
+"""Only tests/flows/ pays for a Prefect server: one test harness for the whole folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[dict[str, str]]:
+    """A Prefect test server on SQLite; yields its API URL and database file.
+
+    The flow heartbeat is off: it costs about a second per flow run in tests.
+    """
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_SERVER_DATABASE_CONNECTION_URL,
+        temporary_settings,
+    )
+    from prefect.testing.utilities import prefect_test_harness
+
+    with (
+        prefect_test_harness(server_startup_timeout=120),
+        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
+        url = PREFECT_SERVER_DATABASE_CONNECTION_URL.value()
+        yield {
+            "api_url": PREFECT_API_URL.value(),
+            "db_path": url.split(":///", 1)[1],
+        }
+
+
+@pytest.fixture(autouse=True)
+def _clean_reelcast_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests never read a developer's REELCAST_* settings or .env file."""
+    for name in list(os.environ):
+        if name.startswith("REELCAST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)

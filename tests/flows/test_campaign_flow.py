@@ -1,0 +1,200 @@
+"""The campaign flow under a real Prefect server: files in, emails in a Maildir, once."""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import re
+import subprocess
+import sys
+from email.utils import parseaddr
+from pathlib import Path
+
+import pytest
+
+from creative.probe import check_video, probe_video
+from retail.loaders import load_retail
+
+pytestmark = pytest.mark.slow
+
+
+def _params(retailer, workspace: Path, **overrides):
+    from flows.campaign import CampaignParams
+
+    values = dict(
+        campaign="spring",
+        catalog=str(retailer.catalog),
+        customers=str(retailer.customers),
+        events=str(retailer.events),
+        limit=4,
+        workspace=str(workspace),
+    )
+    values.update(overrides)
+    return CampaignParams(**values)
+
+
+@pytest.fixture(scope="module")
+def first_run(prefect_api, small_retailer, tmp_path_factory):
+    """One campaign run (4 customers) and its Prefect flow-run id."""
+    from flows.campaign import campaign_flow
+
+    workspace = tmp_path_factory.mktemp("workspace")
+    state = campaign_flow(_params(small_retailer, workspace), return_state=True)
+    return workspace, state.result(), state.state_details.flow_run_id
+
+
+def test_every_selected_consenting_customer_gets_one_email_with_a_valid_video(
+    first_run, small_retailer
+) -> None:
+    workspace, summary, _ = first_run
+    data = load_retail(small_retailer.catalog, small_retailer.customers, small_retailer.events)
+    assert summary.considered == len(data.customers)
+    assert summary.eligible + sum(summary.excluded.values()) == summary.considered
+    assert summary.selected == 4
+    assert summary.sent == 4
+    messages = list(mailbox.Maildir(workspace / "mail", create=False))
+    assert len(messages) == 4
+    eligible = {
+        str(c.email)
+        for c in data.customers
+        if c.marketing_consent == "granted" and c.consent_timestamp
+    }
+    recipients = {parseaddr(m["To"])[1] for m in messages}
+    assert len(recipients) == 4
+    assert recipients <= eligible
+    assert all(m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click" for m in messages)
+    videos = sorted((workspace / "renders").rglob("video.mp4"))
+    assert len(videos) == 4
+    for video in videos:
+        assert check_video(probe_video(video)) == []
+        assert (video.parent / "poster.jpg").stat().st_size > 1000
+
+
+def test_running_the_same_campaign_again_sends_nothing_and_renders_nothing(
+    first_run, small_retailer
+) -> None:
+    from flows.campaign import campaign_flow
+
+    workspace, _, _ = first_run
+    again = campaign_flow(_params(small_retailer, workspace))
+    assert (again.sent, again.queued, again.already_queued) == (0, 0, 4)
+    assert (again.rendered, again.reused_renders) == (0, 4)
+    assert len(list(mailbox.Maildir(workspace / "mail", create=False))) == 4
+
+
+def test_dry_run_renders_and_checks_but_sends_nothing(prefect_api, small_retailer, tmp_path):
+    from flows.campaign import campaign_flow
+
+    summary = campaign_flow(_params(small_retailer, tmp_path, dry_run=True, limit=2))
+    assert summary.selected == 2 and summary.sent == 0 and summary.queued == 0
+    assert not (tmp_path / "mail").exists() or not list(mailbox.Maildir(tmp_path / "mail"))
+
+
+def _personal_values(retailer) -> list[str]:
+    data = load_retail(retailer.catalog, retailer.customers, retailer.events)
+    values = []
+    for c in data.customers:
+        values.append(str(c.email))
+        values.append(str(c.email).split("@")[0])
+        if c.last_name:
+            values.append(f"{c.first_name} {c.last_name}")
+        if c.phone:
+            values.append(c.phone)
+    return values
+
+
+def _names(retailer) -> set[str]:
+    data = load_retail(retailer.catalog, retailer.customers, retailer.events)
+    return {c.first_name for c in data.customers} | {
+        c.last_name for c in data.customers if c.last_name
+    }
+
+
+def test_no_personal_data_in_prefect_logs_task_names_or_artifacts(first_run, small_retailer):
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        FlowRunFilter,
+        FlowRunFilterId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+
+    _, _, flow_run_id = first_run
+
+    async def collect() -> list[str]:
+        async with get_client() as client:
+            logs = await client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+            )
+            tasks = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter())
+            run = await client.read_flow_run(flow_run_id)
+        return (
+            [log.message for log in logs]
+            + [t.name for t in tasks]
+            + [str(a.data) for a in artifacts]
+            + [str(run.parameters), run.name]
+        )
+
+    texts = asyncio.run(collect())
+    assert any("render-cu_" in t for t in texts), "render tasks are named by pseudonym"
+    assert any("| customers considered |" in t for t in texts), "summary artifact exists"
+    blob = "\n".join(texts)
+    leaks = [v for v in _personal_values(small_retailer) if v.lower() in blob.lower()]
+    assert leaks == []
+    words = set(re.findall(r"[^\W\d_]+", blob))
+    assert words & _names(small_retailer) == set()
+
+
+def test_no_personal_data_stored_by_the_prefect_server(first_run, prefect_api, small_retailer):
+    """Everything the server keeps (logs, states, parameters, artifacts) is in its database."""
+    stored = b""
+    for suffix in ("", "-wal"):
+        path = Path(prefect_api["db_path"] + suffix)
+        if path.exists():
+            stored += path.read_bytes()
+    text = stored.decode("utf-8", "ignore").lower()
+    assert "render-cu_" in text
+    assert [v for v in _personal_values(small_retailer) if v.lower() in text] == []
+
+
+def test_demo_command_summary_has_counts_and_no_personal_data(prefect_api, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REELCAST_")}
+    env["PREFECT_API_URL"] = prefect_api["api_url"]
+    env["COLUMNS"] = "120"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "demo",
+            "--limit",
+            "2",
+            "--workspace",
+            str(tmp_path / "ws"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout + result.stderr
+    assert "customers considered" in out and "emails sent" in out
+    assert re.search(r"emails sent\s*│\s*2\s*│", out)
+    assert "excluded: consent-denied" in out
+    assert "Traceback" not in out
+
+    from retail.demo import DemoFiles
+
+    ws = tmp_path / "ws" / "demo-data"
+    demo = DemoFiles(ws / "catalog.csv", ws / "customers.csv", ws / "events.csv", ws / "images")
+    assert [v for v in _personal_values(demo) if v.lower() in out.lower()] == []
+    assert set(re.findall(r"[^\W\d_]+", out)) & _names(demo) == set()
+    assert len(list(mailbox.Maildir(tmp_path / "ws" / "mail", create=False))) == 2
