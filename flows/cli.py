@@ -236,7 +236,12 @@ def campaign_run(
         err.print("[red]error:[/] --on-bad-rows must be 'fail' or 'skip'")
         raise typer.Exit(2)
     settings = _settings(workspace)
+    from datetime import UTC, datetime
+
     from pydantic import ValidationError
+
+    campaign = campaign or f"campaign-{datetime.now(UTC):%Y-%m-%d}"
+    console.print(f"Campaign id: {campaign}")
 
     from flows.campaign import CampaignParams
 

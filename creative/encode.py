@@ -1,0 +1,177 @@
+"""Encoding raw RGB frames to H.264 MP4 by piping them into an ffmpeg process.
+
+The process is always reaped: closed and waited on success, killed and waited on any
+error. ffmpeg's log goes to a temporary file rather than a pipe (a full stderr pipe would
+deadlock us while we write frames) and its tail goes into the RenderError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from creative.errors import CreativeError, RenderError
+from creative.storyboard import Encode
+
+_F_SETPIPE_SZ = 1031  # Linux fcntl: a 1 MiB pipe means fewer wake-ups per 2.7 MB frame
+_PIPE_SIZE = 1 << 20
+_LOG_TAIL = 2000
+
+
+def find_ffmpeg(ffmpeg: str | None = None) -> str:
+    """The ffmpeg binary: the one given, else ffmpeg on PATH, else imageio-ffmpeg's."""
+    if ffmpeg is not None:
+        found = shutil.which(ffmpeg)
+        if found is None:
+            raise CreativeError(f"ffmpeg binary {ffmpeg!r} not found")
+        return found
+    found = shutil.which("ffmpeg")
+    if found is not None:
+        return found
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        raise CreativeError(
+            "ffmpeg not found: install it (e.g. apt-get install -y ffmpeg)"
+        ) from None
+
+
+def encode_command(
+    ffmpeg: str, out: Path, width: int, height: int, fps: int, encode: Encode, threads: int
+) -> list[str]:
+    """The ffmpeg command line reading rgb24 frames on stdin and writing an MP4."""
+    return [
+        ffmpeg,
+        "-hide_banner",
+        "-nostats",
+        "-loglevel", "error",
+        "-filter_threads", str(threads),
+        "-f", "rawvideo",
+        "-pix_fmt", "rgb24",
+        "-s", f"{width}x{height}",
+        "-r", str(fps),
+        "-i", "pipe:0",
+        "-an",
+        # Limited-range BT.709, tagged as such: what every player assumes for H.264.
+        "-vf", "scale=out_color_matrix=bt709:out_range=tv",
+        "-c:v", "libx264",
+        "-preset", encode.preset,
+        "-crf", str(encode.crf),
+        "-threads", str(threads),
+        "-pix_fmt", encode.pix_fmt,
+        "-colorspace", "bt709",
+        "-color_primaries", "bt709",
+        "-color_trc", "bt709",
+        "-color_range", "tv",
+        "-movflags", "+faststart",
+        "-f", "mp4",
+        "-y", str(out),
+    ]  # fmt: skip
+
+
+class FrameEncoder:
+    """A running ffmpeg that turns the frames written to it into `out`.
+
+    Use as a context manager: leaving the block normally finishes the file (and raises
+    RenderError if ffmpeg failed); leaving it with an exception kills ffmpeg.
+    """
+
+    def __init__(
+        self,
+        out: Path,
+        width: int,
+        height: int,
+        fps: int,
+        encode: Encode,
+        *,
+        ffmpeg: str | None = None,
+        threads: int = 1,
+        timeout_s: float = 300,
+    ) -> None:
+        self.out = out
+        self.shape = (height, width, 3)
+        self.timeout_s = timeout_s
+        self._command = encode_command(
+            find_ffmpeg(ffmpeg), out, width, height, fps, encode, threads
+        )
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> FrameEncoder:
+        try:
+            self._proc = subprocess.Popen(
+                self._command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=self._log,
+            )
+        except OSError as exc:
+            self._log.close()
+            raise RenderError(f"cannot start ffmpeg: {exc}") from None
+        assert self._proc.stdin is not None
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(self._proc.stdin.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
+        return self
+
+    def write(self, frame: np.ndarray) -> None:
+        """Send one H×W×3 uint8 frame."""
+        assert self._proc is not None and self._proc.stdin is not None
+        if frame.shape != self.shape or frame.dtype != np.uint8:
+            raise ValueError(f"frame is {frame.shape} {frame.dtype}, expected {self.shape} uint8")
+        try:
+            self._proc.stdin.write(np.ascontiguousarray(frame).data)
+        except BrokenPipeError:
+            try:
+                self._proc.wait(timeout=10)  # it died: let it finish writing its log
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            raise RenderError(self._failure("ffmpeg stopped reading frames")) from None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        proc = self._proc
+        assert proc is not None
+        try:
+            if exc_type is not None:
+                proc.kill()
+                proc.wait()
+                return
+            with contextlib.suppress(BrokenPipeError):  # ffmpeg died: its status says why
+                proc.stdin.close()  # type: ignore[union-attr]
+            try:
+                code = proc.wait(timeout=self.timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise RenderError(
+                    self._failure(f"ffmpeg did not finish in {self.timeout_s} s")
+                ) from None
+            if code != 0:
+                raise RenderError(self._failure(f"ffmpeg exited with status {code}"))
+        finally:
+            if proc.poll() is None:  # belt and braces: never leave a process behind
+                proc.kill()
+                proc.wait()
+            if proc.stdin is not None and not proc.stdin.closed:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
+            self._log.close()
+
+    def _failure(self, what: str) -> str:
+        self._log.seek(0)
+        tail = self._log.read().decode("utf-8", "replace")[-_LOG_TAIL:].strip()
+        return f"{what} while writing {self.out.name}: {tail or '(ffmpeg printed nothing)'}"

@@ -1,0 +1,504 @@
+"""Video templates: a folder `templates/<name>/` holding `template.yaml`.
+
+The YAML is parsed first and validated with pydantic; only afterwards are the text fields
+rendered, one by one, with a sandboxed Jinja2 environment. Product data therefore only
+ever enters as a template *variable*: a title containing `{{ }}`, `{% %}`, YAML or HTML is
+shown literally and never evaluated. Geometry is relative (fractions of the canvas: x and
+widths of its width, y and heights of its height, font sizes of its height), times are
+seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2 import Template as JinjaTemplate
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from creative.errors import TemplateError
+from creative.textfit import line_metrics
+
+TEMPLATE_FILE = "template.yaml"
+FONTS_DIR = "fonts"
+
+# What a text field may use. `first_name` exists only when personalization is allowed.
+TEXT_VARIABLES = frozenset({"title", "brand", "category", "price", "store", "headline"})
+PERSONAL_VARIABLES = frozenset({"first_name"})
+
+RGBA = tuple[int, int, int, int]
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_HEX = re.compile(r"^#(?:[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
+_LAYER_TYPES = frozenset({"rect", "gradient", "image", "logo", "text"})
+_EPS = 1e-6
+
+# Autoescape off: the output is pixels, not HTML, so markup must come out verbatim.
+_JINJA = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Canvas(_Spec):
+    """Frame size in pixels; H.264 with 4:2:0 chroma needs even sizes."""
+
+    width: int = Field(default=720, ge=64, le=4096)
+    height: int = Field(default=1280, ge=64, le=4096)
+
+    @field_validator("width", "height")
+    @classmethod
+    def _even(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError(f"{value} must be even (H.264 4:2:0 needs even sizes)")
+        return value
+
+
+class Box(_Spec):
+    """A rectangle in fractions of the canvas."""
+
+    x: float = Field(ge=0, le=1)
+    y: float = Field(ge=0, le=1)
+    w: float = Field(gt=0, le=1)
+    h: float = Field(gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _on_canvas(self) -> Box:
+        if self.x + self.w > 1 + _EPS or self.y + self.h > 1 + _EPS:
+            raise ValueError("box leaves the canvas (x + w and y + h must be at most 1)")
+        return self
+
+
+class SafeArea(_Spec):
+    """Margins (fractions of the canvas) that every text box must stay inside."""
+
+    x: float = Field(default=0.05, ge=0, lt=0.5)
+    y: float = Field(default=0.04, ge=0, lt=0.5)
+
+
+class BrandKit(_Spec):
+    """The retailer's look: store name, named colors, named fonts, optional logo."""
+
+    name: str = Field(min_length=1, max_length=80)
+    colors: dict[str, str] = Field(min_length=1)
+    fonts: dict[str, str] = Field(default_factory=dict)
+    logo: str | None = Field(default=None, description="path relative to the assets folder")
+
+
+class Headline(_Spec):
+    """One headline variant; `fallback` is shown when personalization is off."""
+
+    text: str = Field(min_length=1, max_length=300)
+    fallback: str | None = Field(default=None, min_length=1, max_length=300)
+
+
+class _Layer(_Spec):
+    id: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    box: Box
+    start: float = Field(default=0, ge=0)
+    end: float | None = Field(default=None, gt=0, description="defaults to duration_s")
+    fade_in: float = Field(default=0, ge=0)
+    fade_out: float = Field(default=0, ge=0)
+
+
+class RectLayer(_Layer):
+    """A filled (optionally rounded) rectangle: panels, bars, full-screen cards."""
+
+    type: Literal["rect"]
+    color: str
+    opacity: float = Field(default=1, ge=0, le=1)
+    radius: float = Field(default=0, ge=0, le=0.5, description="fraction of canvas width")
+
+
+class GradientLayer(_Layer):
+    """A linear gradient between two colors (use #RRGGBBAA for a fade to transparent)."""
+
+    type: Literal["gradient"]
+    colors: tuple[str, str]
+    direction: Literal["vertical", "horizontal"] = "vertical"
+
+
+class Zoom(_Spec):
+    """Ken Burns zoom factors at the start and the end of the layer's time."""
+
+    start: float = Field(default=1.0, ge=1, le=2)
+    end: float = Field(default=1.0, ge=1, le=2)
+
+
+class Focus(_Spec):
+    """The point of the image (fractions) that the crop and the zoom keep in view."""
+
+    x: float = Field(default=0.5, ge=0, le=1)
+    y: float = Field(default=0.5, ge=0, le=1)
+
+
+class ImageLayer(_Layer):
+    """A product image of the Pick (0 = the first product), cropped to the box."""
+
+    type: Literal["image"]
+    product: int = Field(default=0, ge=0, le=9)
+    fit: Literal["cover", "contain"] = "cover"
+    zoom: Zoom = Zoom()
+    focus: Focus = Focus()
+    radius: float = Field(default=0, ge=0, le=0.5, description="fraction of canvas width")
+
+
+class LogoLayer(_Layer):
+    """The brand kit's logo, fitted inside the box; skipped when the kit has no logo."""
+
+    type: Literal["logo"]
+
+
+class FontSize(_Spec):
+    """Largest and smallest font size, in fractions of the canvas height."""
+
+    max: float = Field(gt=0, le=0.3)
+    min: float = Field(gt=0, le=0.3)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FontSize:
+        if self.min > self.max:
+            raise ValueError("min must not be larger than max")
+        return self
+
+
+class Pill(_Spec):
+    """A rounded background hugging the text (price tags, buttons, labels)."""
+
+    color: str
+    pad_x: float = Field(default=0.03, ge=0, le=0.2, description="fraction of canvas width")
+    pad_y: float = Field(default=0.012, ge=0, le=0.1, description="fraction of canvas height")
+    roundness: float = Field(default=1, ge=0, le=1, description="1 = fully round ends")
+
+
+class TextLayer(_Layer):
+    """Text fitted into its box: the largest size that wraps into `max_lines`."""
+
+    type: Literal["text"]
+    role: Literal["headline", "title", "price", "brand", "store", "cta", "ai_label", "other"] = (
+        "other"
+    )
+    text: str = Field(min_length=1, max_length=500)
+    fallback: str | None = Field(default=None, min_length=1, max_length=500)
+    font: str
+    color: str
+    size: FontSize
+    max_lines: int = Field(default=2, ge=1, le=8)
+    align: Literal["left", "center", "right"] = "left"
+    valign: Literal["top", "middle", "bottom"] = "top"
+    line_spacing: float = Field(default=1.15, ge=0.8, le=3)
+    pill: Pill | None = None
+
+
+Layer = Annotated[
+    RectLayer | GradientLayer | ImageLayer | LogoLayer | TextLayer, Field(discriminator="type")
+]
+
+
+class TemplateSpec(_Spec):
+    """The schema of template.yaml."""
+
+    name: str
+    description: str = ""
+    canvas: Canvas = Canvas()
+    duration_s: float = Field(default=8, ge=1, le=60)
+    fps: int = Field(default=24, ge=1, le=60)
+    poster_s: float | None = Field(default=None, ge=0, description="defaults to 40 % in")
+    safe_area: SafeArea = SafeArea()
+    brand: BrandKit
+    headlines: tuple[Headline, ...] = Field(min_length=1, max_length=5)
+    layers: tuple[Layer, ...] = Field(min_length=1, max_length=40)
+
+
+class Template(BaseModel):
+    """A validated template with its resolved asset paths and its content version."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    folder: Path
+    assets_dir: Path
+    version: str = Field(description="sha256 of the template folder and the assets it uses")
+    spec: TemplateSpec
+
+    def layer_id(self, index: int) -> str:
+        """The id of layer `index`: its own, or `layer<index>`."""
+        return self.spec.layers[index].id or f"layer{index}"
+
+    def font_path(self, ref: str) -> Path:
+        """The font file for a brand font role (`heading`) or a file name in assets/fonts."""
+        return self.assets_dir / FONTS_DIR / self.spec.brand.fonts.get(ref, ref)
+
+    def color(self, ref: str) -> RGBA:
+        """A brand color name or `#RRGGBB[AA]` as an RGBA tuple."""
+        return parse_color(self.spec.brand.colors.get(ref, ref))
+
+    @property
+    def logo_path(self) -> Path | None:
+        """The brand kit's logo file, if it has one."""
+        logo = self.spec.brand.logo
+        return None if logo is None else self.assets_dir / logo
+
+
+def parse_color(value: str) -> RGBA:
+    """`#RRGGBB` or `#RRGGBBAA` as an RGBA tuple."""
+    if not _HEX.fullmatch(value):
+        raise ValueError(f"{value!r} is not a color (use #RRGGBB or #RRGGBBAA)")
+    digits = value[1:] + ("" if len(value) == 9 else "ff")
+    r, g, b, a = (int(digits[i : i + 2], 16) for i in range(0, 8, 2))
+    return (r, g, b, a)
+
+
+def render_text(source: str, context: Mapping[str, str]) -> str:
+    """Render one text field in the sandbox; values in `context` are inserted verbatim."""
+    return _compile(source).render(**context)
+
+
+def text_variables(source: str) -> frozenset[str]:
+    """The variables a text field uses (raises jinja2.TemplateSyntaxError if malformed)."""
+    return frozenset(meta.find_undeclared_variables(_JINJA.parse(source)))
+
+
+@lru_cache(maxsize=512)
+def _compile(source: str) -> JinjaTemplate:
+    return _JINJA.from_string(source)
+
+
+def load_template(templates_dir: Path, name: str, assets_dir: Path) -> Template:
+    """Load and validate `templates_dir/name/template.yaml`.
+
+    Raises TemplateError naming the file and every bad field, e.g.
+    `templates/hero/template.yaml: layers[2].font: font file 'x.ttf' not found in assets/fonts`.
+    """
+    folder = templates_dir / name
+    file = folder / TEMPLATE_FILE
+    shown = _shown(file)
+    if not _NAME.fullmatch(name):
+        raise TemplateError(f"template name {name!r} must be lowercase letters, digits, - or _")
+    if not file.is_file():
+        found = sorted(p.parent.name for p in templates_dir.glob(f"*/{TEMPLATE_FILE}"))
+        raise TemplateError(
+            f"{shown}: no such file (templates in {_shown(templates_dir)}: "
+            f"{', '.join(found) or 'none'})"
+        )
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise TemplateError(f"{shown}{where}: invalid YAML: {problem}") from None
+    except UnicodeDecodeError:
+        raise TemplateError(f"{shown}: not UTF-8 text") from None
+    if not isinstance(raw, dict):
+        raise TemplateError(f"{shown}: expected a mapping of fields at the top level")
+    try:
+        spec = TemplateSpec.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{shown}: {_loc(e['loc'])}: {_msg(e['msg'])}" for e in exc.errors()]
+        raise TemplateError("\n".join(lines)) from None
+    problems = list(_problems(spec, name, assets_dir))
+    if problems:
+        raise TemplateError("\n".join(f"{shown}: {field}: {msg}" for field, msg in problems))
+    return Template(
+        name=name,
+        folder=folder,
+        assets_dir=assets_dir,
+        version=_version(folder, _used_assets(spec, assets_dir)),
+        spec=spec,
+    )
+
+
+def _problems(spec: TemplateSpec, name: str, assets_dir: Path) -> Iterator[tuple[str, str]]:
+    """Everything pydantic cannot see: references between fields and files on disk."""
+    if spec.name != name:
+        yield "name", f"is {spec.name!r} but the folder is {name!r}"
+    colors = spec.brand.colors
+    for key, value in colors.items():
+        if not _HEX.fullmatch(value):
+            yield f"brand.colors.{key}", f"{value!r} is not a color (use #RRGGBB or #RRGGBBAA)"
+    for key, file in spec.brand.fonts.items():
+        if not _is_file_in(assets_dir / FONTS_DIR, file):
+            yield f"brand.fonts.{key}", f"font file {file!r} not found in assets/{FONTS_DIR}"
+    if spec.brand.logo is not None and not _is_file_in(assets_dir, spec.brand.logo):
+        yield "brand.logo", f"logo file {spec.brand.logo!r} not found in assets"
+    if spec.poster_s is not None and spec.poster_s >= spec.duration_s:
+        yield "poster_s", f"{spec.poster_s} is not before the end ({spec.duration_s} s)"
+
+    def color_problem(value: str) -> str | None:
+        if value in colors or _HEX.fullmatch(value):
+            return None
+        return f"unknown color {value!r} (brand colors: {', '.join(colors)}; or #RRGGBB[AA])"
+
+    for i, head in enumerate(spec.headlines):
+        yield from _text_problems(f"headlines[{i}]", head.text, head.fallback, headline=False)
+
+    seen_ids: set[str] = set()
+    ai_label_at_end = False
+    sa = spec.safe_area
+    for i, layer in enumerate(spec.layers):
+        where = f"layers[{i}]"
+        layer_id = layer.id or f"layer{i}"
+        if layer_id in seen_ids:
+            yield f"{where}.id", f"duplicate layer id {layer_id!r}"
+        seen_ids.add(layer_id)
+        end = spec.duration_s if layer.end is None else layer.end
+        if end > spec.duration_s + _EPS:
+            yield f"{where}.end", f"{end} is past the template's duration_s {spec.duration_s}"
+        if layer.start >= end:
+            yield f"{where}.start", f"{layer.start} is not before the layer's end {end}"
+        elif layer.fade_in + layer.fade_out > end - layer.start + _EPS:
+            yield f"{where}.fade_in", "fade_in + fade_out is longer than the layer is shown"
+        if isinstance(layer, RectLayer | TextLayer) and (p := color_problem(layer.color)):
+            yield f"{where}.color", p
+        if isinstance(layer, GradientLayer):
+            for j, c in enumerate(layer.colors):
+                if p := color_problem(c):
+                    yield f"{where}.colors[{j}]", p
+        if not isinstance(layer, TextLayer):
+            continue
+        if layer.pill is not None and (p := color_problem(layer.pill.color)):
+            yield f"{where}.pill.color", p
+        yield from _text_problems(where, layer.text, layer.fallback, headline=True)
+        b = layer.box
+        if (
+            b.x < sa.x - _EPS
+            or b.y < sa.y - _EPS
+            or b.x + b.w > 1 - sa.x + _EPS
+            or b.y + b.h > 1 - sa.y + _EPS
+        ):
+            yield (
+                f"{where}.box",
+                f"text box leaves the safe area (x {sa.x:g}–{1 - sa.x:g}, y {sa.y:g}–{1 - sa.y:g})",
+            )
+        font_file = spec.brand.fonts.get(layer.font, layer.font)
+        if layer.font not in spec.brand.fonts and not font_file.lower().endswith((".ttf", ".otf")):
+            roles = ", ".join(spec.brand.fonts) or "none"
+            yield (
+                f"{where}.font",
+                f"unknown font {layer.font!r} (brand fonts: {roles};"
+                f" or a .ttf/.otf file in assets/{FONTS_DIR})",
+            )
+        elif not _is_file_in(assets_dir / FONTS_DIR, font_file):
+            if layer.font not in spec.brand.fonts:  # a bad brand font is reported once, above
+                yield f"{where}.font", f"font file {font_file!r} not found in assets/{FONTS_DIR}"
+        else:
+            yield from _size_problems(where, layer, spec, assets_dir / FONTS_DIR / font_file)
+        if layer.role == "ai_label" and end >= spec.duration_s - _EPS:
+            ai_label_at_end = True
+    if not ai_label_at_end:
+        yield (
+            "layers",
+            "no text layer with role 'ai_label' is shown until the end"
+            " (every video must carry a visible AI-generated label)",
+        )
+
+
+def _text_problems(
+    where: str, text: str, fallback: str | None, *, headline: bool
+) -> Iterator[tuple[str, str]]:
+    known = TEXT_VARIABLES | PERSONAL_VARIABLES
+    if not headline:
+        known = known - {"headline"}
+    for field, source in ((f"{where}.text", text), (f"{where}.fallback", fallback)):
+        if source is None:
+            continue
+        try:
+            used = text_variables(source)
+        except TemplateSyntaxError as exc:
+            yield field, f"template syntax error: {exc.message} (line {exc.lineno})"
+            continue
+        if unknown := sorted(used - known):
+            yield field, f"unknown variable {unknown[0]!r} (known: {', '.join(sorted(known))})"
+        if source is fallback and used & PERSONAL_VARIABLES:
+            yield field, "a fallback is for unpersonalized videos and must not use first_name"
+        if source is text and used & PERSONAL_VARIABLES and fallback is None:
+            yield field, "uses first_name but has no fallback for unpersonalized videos"
+
+
+def _size_problems(
+    where: str, layer: TextLayer, spec: TemplateSpec, font: Path
+) -> Iterator[tuple[str, str]]:
+    """The box must hold one line at the minimum size, or fitting could overflow it."""
+    width = layer.box.w * spec.canvas.width
+    height = layer.box.h * spec.canvas.height
+    if layer.pill is not None:
+        width -= 2 * layer.pill.pad_x * spec.canvas.width
+        height -= 2 * layer.pill.pad_y * spec.canvas.height
+    min_px = max(1, round(layer.size.min * spec.canvas.height))
+    ascent, descent = line_metrics(font, min_px)
+    if ascent + descent > height or width < 2 * min_px:
+        yield f"{where}.size.min", "the box cannot hold one line of text at the minimum size"
+
+
+def _used_assets(spec: TemplateSpec, assets_dir: Path) -> list[Path]:
+    files = {assets_dir / FONTS_DIR / f for f in spec.brand.fonts.values()}
+    for layer in spec.layers:
+        if isinstance(layer, TextLayer):
+            files.add(assets_dir / FONTS_DIR / spec.brand.fonts.get(layer.font, layer.font))
+    if spec.brand.logo is not None:
+        files.add(assets_dir / spec.brand.logo)
+    return sorted(files)
+
+
+def _version(folder: Path, assets: list[Path]) -> str:
+    """Hash of every file of the template folder plus the fonts and logo it uses."""
+    digest = hashlib.sha256()
+    files = [
+        (p.relative_to(folder).as_posix(), p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+        and not any(
+            part.startswith(".") or part == "__pycache__" for part in p.relative_to(folder).parts
+        )
+    ]
+    files += [(f"assets/{p.name}", p) for p in assets]
+    for label, path in files:
+        data = path.read_bytes()
+        digest.update(f"{label}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def _is_file_in(folder: Path, relative: str) -> bool:
+    """True if `relative` names a file inside `folder` (no escaping with ../)."""
+    path = (folder / relative).resolve()
+    return path.is_file() and path.is_relative_to(folder.resolve())
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    """('layers', 2, 'text', 'font') -> 'layers[2].font' (drops the union's tag)."""
+    out = ""
+    after_index = False
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            after_index = True
+            continue
+        if after_index and part in _LAYER_TYPES and out.startswith("layers["):
+            after_index = False
+            continue
+        out += f".{part}" if out else str(part)
+        after_index = False
+    return out or "(top level)"
+
+
+def _msg(message: str) -> str:
+    return message.removeprefix("Value error, ")
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the working directory when it lies below it, else absolute."""
+    absolute = path.absolute()
+    try:
+        return absolute.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return absolute.as_posix()

@@ -1,0 +1,235 @@
+"""Storyboards: texts resolved literally, prices per locale, personalization, keys."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from creative import CreativeError, Storyboard, Template, build_storyboard, load_template
+from creative.plates import draw_static
+from creative.storyboard import ImagePart
+from retail.types import Customer, Pick, Product
+
+MakeProduct = Callable[..., Product]
+
+
+def _board(
+    hero: Template,
+    product: Product,
+    customer: Customer,
+    pick: Pick,
+    images_root: Path,
+    **options: object,
+) -> Storyboard:
+    return build_storyboard(
+        hero, pick, {product.id: product}, customer, images_root=images_root, **options
+    )
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "{{ 7*7 }} boots",
+        "{% for x in range(3) %}loop{% endfor %}",
+        "{{ ''.__class__.__mro__ }}",
+        "key: [a, b] # not: yaml",
+        "<b>Bold</b> &amp; <script>alert(1)</script>",
+    ],
+)
+def test_title_with_template_or_markup_syntax_is_shown_literally(
+    hero: Template,
+    make_product: MakeProduct,
+    customer: Customer,
+    pick: Pick,
+    images_root: Path,
+    title: str,
+) -> None:
+    board = _board(hero, make_product(title=title), customer, pick, images_root)
+    assert title in board.texts()
+
+
+def test_first_name_with_template_syntax_is_shown_literally(
+    hero: Template, make_product: MakeProduct, customer: Customer, pick: Pick, images_root: Path
+) -> None:
+    sneaky = customer.model_copy(update={"first_name": "{{ price }}"})
+    board = _board(hero, make_product(), sneaky, pick, images_root)
+    assert "{{ price }}, this one's for you" in board.texts()
+
+
+def test_price_is_formatted_for_the_customers_locale(
+    hero: Template, make_product: MakeProduct, customer: Customer, pick: Pick, images_root: Path
+) -> None:
+    product = make_product(price="1299.90")
+    german = _board(hero, product, customer, pick, images_root)
+    american = _board(
+        hero, product, customer.model_copy(update={"locale": "en_US"}), pick, images_root
+    )
+    assert "1.299,90\u00a0€" in german.texts()
+    assert "€1,299.90" in american.texts()
+
+
+def test_personalization_off_shows_no_first_name(
+    hero: Template, make_product: MakeProduct, customer: Customer, pick: Pick, images_root: Path
+) -> None:
+    on = _board(hero, make_product(), customer, pick, images_root)
+    off = _board(hero, make_product(), customer, pick, images_root, personalize=False)
+    assert "Anna, this one's for you" in on.texts()
+    assert not any("Anna" in text for text in off.texts())
+    assert "This one's for you" in off.texts()
+
+
+def test_headline_variant_picks_the_templates_headline(
+    hero: Template, make_product: MakeProduct, customer: Customer, pick: Pick, images_root: Path
+) -> None:
+    board = _board(hero, make_product(), customer, pick, images_root, headline_variant=1)
+    assert "Picked for you, Anna" in board.texts()
+    with pytest.raises(CreativeError, match="headline_variant 7 is out of range"):
+        _board(hero, make_product(), customer, pick, images_root, headline_variant=7)
+
+
+def test_storyboard_holds_no_contact_data_of_the_customer(
+    hero: Template, make_product: MakeProduct, customer: Customer, pick: Pick, images_root: Path
+) -> None:
+    dumped = _board(hero, make_product(), customer, pick, images_root).model_dump_json()
+    for private in (customer.email, "Schmidt", "1234567", customer.id):
+        assert private not in dumped
+
+
+def test_storyboard_shows_an_ai_label_and_a_call_to_action(
+    hero: Template, make_product: MakeProduct, customer: Customer, pick: Pick, images_root: Path
+) -> None:
+    texts = _board(hero, make_product(), customer, pick, images_root).texts()
+    assert "Shop now" in texts
+    assert any("AI-generated" in text for text in texts)
+
+
+def test_a_different_title_gives_a_different_key(
+    hero: Template, make_product: MakeProduct, customer: Customer, pick: Pick, images_root: Path
+) -> None:
+    first = _board(hero, make_product(), customer, pick, images_root)
+    again = _board(hero, make_product(), customer, pick, images_root)
+    other = _board(hero, make_product(title="Trailblazer GTX boots"), customer, pick, images_root)
+    assert first.key() == again.key()
+    assert first.key() != other.key()
+
+
+def test_unpersonalized_videos_share_a_key_across_customers(
+    hero: Template, make_product: MakeProduct, customer: Customer, pick: Pick, images_root: Path
+) -> None:
+    other = customer.model_copy(update={"id": "c-7", "first_name": "Ben"})
+    other_pick = pick.model_copy(update={"customer_id": "c-7"})
+    a = _board(hero, make_product(), customer, pick, images_root, personalize=False)
+    b = _board(hero, make_product(), other, other_pick, images_root, personalize=False)
+    assert a.key() == b.key()
+
+
+def test_key_follows_image_content_not_image_location(
+    hero: Template,
+    make_product: MakeProduct,
+    customer: Customer,
+    pick: Pick,
+    images_root: Path,
+    tmp_path: Path,
+    make_photo: Callable[..., Path],
+) -> None:
+    moved = tmp_path / "moved"
+    shutil.copytree(images_root, moved)
+    original = _board(hero, make_product(), customer, pick, images_root)
+    assert _board(hero, make_product(), customer, pick, moved).key() == original.key()
+    make_photo(moved / "shoes" / "p1.jpg", hue=120)
+    assert _board(hero, make_product(), customer, pick, moved).key() != original.key()
+
+
+def test_encode_settings_are_part_of_the_key(
+    hero: Template, make_product: MakeProduct, customer: Customer, pick: Pick, images_root: Path
+) -> None:
+    board = _board(hero, make_product(), customer, pick, images_root)
+    assert board.with_encode(board.encode.model_copy(update={"crf": 28})).key() != board.key()
+
+
+def test_remote_image_urls_are_not_supported_yet(
+    hero: Template, make_product: MakeProduct, customer: Customer, pick: Pick, images_root: Path
+) -> None:
+    product = make_product(image="https://cdn.example/p1.jpg")
+    with pytest.raises(CreativeError, match="remote images are not supported yet"):
+        _board(hero, product, customer, pick, images_root)
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [("shoes/missing.jpg", "file not found"), ("../../etc/passwd", "leaves the images folder")],
+)
+def test_bad_image_paths_name_the_product(
+    hero: Template,
+    make_product: MakeProduct,
+    customer: Customer,
+    pick: Pick,
+    images_root: Path,
+    image: str,
+    message: str,
+) -> None:
+    with pytest.raises(CreativeError, match=f"product 'p1'.*{message}"):
+        _board(hero, make_product(image=image), customer, pick, images_root)
+
+
+def test_unreadable_image_is_reported(
+    hero: Template, make_product: MakeProduct, customer: Customer, pick: Pick, tmp_path: Path
+) -> None:
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    with pytest.raises(CreativeError, match="not a readable image"):
+        _board(hero, make_product(image="broken.jpg"), customer, pick, tmp_path)
+
+
+def test_pick_naming_an_unknown_product_is_reported(
+    hero: Template, make_product: MakeProduct, customer: Customer, images_root: Path
+) -> None:
+    pick = Pick(
+        customer_id="c-42",
+        product_ids=("gone",),
+        scores=(1.0,),
+        reasons=("x",),
+        model_version="m",
+    )
+    with pytest.raises(CreativeError, match=r"names product 'gone'.*not in the catalog"):
+        _board(hero, make_product(), customer, pick, images_root)
+
+
+def test_brand_logo_is_optional_and_drawn_when_the_kit_has_one(
+    hero: Template,
+    make_product: MakeProduct,
+    customer: Customer,
+    pick: Pick,
+    images_root: Path,
+    tmp_path: Path,
+) -> None:
+    assets = tmp_path / "assets"
+    shutil.copytree(hero.assets_dir, assets)
+    Image.new("RGBA", (300, 100), (255, 181, 71, 255)).save(assets / "logo.png")
+    templates = tmp_path / "templates"
+    shutil.copytree(hero.folder, templates / "hero")
+    file = templates / "hero" / "template.yaml"
+    data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    data["layers"].append(
+        {"id": "logo", "type": "logo", "box": {"x": 0.4, "y": 0.8, "w": 0.2, "h": 0.05}}
+    )
+    file.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+    without = _board(
+        load_template(templates, "hero", assets), make_product(), customer, pick, images_root
+    )
+    assert "logo" not in {part.id for part in without.layers}
+
+    data["brand"]["logo"] = "logo.png"
+    file.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    with_logo = _board(
+        load_template(templates, "hero", assets), make_product(), customer, pick, images_root
+    )
+    logo = next(part for part in with_logo.layers if part.id == "logo")
+    assert isinstance(logo, ImagePart) and logo.fit == "contain"
+    plate = draw_static(logo, 720, 1280)
+    assert plate is not None and plate.width == logo.box.w  # 3:1 logo fills the 3:1 box width
