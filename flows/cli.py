@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 # Before Prefect is imported anywhere: no telemetry, and keep the terminal for
 # progress bars (Prefect's own INFO lines still reach the API and the UI).
@@ -52,6 +53,11 @@ def _quiet_prefect(verbose: bool) -> None:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 
 
+def _error(message: str) -> None:
+    """One red `error:` prefix, then the message exactly as written (no markup parsing)."""
+    err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     from creative.errors import CreativeError
     from delivery.errors import DeliveryError
@@ -73,7 +79,7 @@ def _settings(workspace: Path | None):  # type: ignore[no-untyped-def]
             f"  REELCAST_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
             for e in exc.errors(include_input=False, include_url=False)
         ]
-        err.print("[red]error:[/] invalid settings (environment or .env):\n" + "\n".join(lines))
+        _error("invalid settings (environment or .env):\n" + "\n".join(lines))
         raise typer.Exit(2) from None
 
 
@@ -97,7 +103,7 @@ def _run(params, settings, verbose: bool):  # type: ignore[no-untyped-def]
             )
             load_template(settings.templates_dir, params.template, settings.assets_dir)
     except _user_errors() as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, markup=False)
+        _error(str(exc))
         raise typer.Exit(2) from None
 
     with console.status("Starting Prefect (first run of a session takes a few seconds)…"):
@@ -121,7 +127,7 @@ def _run(params, settings, verbose: bool):  # type: ignore[no-untyped-def]
         with progress, reporting(RichReporter(progress)):
             summary = flow(params)
     except _user_errors() as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, markup=False)
+        _error(str(exc))
         raise typer.Exit(2) from None
     _print_summary(summary, time.monotonic() - started)
     return summary
@@ -207,11 +213,13 @@ def campaign_run(
         Path, typer.Option(help="Events CSV (customer_id,product_id,type,timestamp).")
     ],
     campaign: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="Campaign id: one email per customer per campaign id, however often you run it."
+            help="Campaign id: one email per customer per campaign id, however often you run "
+            "it. Default: campaign-<today's date, UTC>.",
+            show_default=False,
         ),
-    ] = "campaign",
+    ] = None,
     template: Annotated[
         str, typer.Option(help="Video template name (a folder in templates/).")
     ] = "hero",
@@ -233,7 +241,7 @@ def campaign_run(
     """Run a campaign on your own CSV files: audience, picks, videos, checks, emails."""
     _quiet_prefect(verbose)
     if on_bad_rows not in ("fail", "skip"):
-        err.print("[red]error:[/] --on-bad-rows must be 'fail' or 'skip'")
+        _error("--on-bad-rows must be 'fail' or 'skip'")
         raise typer.Exit(2)
     settings = _settings(workspace)
     from datetime import UTC, datetime
@@ -260,7 +268,10 @@ def campaign_run(
         )
     except ValidationError as exc:
         for e in exc.errors(include_input=False, include_url=False):
-            err.print(f"[red]error:[/] --{str(e['loc'][0]).replace('_', '-')}: {e['msg']}")
+            message = e["msg"]
+            if e["type"] == "string_pattern_mismatch":
+                message = "use 1 to 64 letters, digits, '.', '_' or '-'"
+            _error(f"--{str(e['loc'][0]).replace('_', '-')}: {message}")
         raise typer.Exit(2) from None
     _run(params, settings, verbose)
 

@@ -20,6 +20,8 @@ class RowProblem:
     problem: str
 
     def __str__(self) -> str:
+        if self.line == 0:  # about the whole file
+            return f"{self.file}: {self.problem}"
         return f"{self.file}:{self.line}: {self.field}: {self.problem}"
 
 

@@ -58,7 +58,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str] | None, list[RowProb
         handle = path.open(newline="", encoding="utf-8-sig")
     except FileNotFoundError:
         raise RetailDataError(
-            [RowProblem(path, 0, "file", "not found")], hint="check the path and try again"
+            [RowProblem(path, 0, "file", "file not found")], hint="check the path and try again"
         ) from None
     with handle:
         reader = csv.reader(handle)
@@ -110,7 +110,7 @@ def _header_problems(path: Path, model: type[BaseModel]) -> list[RowProblem]:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             header = next(csv.reader(handle), [])
     except FileNotFoundError:
-        return [RowProblem(path, 0, "file", "not found")]
+        return [RowProblem(path, 0, "file", "file not found")]
     except (UnicodeDecodeError, csv.Error):
         return [RowProblem(path, 1, "file", "cannot read as UTF-8 CSV")]
     names = {h.strip() for h in header}
@@ -140,7 +140,10 @@ def load_rows(path: Path, model: type[T], on_bad_rows: OnBadRows = "fail") -> Lo
     path = Path(path)
     header = _header_problems(path, model)
     if header:
-        raise RetailDataError(header, hint="add the missing column(s) to the header row")
+        hint = "add the missing column(s) to the header row"
+        if header[0].field == "file":
+            hint = "check the path and the file's encoding (UTF-8 CSV)"
+        raise RetailDataError(header, hint=hint)
     known = set(model.model_fields)
     items: list[T] = []
     lines: list[int] = []

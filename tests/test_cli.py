@@ -1,0 +1,100 @@
+"""The command line: readable help, and user errors as one clear message, no traceback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _reelcast(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REELCAST_")}
+    env["COLUMNS"] = "200"
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["campaign"], ["campaign", "run"]])
+def test_every_command_has_help(command: list[str], tmp_path: Path) -> None:
+    result = _reelcast(*command, "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "Usage" in result.stdout
+    if command and command[-1] in ("demo", "run"):
+        assert "--workspace" in result.stdout and "--limit" in result.stdout
+
+
+def _copy(retailer, dest: Path) -> dict[str, Path]:
+    shutil.copytree(retailer.catalog.parent, dest)
+    return {name: dest / f"{name}.csv" for name in ("catalog", "customers", "events")}
+
+
+def _run(files: dict[str, Path], cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return _reelcast(
+        "campaign",
+        "run",
+        "--catalog",
+        str(files["catalog"]),
+        "--customers",
+        str(files["customers"]),
+        "--events",
+        str(files["events"]),
+        "--workspace",
+        str(cwd / "ws"),
+        *extra,
+        cwd=cwd,
+    )
+
+
+def test_bad_customer_row_is_one_clear_error_naming_file_line_and_field(
+    small_retailer, tmp_path: Path
+) -> None:
+    files = _copy(small_retailer, tmp_path / "data")
+    lines = files["customers"].read_text().splitlines()
+    bad_email = "someone-at-nowhere"
+    cells = lines[5].split(",")
+    cells[1] = bad_email
+    lines[5] = ",".join(cells)
+    files["customers"].write_text("\n".join(lines) + "\n")
+    result = _run(files, tmp_path)
+    assert result.returncode == 2
+    assert f"{files['customers']}:6: email:" in result.stderr
+    assert "--on-bad-rows skip" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert bad_email not in result.stderr + result.stdout
+    assert not (tmp_path / "ws" / "mail").exists()
+
+
+def test_missing_column_stops_before_anything_runs(small_retailer, tmp_path: Path) -> None:
+    files = _copy(small_retailer, tmp_path / "data")
+    text = files["catalog"].read_text().replace(",price,", ",cost,", 1)
+    files["catalog"].write_text(text)
+    result = _run(files, tmp_path)
+    assert result.returncode == 2
+    assert f"{files['catalog']}:1: price: missing column" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_template_is_a_clear_error(small_retailer, tmp_path: Path) -> None:
+    files = _copy(small_retailer, tmp_path / "data")
+    result = _run(files, tmp_path, "--template", "nope")
+    assert result.returncode == 2
+    assert "nope" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_setting_names_the_variable(small_retailer, tmp_path: Path) -> None:
+    files = _copy(small_retailer, tmp_path / "data")
+    (tmp_path / ".env").write_text("REELCAST_RENDER_WORKERS=lots\n")
+    result = _run(files, tmp_path)
+    assert result.returncode == 2
+    assert "REELCAST_RENDER_WORKERS" in result.stderr and "Traceback" not in result.stderr
