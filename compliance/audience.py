@@ -1,22 +1,140 @@
-"""Audience rules: who may receive a campaign, and one recorded reason for everyone else."""
+"""Audience rules: who may receive a campaign, and one recorded reason for everyone else.
+
+Rules, in the order they are applied (the first that excludes is the reason recorded):
+
+1. suppression (unsubscribes, bounces, complaints) overrides everything;
+2. consent by jurisdiction: in opt-in countries (EU/EEA, UK, Canada… by default, and
+   any country the policy does not know) only *granted* consent with a timestamp and a
+   source counts; in opt-out countries (the US by default) *unknown* is enough, but
+   *denied* never is;
+3. the frequency cap: at most N campaign emails per customer in a rolling window;
+4. the holdout: a deterministic share of the otherwise eligible customers gets nothing,
+   so the campaign's lift can be measured against them.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
-from collections.abc import Iterable, Sequence, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 
 from retail.types import Consent, Customer, Event, EventType
 
 
 class Exclusion(StrEnum):
-    """Why a customer gets nothing. The first rule that applies is the one recorded."""
+    """Why a customer gets nothing."""
 
     suppressed = "suppressed"
     consent_denied = "consent-denied"
     consent_unknown = "consent-unknown"
     consent_unproven = "consent-without-timestamp-or-source"
+    frequency_cap = "frequency-cap"
+    holdout = "holdout"
+
+
+class Regime(StrEnum):
+    """How a jurisdiction treats marketing email."""
+
+    opt_in = "opt-in"  # explicit, provable consent needed (GDPR, PECR, CASL)
+    opt_out = "opt-out"  # may mail until the person objects (CAN-SPAM)
+
+
+#: EU and EEA members, the UK, Switzerland and Canada need opt-in; the US is opt-out.
+#: Countries missing here fall back to `ConsentPolicy.default` (opt-in: the safe side).
+OPT_IN_COUNTRIES = frozenset(
+    [
+        "AT",
+        "BE",
+        "BG",
+        "HR",
+        "CY",
+        "CZ",
+        "DK",
+        "EE",
+        "FI",
+        "FR",
+        "DE",
+        "GR",
+        "HU",
+        "IE",
+        "IT",
+        "LV",
+        "LT",
+        "LU",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SK",
+        "SI",
+        "ES",
+        "SE",
+        "IS",
+        "LI",
+        "NO",
+        "GB",
+        "CH",
+        "CA",
+        "AU",
+        "JP",
+    ]
+)
+DEFAULT_REGIMES: Mapping[str, Regime] = MappingProxyType(
+    {**{c: Regime.opt_in for c in OPT_IN_COUNTRIES}, "US": Regime.opt_out}
+)
+
+
+@dataclass(frozen=True)
+class ConsentPolicy:
+    """Consent rules per country (ISO 3166 alpha-2)."""
+
+    regimes: Mapping[str, Regime] = field(default_factory=lambda: DEFAULT_REGIMES)
+    default: Regime = Regime.opt_in
+
+    def regime(self, country: str) -> Regime:
+        """The regime that applies to a customer in `country`."""
+        return self.regimes.get(country.upper(), self.default)
+
+    @classmethod
+    def with_overrides(cls, overrides: Mapping[str, str]) -> ConsentPolicy:
+        """The default policy with some countries changed, e.g. {"AU": "opt-out"}."""
+        regimes = dict(DEFAULT_REGIMES)
+        for country, regime in overrides.items():
+            regimes[country.upper()] = Regime(regime)
+        return cls(regimes=MappingProxyType(regimes))
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """A deterministic control group: hash(salt, experiment, customer id) < share."""
+
+    share: float = 0.0
+    experiment: str = "default"
+    salt: str = "reelcast"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.share < 1.0:
+            raise ValueError(f"holdout share must be in [0, 1), got {self.share}")
+
+    def contains(self, customer_id: str) -> bool:
+        """Whether the customer is held out of this experiment (stable across runs)."""
+        if self.share == 0.0:
+            return False
+        key = f"{self.salt}\x1f{self.experiment}\x1f{customer_id}".encode()
+        bucket = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
+        return bucket < self.share
+
+
+@dataclass(frozen=True)
+class FrequencyCap:
+    """At most `max_emails` campaign emails per customer in the last `days` days."""
+
+    max_emails: int = 3
+    days: int = 7
 
 
 @dataclass(frozen=True)
@@ -35,23 +153,45 @@ class Audience:
         """Excluded customers per reason."""
         return dict(Counter(str(reason) for reason in self.excluded.values()))
 
+    def held_out(self) -> list[str]:
+        """Ids of the holdout group (for measuring lift later)."""
+        return [cid for cid, why in self.excluded.items() if why is Exclusion.holdout]
+
 
 def unsubscribed_in(events: Iterable[Event]) -> set[str]:
     """Customer ids with an unsubscribe event in the history."""
     return {e.customer_id for e in events if e.type is EventType.unsubscribe}
 
 
-def select_audience(customers: Sequence[Customer], *, suppressed: Set[str]) -> Audience:
-    """Split customers into the eligible and the excluded.
+def select_audience(
+    customers: Sequence[Customer],
+    *,
+    suppressed: Set[str],
+    policy: ConsentPolicy | None = None,
+    recent_sends: Mapping[str, int] | None = None,
+    cap: FrequencyCap | None = None,
+    holdout: Holdout | None = None,
+) -> Audience:
+    """Split customers into the eligible and the excluded, one reason each.
 
-    A customer is eligible only with granted marketing consent that has a
-    timestamp and a source (so it can be proven), and only when not on the
-    suppression list. Suppression is checked first: it overrides any consent.
+    `recent_sends` counts campaign emails each customer got within the cap's window
+    (the caller reads them from the outbox). Without a policy the default applies;
+    without a cap or a holdout those rules are off.
     """
+    policy = policy or ConsentPolicy()
+    recent_sends = recent_sends or {}
     eligible: list[Customer] = []
     excluded: dict[str, Exclusion] = {}
     for customer in customers:
-        reason = _exclusion(customer, suppressed)
+        reason = _consent_or_suppression(customer, suppressed, policy)
+        if (
+            reason is None
+            and cap is not None
+            and recent_sends.get(customer.id, 0) >= (cap.max_emails)
+        ):
+            reason = Exclusion.frequency_cap
+        if reason is None and holdout is not None and holdout.contains(customer.id):
+            reason = Exclusion.holdout
         if reason is None:
             eligible.append(customer)
         else:
@@ -59,12 +199,17 @@ def select_audience(customers: Sequence[Customer], *, suppressed: Set[str]) -> A
     return Audience(eligible, excluded)
 
 
-def _exclusion(customer: Customer, suppressed: Set[str]) -> Exclusion | None:
+def _consent_or_suppression(
+    customer: Customer, suppressed: Set[str], policy: ConsentPolicy
+) -> Exclusion | None:
     if customer.id in suppressed:
         return Exclusion.suppressed
-    if customer.marketing_consent is Consent.denied:
+    consent = customer.marketing_consent
+    if consent is Consent.denied:
         return Exclusion.consent_denied
-    if customer.marketing_consent is Consent.unknown:
+    if policy.regime(customer.country) is Regime.opt_out:
+        return None  # unknown or granted both may be mailed; the opt-out link is in every email
+    if consent is Consent.unknown:
         return Exclusion.consent_unknown
     if customer.consent_timestamp is None or not customer.consent_source:
         return Exclusion.consent_unproven

@@ -252,6 +252,22 @@ class Outbox:
             result[OutboxState(row["state"])] = row["n"]
         return result
 
+    def sent_counts(
+        self, since: datetime, *, exclude_campaign: str | None = None
+    ) -> dict[str, int]:
+        """Emails sent (or possibly sent: `unknown`) per customer since `since`.
+
+        Feeds the frequency cap; `exclude_campaign` leaves out the campaign being run, so
+        re-running a campaign does not count its own emails against it.
+        """
+        rows = self._fetch(
+            "SELECT customer_id, COUNT(*) AS n FROM outbox WHERE state IN ('sent', 'unknown')"
+            " AND COALESCE(sent_at, send_started_at, updated_at) >= ?"
+            " AND (?2 IS NULL OR campaign_id != ?2) GROUP BY customer_id",
+            (_ts(since), exclude_campaign),
+        )
+        return {row["customer_id"]: row["n"] for row in rows}
+
     def claim_due(self, now: datetime, limit: int) -> list[OutboxItem]:
         """Atomically move up to `limit` queued rows due by `now` to `sending` and return
         them, earliest due first. Two dispatchers never claim the same row."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -14,7 +14,14 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
-from compliance.audience import Audience, select_audience, unsubscribed_in
+from compliance.audience import (
+    Audience,
+    ConsentPolicy,
+    FrequencyCap,
+    Holdout,
+    select_audience,
+    unsubscribed_in,
+)
 from compliance.own_values import scan_own_values
 from compliance.pseudonym import pseudonymize
 from compliance.suppression import SuppressionList
@@ -59,6 +66,12 @@ class CampaignParams(BaseModel):
     workspace: str | None = Field(None, description="Workspace folder (default from settings)")
     products_per_pick: int = Field(3, ge=1, le=10, description="Products chosen per customer")
     subject: str = Field("Picked for you this week", description="Email subject line")
+    holdout_share: float = Field(
+        0.0,
+        ge=0.0,
+        lt=0.5,
+        description="Share of eligible customers held out (get nothing) to measure lift, e.g. 0.1",
+    )
 
 
 @dataclass
@@ -116,10 +129,22 @@ def load_files(params: CampaignParams) -> RetailData:
 
 
 @step
-def choose_audience(data: RetailData, suppression_db: str) -> Audience:
-    """Apply consent and suppression rules."""
-    suppressed = SuppressionList(Path(suppression_db)).ids() | unsubscribed_in(data.events)
-    audience = select_audience(data.customers, suppressed=suppressed)
+def choose_audience(
+    data: RetailData, params: CampaignParams, settings: Settings, state_db: str
+) -> Audience:
+    """Apply suppression, consent by country, the frequency cap and the holdout."""
+    suppressed = SuppressionList(Path(state_db)).ids() | unsubscribed_in(data.events)
+    since = datetime.now(UTC) - timedelta(days=settings.frequency_cap_days)
+    with Outbox(Path(state_db)) as outbox:
+        recent = outbox.sent_counts(since, exclude_campaign=params.campaign)
+    audience = select_audience(
+        data.customers,
+        suppressed=suppressed,
+        policy=ConsentPolicy.with_overrides(settings.consent_overrides),
+        recent_sends=recent,
+        cap=FrequencyCap(settings.frequency_cap_emails, settings.frequency_cap_days),
+        holdout=Holdout(params.holdout_share, params.campaign, settings.holdout_salt),
+    )
     get_run_logger().info(
         "%d of %d customers eligible; excluded %s",
         len(audience.eligible),
@@ -306,7 +331,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     data = load_files(params)
     summary.skipped_rows = data.skipped_rows
     summary.unknown_reference_events = data.unknown_reference_events
-    audience = choose_audience(data, str(ws.state_db))
+    audience = choose_audience(data, params, settings, str(ws.state_db))
     summary.considered, summary.excluded = audience.considered, audience.counts()
     summary.eligible = len(audience.eligible)
     chosen = audience.eligible[: params.limit] if params.limit else audience.eligible

@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     video_crf: int = Field(23, ge=0, le=51)
     video_preset: str = Field("veryfast")
     personalize: bool = Field(True, description="Allow first names in videos and subjects.")
+    consent_overrides: dict[str, Literal["opt-in", "opt-out"]] = Field(
+        default_factory=dict,
+        description="Consent regime per country, overriding the defaults, as JSON: "
+        '{"AU": "opt-out"}. Defaults: EU/EEA, UK, CH, CA, AU, JP opt-in; US opt-out; '
+        "any other country opt-in.",
+    )
+    frequency_cap_emails: int = Field(3, ge=1, description="Campaign emails per customer…")
+    frequency_cap_days: int = Field(7, ge=1, description="…within this many days.")
+    holdout_salt: str = Field("reelcast", description="Salt of the holdout hash.")
     templates_dir: Path = Field(default_factory=lambda: _bundled("templates"))
     assets_dir: Path = Field(default_factory=lambda: _bundled("assets"))
 

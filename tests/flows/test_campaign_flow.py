@@ -54,11 +54,11 @@ def test_every_selected_consenting_customer_gets_one_email_with_a_valid_video(
     assert summary.sent == 4
     messages = list(mailbox.Maildir(workspace / "mail", create=False))
     assert len(messages) == 4
-    eligible = {
-        str(c.email)
-        for c in data.customers
-        if c.marketing_consent == "granted" and c.consent_timestamp
-    }
+    from compliance.audience import select_audience, unsubscribed_in
+
+    audience = select_audience(data.customers, suppressed=unsubscribed_in(data.events))
+    eligible = {str(c.email) for c in audience.eligible}
+    assert all(c.marketing_consent != "denied" for c in audience.eligible)
     recipients = {parseaddr(m["To"])[1] for m in messages}
     assert len(recipients) == 4
     assert recipients <= eligible
