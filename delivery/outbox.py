@@ -252,6 +252,25 @@ class Outbox:
             result[OutboxState(row["state"])] = row["n"]
         return result
 
+    def recipients(self, customer_id: str) -> set[str]:
+        """Addresses this customer was (to be) mailed at, across campaigns."""
+        rows = self._fetch(
+            "SELECT DISTINCT recipient FROM outbox WHERE customer_id = ?", (customer_id,)
+        )
+        return {row["recipient"] for row in rows}
+
+    def erase(self, customer_id: str) -> int:
+        """Right to erasure: blank the address and message of every row of this customer.
+
+        The rows stay (with their states) so the campaign keys still say "already
+        handled" and nothing is ever queued twice. Returns the rows changed.
+        """
+        return self._execute(
+            "UPDATE outbox SET recipient = '[erased]', message = X'', last_error = NULL"
+            " WHERE customer_id = ?",
+            (customer_id,),
+        )
+
     def sent_counts(
         self, since: datetime, *, exclude_campaign: str | None = None
     ) -> dict[str, int]:

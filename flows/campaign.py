@@ -22,6 +22,7 @@ from compliance.audience import (
     select_audience,
     unsubscribed_in,
 )
+from compliance.audit import AuditLog
 from compliance.own_values import scan_own_values
 from compliance.pseudonym import pseudonymize
 from compliance.suppression import SuppressionList
@@ -336,6 +337,15 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     summary.eligible = len(audience.eligible)
     chosen = audience.eligible[: params.limit] if params.limit else audience.eligible
     summary.selected = len(chosen)
+    audit = AuditLog(ws.audit_db)
+    audit.append(
+        "exclusion",
+        campaign=params.campaign,
+        entries=[
+            (pseudonymize(secret, cid), {"reason": str(why)})
+            for cid, why in audience.excluded.items()
+        ],
+    )
     if not chosen:
         log.warning("no eligible customers: nothing to render or send")
         _publish(summary, [])
@@ -365,6 +375,24 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         if c.id in picks
     ]
 
+    audit.record("model", campaign=params.campaign, version=summary.model_version)
+    audit.record("template", campaign=params.campaign, name=template.name, version=template.version)
+    audit.append(
+        "pick",
+        campaign=params.campaign,
+        entries=[
+            (
+                job.pseudonym,
+                {
+                    "products": list(job.pick.product_ids),
+                    "scores": [round(x, 6) for x in job.pick.scores],
+                    "reasons": list(job.pick.reasons),
+                    "model_version": job.pick.model_version,
+                },
+            )
+            for job in jobs
+        ],
+    )
     renderer = LocalRenderer(crf=settings.video_crf, preset=settings.video_preset)
     reporter().start("render", len(jobs))
     futures = render_video.map(jobs, renderer=unmapped(renderer), out_dir=unmapped(str(ws.renders)))
@@ -394,6 +422,21 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
             }
         )
     summary.failed_checks = dict(failed)
+    audit.append(
+        "render",
+        campaign=params.campaign,
+        entries=[
+            (job.pseudonym, {"key": r.key, "reused": r.reused})
+            for job, r in zip(jobs, renders, strict=True)
+        ],
+    )
+    audit.append(
+        "verdict",
+        campaign=params.campaign,
+        entries=[
+            (row["customer"], {"ok": row["check"] == "ok", "check": row["check"]}) for row in rows
+        ],
+    )
 
     if not params.dry_run:
         reporter().start("email", len(passed))
@@ -405,6 +448,16 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
             settings, str(ws.state_db), str(ws.state_db), str(ws.maildir)
         )
         summary.sent = report.sent
+        with Outbox(ws.state_db) as outbox:
+            audit.append(
+                "send",
+                campaign=params.campaign,
+                entries=[
+                    (job.pseudonym, {"state": str(item.state), "provider_id": item.provider_id})
+                    for job, _ in passed
+                    if (item := outbox.get(params.campaign, job.customer.id)) is not None
+                ],
+            )
         summary.not_sent = {
             k: v
             for k, v in {
@@ -415,6 +468,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
             }.items()
             if v
         }
+    audit.close()
     _publish(summary, rows)
     log.info("campaign %s: %d sent, %d queued", params.campaign, summary.sent, summary.queued)
     return summary

@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from flows.ops_cli import audit_app, forget, suppress_app
+
 # Before Prefect is imported anywhere: no telemetry, and keep the terminal for
 # progress bars (Prefect's own INFO lines still reach the API and the UI).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -29,6 +31,7 @@ campaign_app = typer.Typer(
     help="Run campaigns on your own catalog, customers and events.", no_args_is_help=True
 )
 app.add_typer(campaign_app, name="campaign")
+
 console = Console()
 err = Console(stderr=True)
 
@@ -274,6 +277,11 @@ def campaign_run(
             _error(f"--{str(e['loc'][0]).replace('_', '-')}: {message}")
         raise typer.Exit(2) from None
     _run(params, settings, verbose)
+
+
+app.add_typer(audit_app, name="audit")
+app.add_typer(suppress_app, name="suppress")
+app.command("forget")(forget)
 
 
 def main() -> None:

@@ -18,6 +18,11 @@ class Workspace:
         return self.root / "state.sqlite"
 
     @property
+    def audit_db(self) -> Path:
+        """The hash-chained audit log (its checkpoints sit beside it)."""
+        return self.root / "audit.sqlite"
+
+    @property
     def renders(self) -> Path:
         """Content-addressed videos and posters."""
         return self.root / "renders"

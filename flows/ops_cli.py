@@ -1,0 +1,214 @@
+"""Operator commands: the audit log, the suppression list, and erasure requests."""
+
+from __future__ import annotations
+
+import csv
+import json
+import mailbox
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+console = Console()
+err = Console(stderr=True)
+
+audit_app = typer.Typer(help="Check and read the tamper-evident audit log.", no_args_is_help=True)
+suppress_app = typer.Typer(
+    help="The suppression list: customers never to be mailed again.", no_args_is_help=True
+)
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        help="Workspace folder (default: REELCAST_WORKSPACE or ./.reelcast).",
+        show_default=False,
+    ),
+]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
+    return typer.Exit(code)
+
+
+def _context(workspace: Path | None):  # type: ignore[no-untyped-def]
+    from pydantic import ValidationError
+
+    from flows.settings import Settings
+    from flows.workspace import Workspace
+
+    try:
+        settings = Settings(**({"workspace": workspace} if workspace else {}))
+    except ValidationError as exc:
+        raise _fail(f"invalid settings: {exc.errors(include_input=False)[0]['msg']}") from None
+    return settings, Workspace(settings.workspace)
+
+
+@audit_app.command("verify")
+def audit_verify(workspace: WorkspaceOpt = None) -> None:
+    """Check the whole audit chain; name the first edited, missing or reordered record."""
+    from compliance.audit import AuditLog
+
+    _, ws = _context(workspace)
+    if not ws.audit_db.exists():
+        raise _fail(f"no audit log in {ws.root} (run a campaign first)")
+    with AuditLog(ws.audit_db) as log:
+        result = log.verify()
+    if result.ok:
+        console.print(f"audit log OK: {result.records} records, chain and checkpoints intact")
+        return
+    raise _fail(f"audit log BROKEN at record {result.first_bad}: {result.problem}", code=1)
+
+
+@audit_app.command("show")
+def audit_show(
+    customer: Annotated[
+        str, typer.Option("--customer", help="The customer's id (as in customers.csv).")
+    ],
+    workspace: WorkspaceOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per record.")] = False,
+) -> None:
+    """Explain why a customer got (or did not get) what they got: every recorded decision.
+
+    The log names customers by pseudonymous id only; this command computes it from the
+    id you give, so it prints no personal data.
+    """
+    from compliance.audit import AuditLog
+    from compliance.pseudonym import pseudonymize
+
+    settings, ws = _context(workspace)
+    if not ws.audit_db.exists():
+        raise _fail(f"no audit log in {ws.root} (run a campaign first)")
+    subject = pseudonymize(settings.secret(), customer)
+    with AuditLog(ws.audit_db) as log:
+        records = log.records(subject=subject)
+    if as_json:
+        for r in records:
+            console.print_json(
+                json.dumps(
+                    {
+                        "seq": r.seq,
+                        "at": r.at,
+                        "kind": r.kind,
+                        "campaign": r.campaign,
+                        "data": r.data,
+                    }
+                )
+            )
+        return
+    if not records:
+        console.print(f"no decisions recorded for this customer ({subject})")
+        return
+    table = Table(title=f"Decisions about {subject}")
+    for column in ("#", "when", "campaign", "what", "details"):
+        table.add_column(column)
+    for r in records:
+        details = ", ".join(f"{k}={v}" for k, v in r.data.items())
+        table.add_row(str(r.seq), r.at[:19], r.campaign, r.kind, details)
+    console.print(table)
+
+
+@suppress_app.command("add")
+def suppress_add(
+    customer_ids: Annotated[list[str], typer.Argument(help="Customer ids to suppress.")],
+    reason: Annotated[
+        str, typer.Option(help="unsubscribe, bounce, complaint, request…")
+    ] = "request",
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Suppress customers: no campaign will render or send anything for them."""
+    from compliance.suppression import SuppressionList
+
+    _, ws = _context(workspace)
+    added = SuppressionList(ws.state_db).add(customer_ids, reason=reason, source="cli")
+    console.print(f"suppressed {added} new customer(s) ({len(customer_ids) - added} already were)")
+
+
+@suppress_app.command("import")
+def suppress_import(
+    file: Annotated[
+        Path, typer.Argument(help="CSV with a customer_id column, or one id per line.")
+    ],
+    reason: Annotated[str, typer.Option(help="Reason recorded for every id.")] = "import",
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Suppress every customer id in a file."""
+    from compliance.suppression import SuppressionList
+
+    if not file.is_file():
+        raise _fail(f"{file}: file not found")
+    lines = file.read_text(encoding="utf-8-sig").splitlines()
+    if lines and "customer_id" in lines[0].split(","):
+        ids = [row["customer_id"].strip() for row in csv.DictReader(lines)]
+    else:
+        ids = [line.strip() for line in lines]
+    ids = [i for i in ids if i]
+    if not ids:
+        raise _fail(f"{file}: no customer ids found")
+    _, ws = _context(workspace)
+    added = SuppressionList(ws.state_db).add(ids, reason=reason, source=f"import:{file.name}")
+    console.print(f"suppressed {added} new customer(s) from {file} ({len(ids)} ids read)")
+
+
+@suppress_app.command("list")
+def suppress_list(workspace: WorkspaceOpt = None) -> None:
+    """Print the suppressed customer ids (raw ids, as in your customer file)."""
+    from compliance.suppression import SuppressionList
+
+    _, ws = _context(workspace)
+    for cid in sorted(SuppressionList(ws.state_db).ids()):
+        console.print(cid, highlight=False)
+
+
+def forget(
+    customer: Annotated[str, typer.Argument(help="The customer's id (as in customers.csv).")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Right to erasure: remove a customer's personal data from the workspace.
+
+    Blanks their address and emails in the outbox, deletes their videos and their mails
+    in the local mailbox, and suppresses the id so no later campaign mails them. The
+    audit log keeps only the pseudonymous id and stays valid. Remove the customer from
+    your own source files (customers.csv, events.csv) as well.
+    """
+    from compliance.audit import AuditLog
+    from compliance.pseudonym import pseudonymize
+    from compliance.suppression import SuppressionList
+    from delivery.outbox import Outbox
+
+    settings, ws = _context(workspace)
+    if not ws.root.is_dir():
+        raise _fail(f"no workspace at {ws.root}")
+    subject = pseudonymize(settings.secret(), customer)
+    with Outbox(ws.state_db) as outbox:
+        addresses = outbox.recipients(customer)
+        rows = outbox.erase(customer)
+    mails = 0
+    if ws.maildir.is_dir() and addresses:
+        box = mailbox.Maildir(ws.maildir, create=False)
+        for key, message in list(box.iteritems()):
+            if any(a.lower() in str(message.get("To", "")).lower() for a in addresses):
+                box.remove(key)
+                mails += 1
+    videos = 0
+    with AuditLog(ws.audit_db) as log:
+        for record in log.records(subject=subject):
+            key = str(record.data.get("key", "")) if record.kind == "render" else ""
+            folder = ws.renders / key[:2] / key
+            if key and folder.is_dir():
+                shutil.rmtree(folder)
+                videos += 1
+        SuppressionList(ws.state_db).add([customer], reason="erasure", source="forget")
+        log.record(
+            "erasure", campaign="-", subject=subject, outbox_rows=rows, mails=mails, videos=videos
+        )
+    console.print(
+        f"erased {subject}: {rows} outbox row(s) blanked, {mails} mail(s) and "
+        f"{videos} video(s) deleted; suppressed for future campaigns"
+    )
