@@ -9,8 +9,17 @@ from pathlib import Path
 from typing import Literal
 
 from prefect import flow, get_run_logger, task, unmapped
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
+from prefect.flow_runs import pause_flow_run
+from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
@@ -36,6 +45,8 @@ from delivery.links import Links, make_token
 from delivery.outbox import Outbox
 from delivery.sink import MaildirSink
 from delivery.transport import SmtpTransport
+from flows.approval import Approval, approval_description
+from flows.gallery import GalleryItem, write_gallery
 from flows.progress import reporter
 from flows.settings import Settings
 from flows.workspace import Workspace
@@ -67,6 +78,12 @@ class CampaignParams(BaseModel):
     workspace: str | None = Field(None, description="Workspace folder (default from settings)")
     products_per_pick: int = Field(3, ge=1, le=10, description="Products chosen per customer")
     subject: str = Field("Picked for you this week", description="Email subject line")
+    auto_approve: bool = Field(
+        False, description="Send without waiting for a person to approve (scheduled runs)"
+    )
+    approval_timeout_s: int = Field(
+        86_400, ge=60, description="How long a paused run waits for approval (seconds)"
+    )
     holdout_share: float = Field(
         0.0,
         ge=0.0,
@@ -99,6 +116,9 @@ class CampaignSummary:
     maildir: str = ""
     renders: str = ""
     mail_via: str = ""
+    gallery: str = ""
+    approval: str = ""
+    approval_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -396,7 +416,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     renderer = LocalRenderer(crf=settings.video_crf, preset=settings.video_preset)
     reporter().start("render", len(jobs))
     futures = render_video.map(jobs, renderer=unmapped(renderer), out_dir=unmapped(str(ws.renders)))
-    renders = futures.result()
+    renders = _wait_with_progress(futures, params.campaign)
     summary.rendered = sum(not r.reused for r in renders)
     summary.reused_renders = sum(r.reused for r in renders)
 
@@ -438,7 +458,51 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         ],
     )
 
-    if not params.dry_run:
+    stages = {
+        "considered": summary.considered,
+        "eligible": summary.eligible,
+        "selected": summary.selected,
+        "rendered": len(renders),
+        "passed checks": len(passed),
+    }
+    gallery = write_gallery(
+        ws.root / "galleries" / f"{params.campaign}.html",
+        campaign=params.campaign,
+        items=[
+            GalleryItem(
+                job.pseudonym,
+                job.pick.product_ids,
+                r.video,
+                r.poster,
+                getattr(r, "gif", None),
+                check,
+            )
+            for (job, r), check in list(
+                zip(zip(jobs, renders, strict=True), [row["check"] for row in rows], strict=True)
+            )[:12]
+        ],
+        stages=stages,
+        excluded=summary.excluded,
+    )
+    create_link_artifact(
+        gallery.resolve().as_uri(),
+        link_text="Preview gallery",
+        key=_key(params.campaign, "gallery"),
+        description="Sample creatives by pseudonymous id",
+    )
+    summary.gallery = str(gallery)
+    if not params.dry_run and passed:
+        decision = _approval(params, gallery, stages)
+        summary.approval = "approved" if decision.approve else "rejected"
+        summary.approval_note = decision.note
+        audit.record(
+            "approval",
+            campaign=params.campaign,
+            approved=decision.approve,
+            note=decision.note,
+            by="auto" if params.auto_approve else "operator",
+        )
+    if not params.dry_run and summary.approval != "rejected":
         reporter().start("email", len(passed))
         summary.queued, summary.already_queued = queue_emails(
             passed, params, settings, products, secret, str(ws.state_db)
@@ -472,6 +536,38 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     _publish(summary, rows)
     log.info("campaign %s: %d sent, %d queued", params.campaign, summary.sent, summary.queued)
     return summary
+
+
+def _wait_with_progress(futures, campaign: str) -> list[Render]:  # type: ignore[no-untyped-def]
+    """Results in input order, with a Prefect progress artifact updated as renders finish."""
+    total = len(futures)
+    artifact_id = create_progress_artifact(
+        0.0, key=_key(campaign, "render-progress"), description="Videos rendered"
+    )
+    last = 0.0
+    for done, _ in enumerate(as_completed(futures), start=1):
+        share = 100.0 * done / total
+        if share - last >= 5 or done == total:  # a few updates, not one API call per video
+            update_progress_artifact(artifact_id, share)
+            last = share
+    return [f.result() for f in futures]
+
+
+def _approval(params: CampaignParams, gallery: Path, stages: dict[str, int]) -> Approval:
+    """Auto-approve, or pause the run until someone approves or rejects it."""
+    if params.auto_approve:
+        get_run_logger().info("campaign %s auto-approved", params.campaign)
+        return Approval(approve=True, note="auto-approved")
+    context = FlowRunContext.get()
+    flow_run_id = context.flow_run.id if context and context.flow_run else None
+    reporter().approval_requested(str(flow_run_id), str(gallery))
+    form = Approval.with_initial_data(
+        description=approval_description(params.campaign, str(gallery), stages), approve=False
+    )
+    decision = pause_flow_run(
+        wait_for_input=form, timeout=params.approval_timeout_s, poll_interval=2, key="approval"
+    )
+    return decision
 
 
 def _variant(pseudonym: str, template: object) -> int:

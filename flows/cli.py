@@ -133,6 +133,8 @@ def _run(params, settings, verbose: bool):  # type: ignore[no-untyped-def]
         _error(str(exc))
         raise typer.Exit(2) from None
     _print_summary(summary, time.monotonic() - started)
+    if summary.approval == "rejected":
+        raise typer.Exit(1)
     return summary
 
 
@@ -168,6 +170,7 @@ def _print_summary(summary, seconds: float) -> None:  # type: ignore[no-untyped-
     console.print(table)
     console.print(f"Finished in {seconds:.0f} s.")
     console.print(f"  videos and posters: {summary.renders}")
+    console.print(f"  preview gallery:    {summary.gallery}")
     if not summary.dry_run:
         console.print(f"  mailbox (Maildir):  {summary.maildir}   via {summary.mail_via}")
     console.print("  run details: Prefect UI (`prefect server start`) → Runs → campaign")
@@ -198,6 +201,7 @@ def demo(
     from flows.campaign import CampaignParams
 
     params = CampaignParams(
+        auto_approve=True,
         campaign="demo",
         catalog=str(files.catalog),
         customers=str(files.customers),
@@ -239,9 +243,31 @@ def campaign_run(
         bool,
         typer.Option("--dry-run", help="Render and check everything but queue and send nothing."),
     ] = False,
+    auto_approve: Annotated[
+        bool,
+        typer.Option(
+            "--auto-approve",
+            help="Send without asking. Otherwise the run pauses "
+            "after the checks, shows a preview gallery and asks you to approve.",
+        ),
+    ] = False,
+    holdout: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.49,
+            help="Share of eligible customers held out (sent nothing) to measure lift, e.g. 0.1.",
+        ),
+    ] = 0.0,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run a campaign on your own CSV files: audience, picks, videos, checks, emails."""
+    if not (auto_approve or dry_run or sys.stdin.isatty()):
+        _error(
+            "this run needs approval and there is no terminal to ask: pass "
+            "--auto-approve, or start it from the Prefect UI (deployment `campaign`)"
+        )
+        raise typer.Exit(2)
     _quiet_prefect(verbose)
     if on_bad_rows not in ("fail", "skip"):
         _error("--on-bad-rows must be 'fail' or 'skip'")
@@ -268,6 +294,8 @@ def campaign_run(
             dry_run=dry_run,
             subject=subject,
             workspace=str(settings.workspace),
+            auto_approve=auto_approve,
+            holdout_share=holdout,
         )
     except ValidationError as exc:
         for e in exc.errors(include_input=False, include_url=False):

@@ -20,12 +20,17 @@ class Reporter(Protocol):
 
     def advance(self, stage: str, amount: int = 1) -> None: ...
 
+    def approval_requested(self, flow_run_id: str, gallery: str) -> None: ...
+
 
 class _Silent:
     def start(self, stage: str, total: int) -> None:
         pass
 
     def advance(self, stage: str, amount: int = 1) -> None:
+        pass
+
+    def approval_requested(self, flow_run_id: str, gallery: str) -> None:
         pass
 
 
@@ -52,12 +57,19 @@ def reporting(new: Reporter):  # type: ignore[no-untyped-def]
 
 
 class RichReporter:
-    """A rich progress bar per stage."""
+    """A rich progress bar per stage; asks the terminal's user to approve a paused run."""
 
     def __init__(self, progress) -> None:  # type: ignore[no-untyped-def]
         self._progress = progress
         self._tasks: dict[str, int] = {}
         self._lock = threading.Lock()
+
+    def approval_requested(self, flow_run_id: str, gallery: str) -> None:
+        # The flow thread is about to block in pause_flow_run; answer from another thread
+        # once the run is really paused, through the same Prefect API as the UI would.
+        threading.Thread(
+            target=_ask_in_terminal, args=(self._progress, flow_run_id, gallery), daemon=True
+        ).start()
 
     def start(self, stage: str, total: int) -> None:
         with self._lock:
@@ -73,3 +85,25 @@ class RichReporter:
 
 
 Callback = Callable[[], None]
+
+
+def _ask_in_terminal(progress, flow_run_id: str, gallery: str) -> None:  # type: ignore[no-untyped-def]
+    import time
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.flow_runs import resume_flow_run
+
+    with get_client(sync_client=True) as client:
+        for _ in range(600):
+            run = client.read_flow_run(UUID(flow_run_id))
+            if run.state is not None and run.state.is_paused():
+                break
+            time.sleep(0.5)
+    progress.stop()
+    console = progress.console
+    console.print(f"\n[bold]Approval needed.[/] Look at the preview gallery first:\n  {gallery}")
+    answer = console.input("Approve and send this campaign? [y/N] ").strip().lower()
+    note = console.input("Note for the audit log (optional, no personal data): ").strip()
+    resume_flow_run(UUID(flow_run_id), run_input={"approve": answer in ("y", "yes"), "note": note})
+    progress.start()

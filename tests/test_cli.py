@@ -51,6 +51,7 @@ def _run(files: dict[str, Path], cwd: Path, *extra: str) -> subprocess.Completed
         str(files["events"]),
         "--workspace",
         str(cwd / "ws"),
+        "--auto-approve",
         *extra,
         cwd=cwd,
     )
@@ -98,3 +99,22 @@ def test_bad_setting_names_the_variable(small_retailer, tmp_path: Path) -> None:
     result = _run(files, tmp_path)
     assert result.returncode == 2
     assert "REELCAST_RENDER_WORKERS" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_run_that_needs_approval_without_a_terminal_says_what_to_do(
+    small_retailer, tmp_path: Path
+) -> None:
+    files = _copy(small_retailer, tmp_path / "data")
+    result = _reelcast(
+        "campaign",
+        "run",
+        "--catalog",
+        str(files["catalog"]),
+        "--customers",
+        str(files["customers"]),
+        "--events",
+        str(files["events"]),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "--auto-approve" in result.stderr and "Traceback" not in result.stderr

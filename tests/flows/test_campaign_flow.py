@@ -28,6 +28,7 @@ def _params(retailer, workspace: Path, **overrides):
         events=str(retailer.events),
         limit=4,
         workspace=str(workspace),
+        auto_approve=True,
     )
     values.update(overrides)
     return CampaignParams(**values)

@@ -40,6 +40,7 @@ def campaign(prefect_api, small_retailer, tmp_path_factory) -> tuple[Path, list[
             events=str(small_retailer.events),
             limit=2,
             workspace=str(workspace),
+            auto_approve=True,
         )
     )
     db = sqlite3.connect(workspace / "state.sqlite")
