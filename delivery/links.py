@@ -117,6 +117,17 @@ class RecipientLinks:
     landing: str
     unsubscribe: str
     unsubscribe_mailto: str
+    open_pixel: str = ""
+    # The tracking app's base URL; empty means "no click tracking" (`click` returns the
+    # product URL unchanged), which keeps RecipientLinks built by hand working.
+    base_url: str = ""
+
+    def click(self, url: str) -> str:
+        """The tracked link to `url` (a product page on the shop), or `url` itself when
+        these links were built without a base URL."""
+        if not self.base_url:
+            return url
+        return f"{self.base_url}/c/{quote(self.token, safe='')}?u={quote(url, safe='')}"
 
 
 class Links:
@@ -153,6 +164,23 @@ class Links:
         """The unsubscribe page, which also takes the RFC 8058 one-click POST."""
         return f"{self.base_url}/u/{quote(token, safe='')}"
 
+    def click(self, token: str, url: str) -> str:
+        """A click link that records the click and redirects to `url`.
+
+        The tracking app only redirects to hosts on its allowlist (the shop's own), so a
+        changed `u` parameter cannot turn this into an open redirect.
+        """
+        return f"{self.base_url}/c/{quote(token, safe='')}?u={quote(url, safe='')}"
+
+    def open_pixel(self, token: str) -> str:
+        """The 1×1 image whose loading records an open."""
+        return f"{self.base_url}/o/{quote(token, safe='')}.gif"
+
+    def video(self, render_key: str) -> str:
+        """The rendered video file. No token: the key is a sha256 nobody can guess, and a
+        video may show the customer's first name, so it must stay unlisted, not public."""
+        return f"{self.base_url}/r/{quote(render_key, safe='')}/video.mp4"
+
     def unsubscribe_mailto(self, token: str) -> str:
         """A mailto: link whose subject carries the token, so a reply can be matched."""
         return f"mailto:{self.unsubscribe_address}?subject={quote('unsubscribe ' + token)}"
@@ -164,4 +192,6 @@ class Links:
             landing=self.landing(token),
             unsubscribe=self.unsubscribe(token),
             unsubscribe_mailto=self.unsubscribe_mailto(token),
+            open_pixel=self.open_pixel(token),
+            base_url=self.base_url,
         )

@@ -66,6 +66,7 @@ class OutboxItem:
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
+    variant: str | None = None  # which subject/headline variant this email carries
 
     def email(self) -> EmailMessage:
         """The stored message, parsed with the delivery policy."""
@@ -142,6 +143,7 @@ def _item(row: sqlite3.Row) -> OutboxItem:
         created_at=_parse_ts(row["created_at"]),  # type: ignore[arg-type]
         updated_at=_parse_ts(row["updated_at"]),  # type: ignore[arg-type]
         sent_at=_parse_ts(row["sent_at"]),
+        variant=row["variant"],
     )
 
 
@@ -165,6 +167,19 @@ class Outbox:
         # it would make an already-sent row look unsent and it would go out twice.
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._add_column("variant", "TEXT")
+
+    def _add_column(self, name: str, sql_type: str) -> None:
+        # Additive migration: outboxes created before the column existed get it (NULL in
+        # old rows). The check makes it idempotent; a concurrent opener may win the race,
+        # which SQLite reports as a duplicate column and which we accept.
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        if name not in columns:
+            try:
+                self._db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {sql_type}")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):
+                    raise
 
     def close(self) -> None:
         """Close the database connection."""
@@ -208,17 +223,31 @@ class Outbox:
         message: EmailMessage | bytes,
         due_at: datetime,
         now: datetime | None = None,
+        variant: str | None = None,
     ) -> bool:
         """Queue `message` for `recipient` at `due_at`; False, changing nothing, if the
-        (campaign_id, customer_id) key is already in the outbox in any state."""
+        (campaign_id, customer_id) key is already in the outbox in any state.
+
+        `variant` names the subject/headline variant the message carries (no personal
+        data: e.g. "subject-b"), so the campaign report can compare variants."""
         data = message_to_bytes(message) if isinstance(message, EmailMessage) else message
         message_id = BytesHeaderParser().parsebytes(data).get("Message-ID")
         stamp = _now(now)
         inserted = self._execute(
             "INSERT INTO outbox (campaign_id, customer_id, recipient, message, message_id,"
-            " due_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " due_at, created_at, updated_at, variant) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (campaign_id, customer_id) DO NOTHING",
-            (campaign_id, customer_id, recipient, data, message_id, _ts(due_at), stamp, stamp),
+            (
+                campaign_id,
+                customer_id,
+                recipient,
+                data,
+                message_id,
+                _ts(due_at),
+                stamp,
+                stamp,
+                variant,
+            ),
         )
         return inserted == 1
 
@@ -287,18 +316,21 @@ class Outbox:
         )
         return {row["customer_id"]: row["n"] for row in rows}
 
-    def claim_due(self, now: datetime, limit: int) -> list[OutboxItem]:
-        """Atomically move up to `limit` queued rows due by `now` to `sending` and return
-        them, earliest due first. Two dispatchers never claim the same row."""
+    def claim_due(
+        self, now: datetime, limit: int, *, due_by: datetime | None = None
+    ) -> list[OutboxItem]:
+        """Atomically move up to `limit` queued rows due by `now` (or by `due_by`, for
+        providers that hold messages until their time) to `sending` and return them,
+        earliest due first. Two dispatchers never claim the same row."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
         stamp = _ts(now)
         claim = secrets.token_hex(8)
         items = self._rows(
             "UPDATE outbox SET state = 'sending', claim = ?1, claimed_at = ?2, updated_at = ?2"
-            " WHERE id IN (SELECT id FROM outbox WHERE state = 'queued' AND due_at <= ?2"
+            " WHERE id IN (SELECT id FROM outbox WHERE state = 'queued' AND due_at <= ?4"
             " ORDER BY due_at, id LIMIT ?3) RETURNING *",
-            (claim, stamp, limit),
+            (claim, stamp, limit, _ts(due_by or now)),
         )
         return sorted(items, key=lambda item: (item.due_at, item.id))
 
@@ -429,3 +461,32 @@ class Outbox:
             unknown=sorted((_item(r) for r in unknown), key=lambda i: i.id),
             requeued=sorted((_item(r) for r in requeued), key=lambda i: i.id),
         )
+
+    # -- operators: unknown rows and previews (delivery.resend, flows/outbox_cli.py) --
+
+    def requeue_unknown(
+        self, item_id: int, due_at: datetime, reason: str, now: datetime | None = None
+    ) -> None:
+        """Queue an `unknown` row again: only once the provider or an operator confirmed
+        it was not delivered. `reason` (why that is known) is kept in `last_error`."""
+        stamp = _now(now)
+        self._move(
+            "UPDATE outbox SET state = 'queued', due_at = ?, last_error = ?, updated_at = ?,"
+            " claim = NULL, claimed_at = NULL, send_started_at = NULL"
+            " WHERE id = ? AND state = 'unknown'",
+            (_ts(due_at), redact_addresses(reason), stamp, item_id),
+            item_id,
+            "unknown",
+        )
+
+    def for_customer(self, customer_id: str) -> list[OutboxItem]:
+        """Every row of one customer, newest first."""
+        return self._rows(
+            "SELECT * FROM outbox WHERE customer_id = ? ORDER BY created_at DESC, id DESC",
+            (customer_id,),
+        )
+
+    def campaigns(self) -> list[str]:
+        """Every campaign id in the outbox, in the order first queued."""
+        rows = self._fetch("SELECT campaign_id FROM outbox GROUP BY campaign_id ORDER BY MIN(id)")
+        return [row["campaign_id"] for row in rows]

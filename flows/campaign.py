@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,7 @@ from compliance.audience import (
 )
 from compliance.audit import AuditLog
 from compliance.own_values import scan_own_values
+from compliance.pii import AllowList, scan_text
 from compliance.pseudonym import pseudonymize
 from compliance.suppression import SuppressionList
 from creative.probe import check_video, probe_video
@@ -47,6 +49,7 @@ from delivery.sink import MaildirSink
 from delivery.transport import SmtpTransport
 from flows.approval import Approval, approval_description
 from flows.gallery import GalleryItem, write_gallery
+from flows.metrics import Metrics, TimedTransport
 from flows.progress import reporter
 from flows.settings import Settings
 from flows.workspace import Workspace
@@ -176,10 +179,15 @@ def choose_audience(
 
 
 @step
-def pick_products(data: RetailData, customer_ids: list[str], n: int) -> dict[str, Pick]:
+def pick_products(
+    data: RetailData, customer_ids: list[str], n: int, metrics_db: str
+) -> dict[str, Pick]:
     """Recommend products for every selected customer in one batch."""
     now = max((e.timestamp for e in data.events), default=datetime.now(UTC))
+    started = time.perf_counter()
     picks = recommend(data.products, data.events, customer_ids, n=n, now=now)
+    with Metrics(Path(metrics_db)) as metrics:
+        metrics.observe("recommend", time.perf_counter() - started)
     reporter().advance("recommend", len(customer_ids))
     return picks
 
@@ -191,22 +199,33 @@ def pick_products(data: RetailData, customer_ids: list[str], n: int) -> dict[str
     retry_delay_seconds=2,
     task_run_name="render-{job.pseudonym}",
 )
-def render_video(job: Job, renderer: LocalRenderer, out_dir: str) -> Render:
+def render_video(job: Job, renderer: LocalRenderer, out_dir: str, metrics_db: str) -> Render:
     """Render one customer's video (or reuse the identical one rendered before)."""
+    started = time.perf_counter()
     result = renderer.render(job.storyboard, Path(out_dir))
+    metrics = Metrics(Path(metrics_db))
+    try:
+        if not result.reused:
+            metrics.observe("render", time.perf_counter() - started)
+        metrics.incr("renders_reused_total" if result.reused else "renders_total")
+    finally:
+        metrics.close()
     reporter().advance("render")
     return result
 
 
-def check_creative(job: Job, render: Render) -> list[str]:
+def check_creative(job: Job, render: Render, allow: AllowList) -> list[str]:
     """Problems that stop this creative from being sent (empty: fine)."""
     problems = [f"video: {p}" for p in check_video(probe_video(render.video))]
     if not render.poster.is_file():
         problems.append("poster: missing")
+    texts = job.storyboard.texts()
     problems += [
-        f"pii: {f.field} in copy" for f in scan_own_values(job.storyboard.texts(), job.customer)
+        f"pii: recipient's {f.field} in copy" for f in scan_own_values(texts, job.customer)
     ]
-    return problems
+    for text in texts:
+        problems += [f"pii: {f.type} in copy" for f in scan_text(text, allow=allow)]
+    return sorted(set(problems))
 
 
 @step
@@ -259,9 +278,10 @@ def queue_emails(
 
 @step
 def send_due(
-    settings: Settings, outbox_db: str, suppression_db: str, maildir: str
+    settings: Settings, outbox_db: str, suppression_db: str, maildir: str, metrics_db: str
 ) -> tuple[DispatchReport, str]:
     """Send every due message over SMTP: the configured relay, or the local sink."""
+    metrics = Metrics(Path(metrics_db))
     outbox = Outbox(Path(outbox_db))
     suppression = SuppressionList(Path(suppression_db))
     try:
@@ -275,8 +295,12 @@ def send_due(
             )
             with transport:
                 report = dispatch(
-                    outbox, transport, now=datetime.now(UTC), is_suppressed=suppression.__contains__
+                    outbox,
+                    TimedTransport(transport, metrics),
+                    now=datetime.now(UTC),
+                    is_suppressed=suppression.__contains__,
                 )
+            _count_sends(metrics, report)
             return report, f"SMTP relay {settings.smtp_host}:{settings.smtp_port}"
         with (
             MaildirSink(Path(maildir)) as sink,
@@ -284,14 +308,27 @@ def send_due(
         ):
             report = dispatch(
                 outbox,
-                transport,
+                TimedTransport(transport, metrics),
                 now=datetime.now(UTC),
                 is_suppressed=suppression.__contains__,
                 on_progress=lambda r: reporter().advance("send"),
             )
+        _count_sends(metrics, report)
         return report, "local SMTP sink on 127.0.0.1 (Maildir)"
     finally:
         outbox.close()
+        metrics.close()
+
+
+def _count_sends(metrics: Metrics, report: DispatchReport) -> None:
+    for name, value in (
+        ("emails_sent_total", report.sent),
+        ("emails_failed_total", report.failed),
+        ("emails_suppressed_total", report.suppressed),
+        ("emails_unknown_total", report.unknown),
+    ):
+        if value:
+            metrics.incr(name, value)
 
 
 def _publish(summary: CampaignSummary, picks_rows: list[dict]) -> None:
@@ -372,7 +409,9 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         return summary
 
     reporter().start("recommend", len(chosen))
-    picks = pick_products(data, [c.id for c in chosen], params.products_per_pick)
+    picks = pick_products(
+        data, [c.id for c in chosen], params.products_per_pick, str(ws.metrics_db)
+    )
     summary.model_version = next(iter(picks.values())).model_version if picks else ""
     products = {p.id: p for p in data.products}
     template = load_template(settings.templates_dir, params.template, settings.assets_dir)
@@ -415,16 +454,23 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     )
     renderer = LocalRenderer(crf=settings.video_crf, preset=settings.video_preset)
     reporter().start("render", len(jobs))
-    futures = render_video.map(jobs, renderer=unmapped(renderer), out_dir=unmapped(str(ws.renders)))
+    futures = render_video.map(
+        jobs,
+        renderer=unmapped(renderer),
+        out_dir=unmapped(str(ws.renders)),
+        metrics_db=unmapped(str(ws.metrics_db)),
+    )
     renders = _wait_with_progress(futures, params.campaign)
     summary.rendered = sum(not r.reused for r in renders)
     summary.reused_renders = sum(r.reused for r in renders)
 
     passed: list[tuple[Job, Render]] = []
     failed: Counter[str] = Counter()
+    # Brand and store names are not personal data even when they look like names.
+    allow = AllowList([p.brand for p in data.products] + [template.spec.brand.name])
     rows = []
     for job, render in zip(jobs, renders, strict=True):
-        problems = check_creative(job, render)
+        problems = check_creative(job, render, allow)
         for problem in problems:
             failed[problem] += 1
         if problems:
@@ -509,7 +555,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         )
         reporter().start("send", summary.queued)
         report, summary.mail_via = send_due(
-            settings, str(ws.state_db), str(ws.state_db), str(ws.maildir)
+            settings, str(ws.state_db), str(ws.state_db), str(ws.maildir), str(ws.metrics_db)
         )
         summary.sent = report.sent
         with Outbox(ws.state_db) as outbox:

@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from flows.ops_cli import audit_app, forget, suppress_app
+from flows.ops_cli import audit_app, forget, metrics, suppress_app
+from flows.pii_cli import pii_app
 
 # Before Prefect is imported anywhere: no telemetry, and keep the terminal for
 # progress bars (Prefect's own INFO lines still reach the API and the UI).
@@ -310,6 +311,8 @@ def campaign_run(
 app.add_typer(audit_app, name="audit")
 app.add_typer(suppress_app, name="suppress")
 app.command("forget")(forget)
+app.command("metrics")(metrics)
+app.add_typer(pii_app, name="pii")
 
 
 def main() -> None:

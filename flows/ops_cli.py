@@ -212,3 +212,17 @@ def forget(
         f"erased {subject}: {rows} outbox row(s) blanked, {mails} mail(s) and "
         f"{videos} video(s) deleted; suppressed for future campaigns"
     )
+
+
+def metrics(workspace: WorkspaceOpt = None) -> None:
+    """Print counters and P50/P95/P99 latencies per stage (Prometheus text format).
+
+    Point a Prometheus node-exporter textfile collector at this output, or just read it.
+    """
+    from flows.metrics import Metrics
+
+    _, ws = _context(workspace)
+    if not ws.metrics_db.exists():
+        raise _fail(f"no metrics in {ws.root} yet (run a campaign first)")
+    with Metrics(ws.metrics_db) as store:
+        typer.echo(store.prometheus_text(), nl=False)

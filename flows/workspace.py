@@ -23,6 +23,11 @@ class Workspace:
         return self.root / "audit.sqlite"
 
     @property
+    def metrics_db(self) -> Path:
+        """Latency observations and counters (`reelcast metrics`)."""
+        return self.root / "metrics.sqlite"
+
+    @property
     def renders(self) -> Path:
         """Content-addressed videos and posters."""
         return self.root / "renders"

@@ -1,0 +1,319 @@
+"""The tracking web app: landing page, click redirect, open pixel, video files, unsubscribe.
+
+Routes (every `{token}` is a `delivery.links` token; a forged, tampered or unknown one
+gets the same bare 404 as a path that does not exist, so nothing can be enumerated):
+
+    GET  /v/{token}              landing page: video, poster, AI label, product links
+    GET  /c/{token}?u=URL        records a click, redirects (302) to URL if its host is
+                                 the shop's own (allowlist), else 400: no open redirect
+    GET  /o/{token}.gif          1×1 transparent GIF; records an open
+    GET  /r/{key}/video.mp4      a rendered video (Range requests work, so players seek)
+    GET  /r/{key}/poster.jpg     its poster
+    GET  /u/{token}              unsubscribe page with a confirm button (changes nothing)
+    POST /u/{token}              RFC 8058 one-click unsubscribe: urlencoded or multipart
+                                 body `List-Unsubscribe=One-Click`; suppresses at once;
+                                 200, never a redirect; idempotent
+
+Event mapping (what each hit becomes in the `TrackingEvents` store):
+
+    open pixel loaded          → open
+    landing page visited       → click (product_id empty: the email's video/button link)
+    click redirect followed    → click (product_id of the catalog product whose URL it is)
+    unsubscribe POST           → unsubscribe (once per campaign and customer)
+    email sent                 → exposure (not a hit: the flow records it after dispatch,
+                                 `TrackingEvents.record_exposures`)
+
+HEAD requests are answered but never recorded: link scanners use them. Logs carry the
+route shape and status only — no tokens, ids, query strings or client addresses.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from email.parser import BytesParser
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from compliance.suppression import SuppressionList
+from delivery.errors import InvalidToken
+from delivery.events_store import TrackingEvents
+from delivery.links import read_token
+from delivery.tracking_pages import Landing, landing_page, unsubscribe_page
+from retail.types import EventType
+
+log = logging.getLogger("reelcast.tracking")
+
+LandingSource = Callable[[str, str], Landing | None]
+"""(campaign_id, customer_id) → what that recipient's landing page shows, or None."""
+
+# The smallest transparent GIF (43 bytes).
+PIXEL_GIF = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
+_RENDER_KEY = re.compile(r"^[0-9a-f]{16,128}$")  # content-addressed: a lowercase hex digest
+_RENDER_FILES = {"video.mp4": "video/mp4", "poster.jpg": "image/jpeg"}
+_MAX_BODY = 64 * 1024
+_NO_STORE = {"Cache-Control": "no-store, private", "Pragma": "no-cache", "Expires": "0"}
+_HTML_HEADERS = {
+    **_NO_STORE,
+    "Content-Security-Policy": "default-src 'none'; img-src 'self'; media-src 'self'; "
+    "style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Robots-Tag": "noindex, nofollow",
+}
+# Token, key and query are capabilities or personal: logs show only the route's shape.
+_LOG_PATH = re.compile(r"^/(v|c|o|u|r)/[^/]+")
+
+
+def _not_found() -> Response:
+    return PlainTextResponse("Not Found", status_code=404, headers=_NO_STORE)
+
+
+def _bad_request() -> Response:
+    return PlainTextResponse("Bad Request", status_code=400, headers=_NO_STORE)
+
+
+def normalize_host(host: str) -> str:
+    """Lowercase, without a trailing dot: the form hosts are compared in."""
+    return host.strip().lower().rstrip(".")
+
+
+def hosts_of(urls: Iterable[str]) -> frozenset[str]:
+    """The hosts of these URLs (e.g. the catalog's product pages): a redirect allowlist."""
+    hosts = set()
+    for url in urls:
+        host = urlsplit(url).hostname
+        if host:
+            hosts.add(normalize_host(host))
+    return frozenset(hosts)
+
+
+def safe_redirect(url: str | None, allowed_hosts: frozenset[str]) -> str | None:
+    """`url`, re-serialized, when it is an absolute http(s) URL on an allowed host; else None.
+
+    Refuses what browsers and parsers disagree about: scheme-relative `//host`,
+    backslashes, whitespace and control characters, user info (`shop@evil`), and any
+    host that is not exactly on the list (`shop.example.com.evil.com`).
+    """
+    if not url or len(url) > 4096 or any(c in url for c in "\\\t\r\n ") or not url.isprintable():
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a malformed port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc or not parts.hostname:
+        return None
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        return None
+    host = normalize_host(parts.hostname)
+    if host not in allowed_hosts:
+        return None
+    netloc = host if port is None else f"{host}:{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, parts.fragment))
+
+
+def _one_click_body(content_type: str, body: bytes) -> bool:
+    """Whether a POST body carries `List-Unsubscribe=One-Click` in either form encoding."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "application/x-www-form-urlencoded":
+        try:
+            fields = parse_qs(body.decode("ascii"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            return False
+        return "One-Click" in fields.get("List-Unsubscribe", [])
+    if media == "multipart/form-data":
+        # The stdlib MIME parser reads form-data fine; python-multipart is not needed.
+        head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
+        message = BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+        if not message.is_multipart():
+            return False
+        for part in message.iter_parts():
+            if part.get_param("name", header="content-disposition") == "List-Unsubscribe":
+                value = part.get_payload(decode=True) or b""
+                if value.strip() == b"One-Click":
+                    return True
+        return False
+    return False
+
+
+class _Hygiene:
+    """ASGI middleware: safe default headers on every response, and privacy-safe logs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                for name, value in (
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"x-frame-options", b"DENY"),
+                ):
+                    if name not in names:
+                        headers.append((name, value))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            shape = _LOG_PATH.sub(lambda m: f"/{m.group(1)}/…", scope.get("path", ""))
+            log.info(
+                "%s %s %d %.1fms",
+                scope.get("method", ""),
+                shape,
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+def create_app(
+    *,
+    secret: bytes,
+    events: TrackingEvents,
+    suppression: SuppressionList,
+    renders_dir: Path,
+    allowed_redirect_hosts: Iterable[str],
+    landing: LandingSource | None = None,
+    product_ids_by_url: Mapping[str, str] | None = None,
+    brand: str = "",
+    postal_address: str = "",
+    ai_label: str = "AI-generated video",
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Starlette:
+    """The tracking app over explicit stores; `flows.tracking_cli` wires it from settings.
+
+    `allowed_redirect_hosts` are the only hosts `/c/` redirects to (the shop's own: see
+    `hosts_of`). `product_ids_by_url` maps a catalog product URL to its id, so a click
+    names the product. `landing` finds what a recipient's page shows; without it (or
+    when it returns None) the landing page is a 404. `clock` is for tests.
+    """
+    allowed = frozenset(normalize_host(h) for h in allowed_redirect_hosts)
+    by_url = dict(product_ids_by_url or {})
+    renders_root = Path(renders_dir).resolve()
+
+    def reader(token: str) -> tuple[str, str] | None:
+        try:
+            return read_token(secret, token)
+        except InvalidToken:
+            return None
+
+    def record(
+        request: Request, ids: tuple[str, str], kind: EventType, product: str | None
+    ) -> None:
+        if request.method == "HEAD":
+            return
+        events.record(ids[0], ids[1], kind, at=clock(), product_id=product)
+
+    def landing_view(request: Request) -> Response:
+        token = request.path_params["token"]
+        ids = reader(token)
+        if ids is None:
+            return _not_found()
+        page = landing(*ids) if landing is not None else None
+        if page is None:
+            return _not_found()
+        record(request, ids, EventType.click, None)
+        html = landing_page(
+            token=token, landing=page, brand=brand, ai_label=ai_label, postal_address=postal_address
+        )
+        return HTMLResponse(html, headers=_HTML_HEADERS)
+
+    def click(request: Request) -> Response:
+        ids = reader(request.path_params["token"])
+        if ids is None:
+            return _not_found()
+        values = request.query_params.getlist("u")
+        target = safe_redirect(values[0], allowed) if len(values) == 1 else None
+        if target is None:
+            return _bad_request()
+        record(request, ids, EventType.click, by_url.get(values[0]))
+        return Response(status_code=302, headers={**_NO_STORE, "Location": target})
+
+    def pixel(request: Request) -> Response:
+        ids = reader(request.path_params["token"])
+        if ids is None:
+            return _not_found()
+        record(request, ids, EventType.open, None)
+        return Response(PIXEL_GIF, media_type="image/gif", headers=_NO_STORE)
+
+    def render_file(request: Request) -> Response:
+        key, name = request.path_params["key"], request.path_params["name"]
+        if not _RENDER_KEY.fullmatch(key) or name not in _RENDER_FILES:
+            return _not_found()
+        path = (renders_root / key[:2] / key / name).resolve()
+        if not path.is_relative_to(renders_root) or not path.is_file():
+            return _not_found()
+        # Content-addressed, so never changes; private because a video may show a name.
+        headers = {
+            "Cache-Control": "private, max-age=31536000, immutable",
+            "X-Robots-Tag": "noindex",
+        }
+        return FileResponse(path, media_type=_RENDER_FILES[name], headers=headers)
+
+    def unsubscribe_form(request: Request) -> Response:
+        token = request.path_params["token"]
+        ids = reader(token)
+        if ids is None:
+            return _not_found()
+        html = unsubscribe_page(
+            token=token, brand=brand, postal_address=postal_address, done=ids[1] in suppression
+        )
+        return HTMLResponse(html, headers=_HTML_HEADERS)
+
+    async def unsubscribe(request: Request) -> Response:
+        token = request.path_params["token"]
+        ids = reader(token)
+        if ids is None:
+            return _not_found()
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > _MAX_BODY:
+                return PlainTextResponse("Payload Too Large", status_code=413)
+        if not _one_click_body(request.headers.get("content-type", ""), bytes(body)):
+            return _bad_request()
+        campaign_id, customer_id = ids
+
+        def apply() -> None:
+            # Suppression first: it is what stops the next email; the event is for reports.
+            suppression.add([customer_id], reason="unsubscribe", source=f"one-click:{campaign_id}")
+            events.record(campaign_id, customer_id, EventType.unsubscribe, at=clock())
+
+        await run_in_threadpool(apply)
+        html = unsubscribe_page(token=token, brand=brand, postal_address=postal_address, done=True)
+        return HTMLResponse(html, headers=_HTML_HEADERS)
+
+    routes = [
+        Route("/v/{token}", landing_view, methods=["GET"]),
+        Route("/c/{token}", click, methods=["GET"]),
+        Route("/o/{token}.gif", pixel, methods=["GET"]),
+        Route("/r/{key}/{name}", render_file, methods=["GET"]),
+        Route("/u/{token}", unsubscribe_form, methods=["GET"]),
+        Route("/u/{token}", unsubscribe, methods=["POST"]),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(_Hygiene)])
