@@ -43,6 +43,7 @@ from creative.storyboard import Storyboard, build_storyboard
 from creative.template import load_template
 from delivery.compose import compose_email
 from delivery.dispatch import DispatchReport, dispatch
+from delivery.events_store import TrackingEvents
 from delivery.links import Links, make_token
 from delivery.outbox import Outbox
 from delivery.sink import MaildirSink
@@ -132,6 +133,7 @@ class Job:
     pick: Pick
     storyboard: Storyboard
     pseudonym: str
+    variant: str = ""
 
 
 @step
@@ -266,6 +268,7 @@ def queue_emails(
                 recipient=str(job.customer.email),
                 message=message,
                 due_at=now,
+                variant=job.variant,
             ):
                 queued += 1
             else:
@@ -387,6 +390,10 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     )
 
     data = load_files(params)
+    # The feedback loop: opens, clicks and unsubscribes from earlier campaigns.
+    known = {c.id for c in data.customers}
+    with TrackingEvents(ws.state_db) as tracking:
+        data.events.extend(e for e in tracking.events() if e.customer_id in known)
     summary.skipped_rows = data.skipped_rows
     summary.unknown_reference_events = data.unknown_reference_events
     audience = choose_audience(data, params, settings, str(ws.state_db))
@@ -429,12 +436,19 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
                 headline_variant=_variant(pseudonymize(secret, c.id), template),
             ),
             pseudonym=pseudonymize(secret, c.id),
+            variant=f"headline-{_variant(pseudonymize(secret, c.id), template)}",
         )
         for c in chosen
         if c.id in picks
     ]
 
     audit.record("model", campaign=params.campaign, version=summary.model_version)
+    audit.record(
+        "holdout",
+        campaign=params.campaign,
+        share=params.holdout_share,
+        held_out=len(audience.held_out()),
+    )
     audit.record("template", campaign=params.campaign, name=template.name, version=template.version)
     audit.append(
         "pick",
@@ -558,6 +572,14 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
             settings, str(ws.state_db), str(ws.state_db), str(ws.maildir), str(ws.metrics_db)
         )
         summary.sent = report.sent
+        exposures = []
+        with Outbox(ws.state_db) as outbox:
+            for job, _ in passed:
+                item = outbox.get(params.campaign, job.customer.id)
+                if item is not None and item.state == "sent" and item.sent_at is not None:
+                    exposures.append((job.customer.id, item.sent_at, item.variant))
+        with TrackingEvents(ws.state_db) as tracking:
+            tracking.record_exposures(params.campaign, exposures)
         with Outbox(ws.state_db) as outbox:
             audit.append(
                 "send",

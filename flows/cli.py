@@ -15,6 +15,7 @@ from rich.text import Text
 
 from flows.ops_cli import audit_app, forget, metrics, suppress_app
 from flows.pii_cli import pii_app
+from flows.tracking_cli import report, track_app
 
 # Before Prefect is imported anywhere: no telemetry, and keep the terminal for
 # progress bars (Prefect's own INFO lines still reach the API and the UI).
@@ -313,6 +314,8 @@ app.add_typer(suppress_app, name="suppress")
 app.command("forget")(forget)
 app.command("metrics")(metrics)
 app.add_typer(pii_app, name="pii")
+app.add_typer(track_app, name="track")
+app.command("report")(report)
 
 
 def main() -> None:

@@ -180,6 +180,7 @@ def forget(
     from compliance.audit import AuditLog
     from compliance.pseudonym import pseudonymize
     from compliance.suppression import SuppressionList
+    from delivery.events_store import TrackingEvents
     from delivery.outbox import Outbox
 
     settings, ws = _context(workspace)
@@ -189,6 +190,8 @@ def forget(
     with Outbox(ws.state_db) as outbox:
         addresses = outbox.recipients(customer)
         rows = outbox.erase(customer)
+    with TrackingEvents(ws.state_db) as tracking:
+        tracking.erase(customer)
     mails = 0
     if ws.maildir.is_dir() and addresses:
         box = mailbox.Maildir(ws.maildir, create=False)

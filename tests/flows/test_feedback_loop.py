@@ -1,0 +1,101 @@
+"""The loop closes over real HTTP: an unsubscribe through the tracking app stops later mail."""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _params(retailer, workspace: Path, campaign: str, limit: int):
+    from flows.campaign import CampaignParams
+
+    return CampaignParams(
+        campaign=campaign,
+        catalog=str(retailer.catalog),
+        customers=str(retailer.customers),
+        events=str(retailer.events),
+        limit=limit,
+        workspace=str(workspace),
+        auto_approve=True,
+    )
+
+
+def test_one_click_unsubscribe_and_open_feed_the_next_campaign(
+    prefect_api, small_retailer, tmp_path
+) -> None:
+    from flows.campaign import campaign_flow
+
+    first = campaign_flow(_params(small_retailer, tmp_path, "first", 2))
+    assert first.sent == 2
+    raw = [bytes(m) for m in mailbox.Maildir(tmp_path / "mail", create=False)]
+    email = message_from_bytes(raw[0], policy=policy.default)
+    unsubscribe = re.search(r"<(http[^>]+/u/[^>]+)>", email["List-Unsubscribe"]).group(1)
+    html = email.get_body(("html",)).get_content()
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REELCAST_")}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "track",
+            "serve",
+            "--port",
+            str(port),
+            "--workspace",
+            str(tmp_path),
+            "--catalog",
+            str(small_retailer.catalog),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(base + "/", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        local = unsubscribe.replace("http://127.0.0.1:8010", base)
+        pixel = re.search(r'src="(http[^"]+/o/[^"]+\.gif)"', html)
+        if pixel:
+            assert (
+                httpx.get(pixel.group(1).replace("http://127.0.0.1:8010", base)).status_code == 200
+            )
+        answer = httpx.post(local, data={"List-Unsubscribe": "One-Click"}, follow_redirects=False)
+        assert answer.status_code == 200
+    finally:
+        server.terminate()
+        log = server.communicate(timeout=10)[0].decode()
+    assert "@" not in log, "the tracking app logs no addresses"
+
+    # The unsubscribed customer is out of every later campaign, by suppression.
+    second = campaign_flow(_params(small_retailer, tmp_path, "second", 2))
+    assert second.excluded.get("suppressed", 0) >= first.excluded.get("suppressed", 0) + 1
+    recipients = [
+        message_from_bytes(m, policy=policy.default)["To"]
+        for m in (bytes(x) for x in mailbox.Maildir(tmp_path / "mail", create=False))
+    ]
+    assert recipients.count(email["To"]) == 1
