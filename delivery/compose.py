@@ -1,12 +1,20 @@
-"""Compose one customer's campaign email: HTML + plain text, the poster inline, the links.
+"""Compose one customer's campaign email: HTML + plain text, the preview image inline, links.
 
-Pure apart from reading the poster and the templates: the same inputs give the same
-message except for `Message-ID` and `Date`.
+Pure apart from reading the images and the templates: the same inputs give the same
+message except for `Message-ID` and `Date`. The HTML template is written with a `<style>`
+block; css-inline moves every plain rule into `style=""` attributes (what Gmail and
+Outlook need) and keeps only the `@media` rules in the head.
+
+`preview_email` turns a composed (or stored) message back into an HTML file a browser can
+open, with the inline images as files beside it.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import mimetypes
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,17 +25,33 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from functools import lru_cache
 from pathlib import Path
 
+import css_inline
 from babel import Locale
 from babel.numbers import format_currency
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
 from delivery.errors import DeliveryError
 from delivery.links import RecipientLinks
-from delivery.policy import EMAIL_POLICY
+from delivery.policy import EMAIL_POLICY, message_from_bytes
 from retail.types import Customer, Product
 
 HTML_TEMPLATE = "email/campaign.html.j2"
 TEXT_TEMPLATE = "email/campaign.txt.j2"
+
+GIF_MAX_BYTES = 1_000_000
+"""An animated preview larger than this is left out for the poster: big emails get clipped
+(Gmail cuts at ~102 KB of HTML and many clients stall on multi-megabyte images)."""
+
+VARIANT_HEADER = "X-Reelcast-Variant"
+"""Which subject line variant this message carries ("A", "B", …): read by the report."""
+
+PSEUDONYM_HEADER = "X-Reelcast-Pseudonym"
+"""The recipient's pseudonymous id (keyed HMAC): lets provider events be matched without
+any personal data."""
+
+# Plain rules go inline; @media rules stay in <style> for clients that honour them.
+# Never fetch remote stylesheets: composing must not touch the network.
+_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 
 @dataclass(frozen=True)
@@ -38,6 +62,45 @@ class ProductCard:
     brand: str
     price: str
     url: str
+
+
+@dataclass(frozen=True)
+class ComposedEmail:
+    """A composed message and the choices made for it (no personal data besides `message`)."""
+
+    message: EmailMessage
+    subject: str
+    variant: str
+    """Label of the subject line variant: "A" for the first of the campaign's subjects."""
+    variant_index: int
+    image: Path
+    """The preview image the email shows: the GIF when it fits, else the poster."""
+
+
+def variant_label(index: int) -> str:
+    """ "A", "B", … "Z", then "27", "28", … for the variant at `index` (0-based)."""
+    return chr(ord("A") + index) if 0 <= index < 26 else str(index + 1)
+
+
+def assign_variant(key: str, experiment: str, count: int) -> int:
+    """Deterministic variant index in [0, count) for `key` (a pseudonym) in `experiment`.
+
+    The same key always gets the same variant within an experiment, and assignments in
+    different experiments are independent (the experiment name is part of the hash).
+    """
+    if count < 1:
+        raise ValueError("an experiment needs at least one variant")
+    digest = hashlib.sha256(f"{experiment}\x00{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % count
+
+
+def choose_subject(subjects: str | Sequence[str], *, key: str, campaign_id: str) -> tuple[int, str]:
+    """The subject line variant for the recipient identified by `key`: (index, subject)."""
+    variants = [subjects] if isinstance(subjects, str) else list(subjects)
+    if not variants or any(not isinstance(v, str) or not v.strip() for v in variants):
+        raise DeliveryError(f"campaign {campaign_id}: subject variants must be non-empty text")
+    index = assign_variant(key, f"{campaign_id}/subject", len(variants))
+    return index, variants[index]
 
 
 def format_price(amount: Decimal, currency: str, locale: str) -> str:
@@ -76,7 +139,23 @@ def _sender_parts(sender: str) -> tuple[str, str]:
     return display or address, address.rpartition("@")[2]
 
 
-def compose_email(
+def _image(path: Path, what: str, customer_id: str) -> tuple[str, str]:
+    if not path.is_file():
+        raise DeliveryError(f"customer {customer_id}: {what} not found at {path}")
+    maintype, _, subtype = (mimetypes.guess_type(path.name)[0] or "image/jpeg").partition("/")
+    if maintype != "image":
+        raise DeliveryError(f"{what} {path} is not an image")
+    return maintype, subtype
+
+
+def _inline_css(html: str, templates_dir: Path) -> str:
+    try:
+        return _INLINER.inline(html)
+    except (css_inline.InlineError, ValueError) as exc:
+        raise DeliveryError(f"email template {templates_dir / HTML_TEMPLATE}: CSS: {exc}") from None
+
+
+def compose_campaign_email(
     *,
     customer: Customer,
     products: Sequence[Product],
@@ -85,32 +164,46 @@ def compose_email(
     links: RecipientLinks,
     sender: str,
     postal_address: str,
-    subject: str,
+    subject: str | Sequence[str],
     campaign_id: str,
     templates_dir: Path,
     ai_label: str = "AI-generated video",
     now: datetime | None = None,
-) -> EmailMessage:
-    """Build the campaign email for one customer, ready for the outbox.
+    gif: Path | None = None,
+    max_gif_bytes: int = GIF_MAX_BYTES,
+    pseudonym: str | None = None,
+) -> ComposedEmail:
+    """Build the campaign email for one customer and say which choices it made.
 
-    Structure: multipart/alternative of text/plain and multipart/related (text/html plus
-    the poster as an inline CID image that links to the landing page). Carries From, To,
-    Subject, Date, Message-ID, the RFC 8058 List-Unsubscribe pair and `X-Campaign-ID`.
+    Structure: multipart/alternative of text/plain and multipart/related (text/html with
+    CSS inlined, plus the preview image as an inline CID image that links to the landing
+    page). The preview image is `gif` when given and at most `max_gif_bytes`, else the
+    poster. `subject` is one subject line or the campaign's variants; the variant is
+    chosen by hashing `pseudonym` (or the customer id when none is given) and recorded
+    in the `X-Reelcast-Variant` header. Carries From, To, Subject, Date, Message-ID, the
+    RFC 8058 List-Unsubscribe pair, `X-Campaign-ID` and, given one, `X-Reelcast-Pseudonym`.
     Prices are formatted with Babel for `customer.locale`. `video_url` is offered as a
-    direct link to the file for readers whose client hides the poster.
+    direct link to the file for readers whose client hides the image.
     """
     if not products:
         raise DeliveryError(f"customer {customer.id}: an email needs at least one product")
-    if not poster.is_file():
-        raise DeliveryError(f"customer {customer.id}: poster not found at {poster}")
+    _image(poster, "poster", customer.id)
     if not video_url.startswith(("https://", "http://")):
         raise DeliveryError(f"customer {customer.id}: video_url must be an http(s) URL")
     brand, domain = _sender_parts(sender)
-    maintype, _, subtype = (mimetypes.guess_type(poster.name)[0] or "image/jpeg").partition("/")
-    if maintype != "image":
-        raise DeliveryError(f"poster {poster} is not an image")
+    image = poster
+    if gif is not None:
+        _image(gif, "GIF preview", customer.id)
+        if gif.stat().st_size <= max_gif_bytes:
+            image = gif
+    maintype, subtype = _image(image, "preview image", customer.id)
+    index, chosen_subject = choose_subject(
+        subject, key=pseudonym or customer.id, campaign_id=campaign_id
+    )
+    if pseudonym is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", pseudonym):
+        raise DeliveryError(f"customer {customer.id}: pseudonym has unexpected characters")
 
-    poster_cid = make_msgid(idstring="poster", domain=domain)
+    image_cid = make_msgid(idstring="preview" if image == gif else "poster", domain=domain)
     cards = [
         ProductCard(
             title=p.title,
@@ -122,18 +215,19 @@ def compose_email(
     ]
     context = {
         "lang": Locale.parse(customer.locale).language,
-        "subject": subject,
+        "subject": chosen_subject,
         "brand": brand,
         "first_name": customer.first_name,
         "products": cards,
-        "poster_cid": poster_cid[1:-1],
+        "image_cid": image_cid[1:-1],
+        "poster_cid": image_cid[1:-1],  # the name templates written before GIFs use
         "landing_url": links.landing,
         "video_url": video_url,
         "unsubscribe_url": links.unsubscribe,
         "ai_label": ai_label,
         "postal_lines": [line.strip() for line in postal_address.splitlines() if line.strip()],
     }
-    html = _render(templates_dir, HTML_TEMPLATE, context)
+    html = _inline_css(_render(templates_dir, HTML_TEMPLATE, context), templates_dir)
     text = _render(templates_dir, TEXT_TEMPLATE, context)
 
     msg = EmailMessage(policy=EMAIL_POLICY)
@@ -142,23 +236,107 @@ def compose_email(
         display_name=" ".join(n for n in (customer.first_name, customer.last_name) if n),
         addr_spec=str(customer.email),
     )
-    msg["Subject"] = subject
+    msg["Subject"] = chosen_subject
     msg["Date"] = format_datetime(now or datetime.now(UTC))
     msg["Message-ID"] = make_msgid(domain=domain)
     msg["List-Unsubscribe"] = f"<{links.unsubscribe}>, <{links.unsubscribe_mailto}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     # Not personal, and lets bounces and provider logs be matched to a campaign.
     msg["X-Campaign-ID"] = campaign_id
+    msg[VARIANT_HEADER] = variant_label(index)
+    if pseudonym is not None:
+        msg[PSEUDONYM_HEADER] = pseudonym
 
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     html_part = msg.get_payload()[1]
     html_part.add_related(
-        poster.read_bytes(),
+        image.read_bytes(),
         maintype=maintype,
         subtype=subtype,
-        cid=poster_cid,
+        cid=image_cid,
         disposition="inline",
-        filename=f"poster{poster.suffix.lower()}",
+        filename=f"{'preview' if image == gif else 'poster'}{image.suffix.lower()}",
     )
-    return msg
+    return ComposedEmail(
+        message=msg,
+        subject=chosen_subject,
+        variant=variant_label(index),
+        variant_index=index,
+        image=image,
+    )
+
+
+def compose_email(
+    *,
+    customer: Customer,
+    products: Sequence[Product],
+    poster: Path,
+    video_url: str,
+    links: RecipientLinks,
+    sender: str,
+    postal_address: str,
+    subject: str | Sequence[str],
+    campaign_id: str,
+    templates_dir: Path,
+    ai_label: str = "AI-generated video",
+    now: datetime | None = None,
+    gif: Path | None = None,
+    max_gif_bytes: int = GIF_MAX_BYTES,
+    pseudonym: str | None = None,
+) -> EmailMessage:
+    """Build the campaign email for one customer, ready for the outbox.
+
+    Same as `compose_campaign_email` but returns only the message; the chosen subject
+    variant is in its `X-Reelcast-Variant` header.
+    """
+    return compose_campaign_email(
+        customer=customer,
+        products=products,
+        poster=poster,
+        video_url=video_url,
+        links=links,
+        sender=sender,
+        postal_address=postal_address,
+        subject=subject,
+        campaign_id=campaign_id,
+        templates_dir=templates_dir,
+        ai_label=ai_label,
+        now=now,
+        gif=gif,
+        max_gif_bytes=max_gif_bytes,
+        pseudonym=pseudonym,
+    ).message
+
+
+def preview_email(message: EmailMessage | bytes, out: Path, *, inline_images: bool = False) -> Path:
+    """Write the HTML part of `message` to `out` so a browser shows it as a mail client would.
+
+    Inline `cid:` images become files beside `out` (`<stem>-1.jpg`, …), or `data:` URIs
+    with `inline_images`. Returns `out`. Raises `DeliveryError` for a message without HTML.
+    """
+    msg = message_from_bytes(message) if isinstance(message, bytes) else message
+    body = msg.get_body(("html",))
+    if body is None:
+        raise DeliveryError("the message has no HTML part to preview")
+    html = body.get_content()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    images = [
+        part
+        for part in msg.walk()
+        if part.get("Content-ID") and part.get_content_maintype() == "image"
+    ]
+    for n, part in enumerate(images, start=1):
+        cid = str(part["Content-ID"]).strip().strip("<>")
+        data = part.get_payload(decode=True)
+        if inline_images:
+            encoded = base64.b64encode(data).decode("ascii")
+            target = f"data:{part.get_content_type()};base64,{encoded}"
+        else:
+            suffix = mimetypes.guess_extension(part.get_content_type()) or ".bin"
+            file = out.with_name(f"{out.stem}-{n}{suffix}")
+            file.write_bytes(data)
+            target = file.name
+        html = html.replace(f"cid:{cid}", target)
+    out.write_text(html, encoding="utf-8")
+    return out

@@ -20,7 +20,7 @@ from delivery.errors import (
     redact_addresses,
 )
 from delivery.outbox import Outbox, OutboxItem
-from delivery.transport import Transport
+from delivery.transport import SchedulingTransport, Transport, can_schedule
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ def dispatch(
     retry_base: timedelta = timedelta(minutes=2),
     stale_after: timedelta = timedelta(minutes=10),
     batch_size: int = 50,
+    schedule_ahead: timedelta | None = None,
 ) -> DispatchReport:
     """Send every message due by `now` (at most `limit`), each at most once.
 
@@ -71,7 +72,14 @@ def dispatch(
     an unknown outcome is `unknown`. If the transport cannot connect at all, the batch
     stops and the claimed messages go back to the queue untouched. `on_progress` gets a
     snapshot of the report after each message.
+
+    `schedule_ahead` (for providers that hold messages, like an ESP's `send_at`) also
+    hands over messages due up to that long after `now`, each with its due time as
+    `send_at`; suppression is then checked at hand-over, not at delivery.
     """
+    if schedule_ahead is not None and not can_schedule(transport):
+        raise ValueError(f"{transport!r} cannot schedule sends: leave schedule_ahead unset")
+    horizon = now + (schedule_ahead or timedelta(0))
     report = DispatchReport()
     reconciled = outbox.reconcile(now, stale_after=stale_after)
     for item in reconciled.unknown:
@@ -86,7 +94,9 @@ def dispatch(
     remaining = limit
     while remaining is None or remaining > 0:
         batch = outbox.claim_due(
-            now, batch_size if remaining is None else min(batch_size, remaining)
+            now,
+            batch_size if remaining is None else min(batch_size, remaining),
+            due_by=horizon,
         )
         if not batch:
             break
@@ -142,7 +152,11 @@ def _dispatch_one(
         log.warning("%s: claim lost before sending (reconciled elsewhere); skipped", who)
         return True
     try:
-        provider_id = transport.send(item.email(), item.recipient)
+        if item.due_at > now:
+            scheduling: SchedulingTransport = transport  # type: ignore[assignment]
+            provider_id = scheduling.send(item.email(), item.recipient, send_at=item.due_at)
+        else:
+            provider_id = transport.send(item.email(), item.recipient)
     except ConnectionSendError as exc:
         report.transport_error = _safe(exc, item)
         log.error("transport unavailable, stopping this batch: %s", report.transport_error)

@@ -8,10 +8,12 @@ a lost connection leaves the outcome unknown, and retrying could deliver twice.
 
 from __future__ import annotations
 
+import inspect
 import re
 import smtplib
 import ssl
 from collections.abc import Callable
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Protocol, runtime_checkable
@@ -43,6 +45,24 @@ class Transport(Protocol):
         `UnknownOutcomeError` (may have been delivered: never retry automatically).
         """
         ...
+
+
+@runtime_checkable
+class SchedulingTransport(Transport, Protocol):
+    """A transport whose provider can hold a message until a given time (ESP `send_at`)."""
+
+    def send(self, msg: EmailMessage, recipient: str, *, send_at: datetime | None = None) -> str:
+        """As `Transport.send`; with `send_at`, the provider delivers it then, not now."""
+        ...
+
+
+def can_schedule(transport: object) -> bool:
+    """True if `transport.send` takes `send_at` (checked by signature, not by type)."""
+    send = getattr(transport, "send", None)
+    try:
+        return send is not None and "send_at" in inspect.signature(send).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _reply_error(stage: str, code: int, reply: bytes, *known: str) -> SendError:

@@ -14,6 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from flows.ops_cli import audit_app, forget, metrics, suppress_app
+from flows.email_cli import email_app
+from flows.outbox_cli import outbox_app
 from flows.pii_cli import pii_app
 from flows.tracking_cli import report, track_app
 
@@ -315,6 +317,8 @@ app.command("forget")(forget)
 app.command("metrics")(metrics)
 app.add_typer(pii_app, name="pii")
 app.add_typer(track_app, name="track")
+app.add_typer(email_app, name="email")
+app.add_typer(outbox_app, name="outbox")
 app.command("report")(report)
 
 

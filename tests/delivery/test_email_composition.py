@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 from email.message import EmailMessage
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,7 @@ def test_poster_links_to_the_landing_page(compose: Compose) -> None:
     _, html = _parts(_reparsed(compose()))
     token = make_token(SECRET, CAMPAIGN, "cust-00001")
     landing = f"https://shop.example/v/{token}"
-    assert re.search(rf'<a href="{re.escape(landing)}"[^>]*>\s*<img src="cid:', html)
+    assert re.search(rf'<a href="{re.escape(landing)}"[^>]*>\s*<img [^>]*src="cid:', html)
 
 
 def test_headers_carry_one_click_unsubscribe_and_identity(compose: Compose) -> None:
@@ -86,7 +87,8 @@ def test_list_unsubscribe_survives_long_tokens_without_encoded_words(compose: Co
 def test_greets_by_first_name_and_shows_products_with_local_prices(compose: Compose) -> None:
     msg = compose(make_customer(first_name="Jürgen", locale="de_DE"))
     text, html = _parts(_reparsed(msg))
-    for body in (text, html):
+    # The CSS inliner re-serializes the HTML and writes U+00A0 as &nbsp;.
+    for body in (text, unescape(html)):
         assert "Hi Jürgen," in body
         assert "Trail Runner 1" in body and "Trail Runner 2" in body
         assert "1.234,50\xa0€" in body
@@ -110,7 +112,7 @@ def test_ai_label_postal_address_and_unsubscribe_are_visible(compose: Compose) -
         assert "Demo Shop GmbH" in body and "10115 Berlin, Germany" in body
         assert f"https://shop.example/u/{token}" in body
         assert "https://cdn.shop.example/v/abc123.mp4" in body
-    assert re.search(r'<a href="https://shop.example/u/[^"]+"[^>]*>Unsubscribe</a>', html)
+    assert re.search(r'<a [^>]*href="https://shop.example/u/[^"]+"[^>]*>Unsubscribe</a>', html)
     assert 'lang="en"' in html
 
 
@@ -122,7 +124,8 @@ def test_hostile_product_titles_show_literally(compose: Compose) -> None:
     ]
     text, html = _parts(_reparsed(compose(products=products)))
     assert "<script>" not in html and "onerror=alert(1)>" not in html and "<b>Brand" not in html
-    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+    # Quotes in text need no escaping; the CSS inliner's serializer writes them bare.
+    assert '&lt;script&gt;alert("x")&lt;/script&gt;' in html
     assert ">{{ 7*7 }} {% if true %}yes{% endif %}</a>" in html  # not rendered as "49 yes"
     assert '<script>alert("x")</script>' in text
     assert "{{ 7*7 }} {% if true %}yes{% endif %}" in text
