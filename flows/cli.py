@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from flows.ops_cli import audit_app, forget, metrics, suppress_app
 from flows.email_cli import email_app
+from flows.ops_cli import audit_app, forget, metrics, suppress_app
 from flows.outbox_cli import outbox_app
 from flows.pii_cli import pii_app
 from flows.tracking_cli import report, track_app
