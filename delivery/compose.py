@@ -209,7 +209,7 @@ def compose_campaign_email(
             title=p.title,
             brand=p.brand,
             price=format_price(p.price, p.currency, customer.locale),
-            url=p.url,
+            url=links.click(p.url),
         )
         for p in products
     ]
@@ -224,6 +224,7 @@ def compose_campaign_email(
         "landing_url": links.landing,
         "video_url": video_url,
         "unsubscribe_url": links.unsubscribe,
+        "open_pixel_url": links.open_pixel,
         "ai_label": ai_label,
         "postal_lines": [line.strip() for line in postal_address.splitlines() if line.strip()],
     }
