@@ -41,11 +41,12 @@ from creative.probe import check_video, probe_video
 from creative.render import LocalRenderer, Render
 from creative.storyboard import Storyboard, build_storyboard
 from creative.template import load_template
-from delivery.compose import compose_email
+from delivery.compose import compose_campaign_email
 from delivery.dispatch import DispatchReport, dispatch
 from delivery.events_store import TrackingEvents
 from delivery.links import Links, make_token
 from delivery.outbox import Outbox
+from delivery.sendtime import SendPolicy, schedule_customers
 from delivery.sink import MaildirSink
 from delivery.transport import SmtpTransport
 from flows.approval import Approval, approval_description
@@ -56,7 +57,7 @@ from flows.settings import Settings
 from flows.workspace import Workspace
 from recs.pick import recommend
 from retail.loaders import RetailData, load_retail
-from retail.types import Customer, Pick, Product
+from retail.types import Customer, Event, Pick, Product
 
 # Customer data flows through these tasks: never cache or persist their results.
 step = task(cache_policy=NO_CACHE, persist_result=False)
@@ -87,6 +88,15 @@ class CampaignParams(BaseModel):
     )
     approval_timeout_s: int = Field(
         86_400, ge=60, description="How long a paused run waits for approval (seconds)"
+    )
+    subject_b: str = Field(
+        "", description="Second subject line for an A/B test (empty: one subject for all)"
+    )
+    send_now: bool = Field(
+        False, description="Send at once; otherwise at each customer's best local hour"
+    )
+    send_hour: int = Field(
+        10, ge=8, le=20, description="Local hour for customers without activity history"
     )
     holdout_share: float = Field(
         0.0,
@@ -238,37 +248,54 @@ def queue_emails(
     products: dict[str, Product],
     secret: bytes,
     outbox_db: str,
+    events: list[Event],
 ) -> tuple[int, int]:
-    """Compose each email and put it in the outbox; returns (queued, already there)."""
+    """Compose each email and put it in the outbox; returns (queued, already there).
+
+    Due now with `send_now`; otherwise at each customer's own best local hour.
+    """
     links = Links(settings.public_base_url, unsubscribe_address=settings.unsubscribe_mailto)
     outbox = Outbox(Path(outbox_db))
     queued = already = 0
     now = datetime.now(UTC)
+    subjects = [s for s in (params.subject, params.subject_b) if s]
+    due = (
+        {}
+        if params.send_now
+        else schedule_customers(
+            [(job.customer.id, job.customer.timezone) for job, _ in jobs],
+            events,
+            now,
+            SendPolicy(default_hour=params.send_hour),
+        )
+    )
     try:
         for job, render in jobs:
             if outbox.get(params.campaign, job.customer.id) is not None:
                 already += 1  # composing again would only be thrown away
                 continue
             token = make_token(secret, params.campaign, job.customer.id)
-            message = compose_email(
+            composed = compose_campaign_email(
                 customer=job.customer,
                 products=[products[pid] for pid in job.pick.product_ids],
                 poster=render.poster,
+                gif=getattr(render, "gif", None),
                 video_url=f"{links.base_url}/r/{render.key}/video.mp4",
                 links=links.for_token(token),
                 sender=settings.sender,
                 postal_address=settings.postal_address,
-                subject=params.subject,
+                subject=subjects,
                 campaign_id=params.campaign,
                 templates_dir=settings.templates_dir,
+                pseudonym=job.pseudonym,
             )
             if outbox.enqueue(
                 campaign_id=params.campaign,
                 customer_id=job.customer.id,
                 recipient=str(job.customer.email),
-                message=message,
-                due_at=now,
-                variant=job.variant,
+                message=composed.message,
+                due_at=due.get(job.customer.id, now),
+                variant=f"subject-{composed.variant}" if len(subjects) > 1 else job.variant,
             ):
                 queued += 1
             else:
@@ -565,7 +592,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     if not params.dry_run and summary.approval != "rejected":
         reporter().start("email", len(passed))
         summary.queued, summary.already_queued = queue_emails(
-            passed, params, settings, products, secret, str(ws.state_db)
+            passed, params, settings, products, secret, str(ws.state_db), data.events
         )
         reporter().start("send", summary.queued)
         report, summary.mail_via = send_due(

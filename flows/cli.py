@@ -163,6 +163,9 @@ def _print_summary(summary, seconds: float) -> None:  # type: ignore[no-untyped-
             f"{summary.queued} new, {summary.already_queued} already queued by an earlier run",
         )
         table.add_row("emails sent", str(summary.sent))
+        waiting = summary.queued - summary.sent - sum(summary.not_sent.values())
+        if waiting > 0:
+            table.add_row("  scheduled for later", f"{waiting} (their best local hour)")
         for reason, count in sorted(summary.not_sent.items()):
             table.add_row(f"  not sent: {reason}", str(count))
     skipped = sum(summary.skipped_rows.values())
@@ -206,6 +209,7 @@ def demo(
 
     params = CampaignParams(
         auto_approve=True,
+        send_now=True,
         campaign="demo",
         catalog=str(files.catalog),
         customers=str(files.customers),
@@ -255,6 +259,17 @@ def campaign_run(
             "after the checks, shows a preview gallery and asks you to approve.",
         ),
     ] = False,
+    subject_b: Annotated[
+        str, typer.Option(help="A second subject line: customers get A or B (A/B test).")
+    ] = "",
+    send_now: Annotated[
+        bool,
+        typer.Option(
+            "--send-now",
+            help="Send at once. Otherwise each email waits for the "
+            "customer's best local hour; `reelcast outbox dispatch` sends what is due.",
+        ),
+    ] = False,
     holdout: Annotated[
         float,
         typer.Option(
@@ -300,6 +315,8 @@ def campaign_run(
             workspace=str(settings.workspace),
             auto_approve=auto_approve,
             holdout_share=holdout,
+            send_now=send_now,
+            subject_b=subject_b,
         )
     except ValidationError as exc:
         for e in exc.errors(include_input=False, include_url=False):

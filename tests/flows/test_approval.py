@@ -29,6 +29,7 @@ def _run_paused(retailer, workspace: Path, answer: dict) -> tuple[object, list[s
         events=str(retailer.events),
         limit=2,
         workspace=str(workspace),
+        send_now=True,
     )
     result: dict[str, object] = {}
     thread = threading.Thread(target=lambda: result.update(summary=campaign_flow(params)))

@@ -29,6 +29,7 @@ def _params(retailer, workspace: Path, **overrides):
         limit=4,
         workspace=str(workspace),
         auto_approve=True,
+        send_now=True,
     )
     values.update(overrides)
     return CampaignParams(**values)
@@ -199,3 +200,24 @@ def test_demo_command_summary_has_counts_and_no_personal_data(prefect_api, tmp_p
     assert [v for v in _personal_values(demo) if v.lower() in out.lower()] == []
     assert set(re.findall(r"[^\W\d_]+", out)) & _names(demo) == set()
     assert len(list(mailbox.Maildir(tmp_path / "ws" / "mail", create=False))) == 2
+
+
+def test_without_send_now_emails_wait_for_each_customers_local_hour(
+    prefect_api, small_retailer, tmp_path
+):
+    from zoneinfo import ZoneInfo
+
+    from delivery.outbox import Outbox
+    from flows.campaign import campaign_flow
+
+    summary = campaign_flow(_params(small_retailer, tmp_path, send_now=False, limit=3))
+    assert summary.queued == 3
+    data = load_retail(small_retailer.catalog, small_retailer.customers, small_retailer.events)
+    zones = {c.id: ZoneInfo(c.timezone) for c in data.customers}
+    with Outbox(tmp_path / "state.sqlite") as outbox:
+        items = outbox.items(campaign_id="spring")
+    assert len(items) == 3
+    for item in items:
+        local = item.due_at.astimezone(zones[item.customer_id])
+        assert 8 <= local.hour < 21, "never in the quiet hours"
+    assert summary.sent == sum(1 for i in items if i.state == "sent")

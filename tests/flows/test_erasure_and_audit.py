@@ -41,6 +41,7 @@ def campaign(prefect_api, small_retailer, tmp_path_factory) -> tuple[Path, list[
             limit=2,
             workspace=str(workspace),
             auto_approve=True,
+            send_now=True,
         )
     )
     db = sqlite3.connect(workspace / "state.sqlite")

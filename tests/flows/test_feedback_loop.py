@@ -35,6 +35,7 @@ def _params(retailer, workspace: Path, campaign: str, limit: int):
         limit=limit,
         workspace=str(workspace),
         auto_approve=True,
+        send_now=True,
     )
 
 
@@ -80,10 +81,14 @@ def test_one_click_unsubscribe_and_open_feed_the_next_campaign(
                 time.sleep(0.2)
         local = unsubscribe.replace("http://127.0.0.1:8010", base)
         pixel = re.search(r'src="(http[^"]+/o/[^"]+\.gif)"', html)
-        if pixel:
-            assert (
-                httpx.get(pixel.group(1).replace("http://127.0.0.1:8010", base)).status_code == 200
-            )
+        assert pixel, "the email carries an open pixel"
+        opened = httpx.get(pixel.group(1).replace("http://127.0.0.1:8010", base))
+        assert opened.status_code == 200
+        click = re.search(r'href="(http[^"]+/c/[^"]+)"', html)
+        assert click, "product links go through the click redirect"
+        link = click.group(1).replace("http://127.0.0.1:8010", base).replace("&amp;", "&")
+        hop = httpx.get(link, follow_redirects=False)
+        assert hop.status_code == 302 and hop.headers["location"].startswith("https://shop.")
         answer = httpx.post(local, data={"List-Unsubscribe": "One-Click"}, follow_redirects=False)
         assert answer.status_code == 200
     finally:
@@ -99,3 +104,8 @@ def test_one_click_unsubscribe_and_open_feed_the_next_campaign(
         for m in (bytes(x) for x in mailbox.Maildir(tmp_path / "mail", create=False))
     ]
     assert recipients.count(email["To"]) == 1
+    from delivery.events_store import TrackingEvents
+
+    with TrackingEvents(tmp_path / "state.sqlite") as tracking:
+        counts = tracking.counts()
+    assert counts["open"] >= 1 and counts["click"] >= 1 and counts["unsubscribe"] == 1
