@@ -47,13 +47,12 @@ from delivery.events_store import TrackingEvents
 from delivery.links import Links, make_token
 from delivery.outbox import Outbox
 from delivery.sendtime import SendPolicy, schedule_customers
-from delivery.sink import MaildirSink
-from delivery.transport import SmtpTransport
 from flows.approval import Approval, approval_description
 from flows.gallery import GalleryItem, write_gallery
 from flows.metrics import Metrics, TimedTransport
 from flows.progress import reporter
 from flows.settings import Settings
+from flows.transports import open_transport
 from flows.workspace import Workspace
 from recs.pick import recommend
 from retail.loaders import RetailData, load_retail
@@ -307,47 +306,23 @@ def queue_emails(
 
 
 @step
-def send_due(
-    settings: Settings, outbox_db: str, suppression_db: str, maildir: str, metrics_db: str
-) -> tuple[DispatchReport, str]:
-    """Send every due message over SMTP: the configured relay, or the local sink."""
-    metrics = Metrics(Path(metrics_db))
-    outbox = Outbox(Path(outbox_db))
-    suppression = SuppressionList(Path(suppression_db))
-    try:
-        if settings.smtp_host:
-            transport = SmtpTransport(
-                settings.smtp_host,
-                settings.smtp_port,
-                settings.smtp_username,
-                settings.smtp_password,
-                starttls=settings.smtp_starttls,
-            )
-            with transport:
-                report = dispatch(
-                    outbox,
-                    TimedTransport(transport, metrics),
-                    now=datetime.now(UTC),
-                    is_suppressed=suppression.__contains__,
-                )
-            _count_sends(metrics, report)
-            return report, f"SMTP relay {settings.smtp_host}:{settings.smtp_port}"
-        with (
-            MaildirSink(Path(maildir)) as sink,
-            SmtpTransport("127.0.0.1", sink.port, starttls=False) as transport,
-        ):
-            report = dispatch(
-                outbox,
-                TimedTransport(transport, metrics),
-                now=datetime.now(UTC),
-                is_suppressed=suppression.__contains__,
-                on_progress=lambda r: reporter().advance("send"),
-            )
+def send_due(settings: Settings, ws: Workspace) -> tuple[DispatchReport, str]:
+    """Send every due message: through the email API, an SMTP relay, or the local sink."""
+    with (
+        Metrics(ws.metrics_db) as metrics,
+        Outbox(ws.state_db) as outbox,
+        open_transport(settings, ws) as (transport, via),
+    ):
+        suppression = SuppressionList(ws.state_db)
+        report = dispatch(
+            outbox,
+            TimedTransport(transport, metrics),
+            now=datetime.now(UTC),
+            is_suppressed=suppression.__contains__,
+            on_progress=lambda r: reporter().advance("send"),
+        )
         _count_sends(metrics, report)
-        return report, "local SMTP sink on 127.0.0.1 (Maildir)"
-    finally:
-        outbox.close()
-        metrics.close()
+    return report, via
 
 
 def _count_sends(metrics: Metrics, report: DispatchReport) -> None:
@@ -595,9 +570,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
             passed, params, settings, products, secret, str(ws.state_db), data.events
         )
         reporter().start("send", summary.queued)
-        report, summary.mail_via = send_due(
-            settings, str(ws.state_db), str(ws.state_db), str(ws.maildir), str(ws.metrics_db)
-        )
+        report, summary.mail_via = send_due(settings, ws)
         summary.sent = report.sent
         exposures = []
         with Outbox(ws.state_db) as outbox:

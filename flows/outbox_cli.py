@@ -201,38 +201,32 @@ def dispatch_due(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Send every message that is due now (suppression is checked again for each)."""
+    from pydantic import SecretStr
+
     from compliance.suppression import SuppressionList
     from delivery.dispatch import dispatch
-    from delivery.sink import MaildirSink
-    from delivery.transport import SmtpTransport
+    from flows.transports import TransportSettingsError, open_transport
 
     settings, ws, outbox = _open_outbox(workspace)
+    if esp_url:
+        settings = settings.model_copy(
+            update={
+                "esp_url": esp_url,
+                "esp_api_key": SecretStr(esp_api_key) if esp_api_key else settings.esp_api_key,
+            }
+        )
     suppression = SuppressionList(ws.state_db)
-    now = datetime.now(UTC)
-    kwargs = {"now": now, "is_suppressed": suppression.__contains__, "limit": limit}
-    with outbox:
-        esp = _esp(esp_url, esp_api_key)
-        if esp is not None:
-            with esp:
-                report = dispatch(outbox, esp, **kwargs)  # type: ignore[arg-type]
-            via = f"email API {esp.base_url}"
-        elif settings.smtp_host:
-            with SmtpTransport(
-                settings.smtp_host,
-                settings.smtp_port,
-                settings.smtp_username,
-                settings.smtp_password,
-                starttls=settings.smtp_starttls,
-            ) as smtp:
-                report = dispatch(outbox, smtp, **kwargs)  # type: ignore[arg-type]
-            via = f"SMTP relay {settings.smtp_host}:{settings.smtp_port}"
-        else:
-            with (
-                MaildirSink(ws.maildir) as sink,
-                SmtpTransport("127.0.0.1", sink.port, starttls=False) as smtp,
-            ):
-                report = dispatch(outbox, smtp, **kwargs)  # type: ignore[arg-type]
-            via = f"local Maildir {ws.maildir}"
+    try:
+        with outbox, open_transport(settings, ws) as (transport, via):
+            report = dispatch(
+                outbox,
+                transport,
+                now=datetime.now(UTC),
+                is_suppressed=suppression.__contains__,
+                limit=limit,
+            )
+    except TransportSettingsError as exc:
+        raise fail(str(exc)) from None
     console.print(
         f"sent {report.sent}, failed {report.failed}, suppressed {report.suppressed}, "
         f"retry later {report.retried}, unknown {report.unknown}, deferred {report.deferred} "

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = True
+    esp_url: str | None = Field(
+        None,
+        description="Base URL of a SendGrid-v3-style email API. Set: emails go through it "
+        "instead of SMTP.",
+    )
+    esp_api_key: SecretStr | None = Field(None, description="API key of the email API.")
     sender: str = Field("Northwind Market <shop@example.com>", description="From: address")
     postal_address: str = Field(
         "Northwind Market GmbH, Musterstraße 1, 10115 Berlin, Germany",

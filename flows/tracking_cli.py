@@ -170,17 +170,56 @@ def report(
     ] = None,
 ) -> None:
     """Sends, opens, clicks and CTR per variant; conversion lift over the holdout."""
-    from compliance.audience import Holdout
-    from compliance.audit import AuditLog
-    from delivery.report import load_report, population_from_audit
     from delivery.report_chart import draw_chart
     from retail.errors import RetailDataError
-    from retail.loaders import load_rows
-    from retail.types import Customer, Event, EventType
 
     settings, ws = _context(workspace)
     if not ws.state_db.exists():
         raise _fail(f"no campaign state in {ws.root} (run a campaign first)")
+    try:
+        result = campaign_report(
+            settings,
+            ws,
+            campaign,
+            customers=customers,
+            events=events,
+            holdout_share=holdout_share,
+            attribution_days=attribution_days,
+        )
+    except RetailDataError as exc:
+        raise _fail(str(exc)) from None
+    if png is not None:
+        draw_chart(result, png)
+    if json_out:
+        console.print_json(json.dumps(result.to_dict(), default=str))
+    else:
+        # The markdown as is: it is what the Prefect artifact shows, and a wide table
+        # would be cut off by a terminal renderer.
+        console.print(result.to_markdown(), markup=False, highlight=False, soft_wrap=True)
+        if png is not None:
+            console.print(f"chart: {png}")
+
+
+def campaign_report(  # type: ignore[no-untyped-def]
+    settings,
+    ws,
+    campaign: str,
+    *,
+    customers: Path | None = None,
+    events: Path | None = None,
+    holdout_share: float | None = None,
+    attribution_days: float = 7.0,
+):
+    """Build a campaign's report from the workspace (shared by the CLI and the report flow).
+
+    Raises RetailDataError for unreadable customer or event files.
+    """
+    from compliance.audience import Holdout
+    from compliance.audit import AuditLog
+    from delivery.report import load_report, population_from_audit
+    from retail.loaders import load_rows
+    from retail.types import Customer, Event, EventType
+
     if campaign == "demo":
         customers = customers or _demo_file(ws, "customers.csv")
         events = events or _demo_file(ws, "events.csv")
@@ -189,19 +228,16 @@ def report(
             recorded = [r for r in audit.records(campaign=campaign) if r.kind == "holdout"]
         if recorded and isinstance(recorded[-1].data.get("share"), int | float):
             holdout_share = float(recorded[-1].data["share"])  # type: ignore[arg-type]
-    try:
-        purchases = []
-        if events is not None:
-            loaded = load_rows(events, Event, "skip").items
-            purchases = [e for e in loaded if e.type is EventType.purchase]
-        population = None
-        if customers is not None:
-            ids = [c.id for c in load_rows(customers, Customer, "skip").items]
-            population = population_from_audit(
-                ids, audit_db=ws.audit_db, secret=settings.secret(), campaign=campaign
-            )
-    except RetailDataError as exc:
-        raise _fail(str(exc)) from None
+    purchases = []
+    if events is not None:
+        loaded = load_rows(events, Event, "skip").items
+        purchases = [e for e in loaded if e.type is EventType.purchase]
+    population = None
+    if customers is not None:
+        ids = [c.id for c in load_rows(customers, Customer, "skip").items]
+        population = population_from_audit(
+            ids, audit_db=ws.audit_db, secret=settings.secret(), campaign=campaign
+        )
     holdout = Holdout(holdout_share, campaign, settings.holdout_salt) if holdout_share else None
     result = load_report(
         campaign,
@@ -215,13 +251,4 @@ def report(
         result.notes.append("no events file given: conversions count no purchases (--events)")
     if holdout_share is None:
         result.notes.append("holdout share unknown: pass --holdout-share for the lift")
-    if png is not None:
-        draw_chart(result, png)
-    if json_out:
-        console.print_json(json.dumps(result.to_dict(), default=str))
-    else:
-        # The markdown as is: it is what the Prefect artifact shows, and a wide table
-        # would be cut off by a terminal renderer.
-        console.print(result.to_markdown(), markup=False, highlight=False, soft_wrap=True)
-        if png is not None:
-            console.print(f"chart: {png}")
+    return result

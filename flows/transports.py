@@ -1,0 +1,48 @@
+"""Which way email leaves: the email API, an SMTP relay, or the local SMTP sink."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from delivery.transport import Transport
+from flows.settings import Settings
+from flows.workspace import Workspace
+
+
+class TransportSettingsError(ValueError):
+    """The email settings are incomplete; the message names the setting."""
+
+
+@contextmanager
+def open_transport(settings: Settings, ws: Workspace) -> Iterator[tuple[Transport, str]]:
+    """Yield (transport, description) chosen from the settings, and close it after.
+
+    REELCAST_ESP_URL set: the email API. Else REELCAST_SMTP_HOST set: that relay. Else
+    reelcast's own SMTP server on 127.0.0.1, storing mail in the workspace's Maildir.
+    """
+    from delivery.esp import EspTransport
+    from delivery.sink import MaildirSink
+    from delivery.transport import SmtpTransport
+
+    if settings.esp_url:
+        if settings.esp_api_key is None or not settings.esp_api_key.get_secret_value():
+            raise TransportSettingsError("REELCAST_ESP_URL is set but REELCAST_ESP_API_KEY is not")
+        with EspTransport(settings.esp_url, settings.esp_api_key.get_secret_value()) as esp:
+            yield esp, f"email API {settings.esp_url}"
+        return
+    if settings.smtp_host:
+        with SmtpTransport(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_username,
+            settings.smtp_password,
+            starttls=settings.smtp_starttls,
+        ) as smtp:
+            yield smtp, f"SMTP relay {settings.smtp_host}:{settings.smtp_port}"
+        return
+    with (
+        MaildirSink(ws.maildir) as sink,
+        SmtpTransport("127.0.0.1", sink.port, starttls=False) as smtp,
+    ):
+        yield smtp, f"local SMTP sink on 127.0.0.1 → {ws.maildir} (Maildir)"
