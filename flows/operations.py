@@ -1,0 +1,87 @@
+"""Scheduled flows besides the campaign: the send dispatcher and the daily report."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from compliance.suppression import SuppressionList
+from delivery.dispatch import dispatch
+from delivery.outbox import Outbox
+from flows.metrics import Metrics, TimedTransport
+from flows.settings import Settings
+from flows.transports import open_transport
+from flows.workspace import Workspace
+
+
+def _workspace(workspace: str | None) -> tuple[Settings, Workspace]:
+    settings = Settings(**({"workspace": workspace} if workspace else {}))
+    return settings, Workspace(settings.workspace).create()
+
+
+@task(cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=30)
+def send_what_is_due(settings: Settings, ws: Workspace, limit: int | None) -> dict[str, int]:
+    """One dispatcher pass; retried when the transport is unreachable."""
+    with (
+        Metrics(ws.metrics_db) as metrics,
+        Outbox(ws.state_db) as outbox,
+        open_transport(settings, ws) as (transport, via),
+    ):
+        report = dispatch(
+            outbox,
+            TimedTransport(transport, metrics),
+            now=datetime.now(UTC),
+            is_suppressed=SuppressionList(ws.state_db).__contains__,
+            limit=limit,
+        )
+    counts = {
+        "sent": report.sent,
+        "failed": report.failed,
+        "suppressed": report.suppressed,
+        "retry_later": report.retried,
+        "unknown": report.unknown,
+        "deferred": report.deferred,
+    }
+    get_run_logger().info("dispatch via %s: %s", via, counts)
+    if report.transport_error:
+        raise RuntimeError(f"transport unavailable: {report.transport_error}")
+    return counts
+
+
+@flow(name="dispatch", log_prints=False)
+def dispatch_flow(workspace: str | None = None, limit: int | None = None) -> dict[str, int]:
+    """Send every queued email that is due now, each exactly once."""
+    settings, ws = _workspace(workspace)
+    return send_what_is_due(settings, ws, limit)
+
+
+@flow(name="report", log_prints=False)
+def report_flow(
+    campaign: str,
+    workspace: str | None = None,
+    customers: str | None = None,
+    events: str | None = None,
+    attribution_days: float = 7.0,
+) -> dict:
+    """Publish a campaign's report (CTR per variant, lift over the holdout) as an artifact."""
+    from pathlib import Path
+
+    from flows.tracking_cli import campaign_report
+
+    settings, ws = _workspace(workspace)
+    result = campaign_report(
+        settings,
+        ws,
+        campaign,
+        customers=Path(customers) if customers else None,
+        events=Path(events) if events else None,
+        attribution_days=attribution_days,
+    )
+    safe = "".join(c if c.isalnum() else "-" for c in campaign.lower())
+    create_markdown_artifact(
+        result.to_markdown(), key=f"campaign-{safe}-report", description="Campaign report"
+    )
+    return result.to_dict()

@@ -1,0 +1,60 @@
+"""The scheduled flows: the dispatcher sends what is due, once; the report is published."""
+
+from __future__ import annotations
+
+import mailbox
+import sqlite3
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_dispatcher_sends_due_mail_once_and_report_is_published(
+    prefect_api, small_retailer, tmp_path
+) -> None:
+    from flows.campaign import CampaignParams, campaign_flow
+    from flows.operations import dispatch_flow, report_flow
+
+    summary = campaign_flow(
+        CampaignParams(
+            campaign="later",
+            catalog=str(small_retailer.catalog),
+            customers=str(small_retailer.customers),
+            events=str(small_retailer.events),
+            limit=3,
+            workspace=str(tmp_path),
+            auto_approve=True,
+            holdout_share=0.2,
+        )
+    )
+    assert summary.queued == 3
+    already = summary.sent
+    # Time passes: make every queued email due.
+    db = sqlite3.connect(tmp_path / "state.sqlite")
+    db.execute("UPDATE outbox SET due_at = '2000-01-01T00:00:00.000000Z' WHERE state = 'queued'")
+    db.commit()
+    db.close()
+    first = dispatch_flow(workspace=str(tmp_path))
+    assert first["sent"] == 3 - already
+    again = dispatch_flow(workspace=str(tmp_path))
+    assert again["sent"] == 0
+    assert len(mailbox.Maildir(tmp_path / "mail", create=False)) == 3
+
+    report = report_flow(
+        "later",
+        workspace=str(tmp_path),
+        customers=str(small_retailer.customers),
+        events=str(small_retailer.events),
+    )
+    assert report
+
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    async def artifact_keys() -> set[str]:
+        async with get_client() as client:
+            return {a.key for a in await client.read_artifacts()}
+
+    assert "campaign-later-report" in asyncio.run(artifact_keys())
