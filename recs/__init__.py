@@ -1,19 +1,11 @@
 """Recommendations: which products each customer is most likely to buy, and why.
 
-`recommend(...)` is the one-call entry point; `fit(...)` returns a reusable `RecModel`.
+`Pipeline` is the two-stage recommender (sources → LambdaRank); `recommend(...)` is the
+one call the campaign makes, with the business rules applied after ranking.
 """
 
-from recs.config import DEFAULT_EVENT_WEIGHTS, RecConfig
+from recs.config import PipelineConfig
 from recs.errors import RecsError
-from recs.model import REASONS, RecModel, fit
-from recs.pick import recommend
+from recs.pipeline import Pipeline
 
-__all__ = [
-    "DEFAULT_EVENT_WEIGHTS",
-    "REASONS",
-    "RecConfig",
-    "RecModel",
-    "RecsError",
-    "fit",
-    "recommend",
-]
+__all__ = ["Pipeline", "PipelineConfig", "RecsError"]

@@ -1,63 +1,112 @@
-"""The knobs of the recommender, as one small immutable value."""
+"""Every knob of the reelcast pipeline, as one small immutable value."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
 
 from recs.errors import RecsError
-from retail.types import EventType
-
-#: How much one event says about wanting a product. Exposure, open, click and
-#: unsubscribe are campaign feedback, not product interest: they count for nothing yet.
-DEFAULT_EVENT_WEIGHTS: Mapping[EventType, float] = MappingProxyType(
-    {EventType.view: 1.0, EventType.cart: 3.0, EventType.purchase: 5.0}
-)
 
 
 @dataclass(frozen=True)
-class RecConfig:
-    """Parameters of one fitted model. Every field enters the model version."""
+class PipelineConfig:
+    """Parameters of one fitted pipeline. Every field except `threads` enters the version."""
 
-    #: Embedding dimension; clipped to what the interaction matrix can support.
-    dim: int = 32
-    #: An event this many days before `now` counts half as much as one at `now`.
-    half_life_days: float = 30.0
-    #: Weight of each event type; types missing here are ignored.
-    event_weights: Mapping[EventType, float] = field(default_factory=lambda: DEFAULT_EVENT_WEIGHTS)
-    #: Share of the final score that comes from (recent) popularity, in [0, 1].
-    popularity_weight: float = 0.1
-    #: At most this many products of one category in a Pick, while the catalog allows.
-    max_per_category: int = 2
-    #: Catalogs with at least this many in-stock items are searched with HNSW, not exactly.
+    # --- interaction weights -------------------------------------------------------------
+    #: weight of a view, a cart and a purchase in the interaction matrix
+    kind_weights: tuple[float, float, float] = (1.0, 3.0, 5.0)
+    #: interactions this many days old count half (None: no decay)
+    half_life_days: float | None = None
+
+    # --- source: ALS embeddings + Faiss ------------------------------------------------
+    als_factors: int = 64
+    als_regularization: float = 0.05
+    als_iterations: int = 15
+    #: confidence = 1 + alpha × weight (implicit's convention)
+    als_alpha: float = 2.0
+    als_k: int = 100
+    #: catalogs with at least this many items are searched with HNSW, below exactly
     hnsw_threshold: int = 20_000
-    #: Faiss (OpenMP) threads for building the index and batched search; None = all cores.
+    #: force exact (Flat) search at any size: the bench's brute-force comparison
+    exact_retrieval: bool = False
+
+    # --- source: item-to-item co-occurrence ----------------------------------------------
+    cooc_k: int = 100
+    cooc_neighbours: int = 100
+    cooc_shrink: float = 10.0
+
+    # --- source: trending ------------------------------------------------------------------
+    trend_k: int = 50
+    #: popularity decays with this half-life; trend compares the last `trend_recent_days`
+    #: with the `trend_baseline_days` before them
+    trend_half_life_days: float = 14.0
+    trend_recent_days: float = 7.0
+    trend_baseline_days: float = 28.0
+
+    # --- source: category affinity ---------------------------------------------------------
+    category_k: int = 50
+    category_top_items: int = 50
+
+    # --- source: EASE (only for catalogs up to `ease_max_items`) ---------------------------
+    ease_k: int = 100
+    ease_lambda: float = 400.0
+    ease_max_items: int = 20_000
+
+    # --- ranker ----------------------------------------------------------------------------
+    #: how the training log is cut into features | labels for the ranker:
+    #: "time" = one cutoff for everyone (the last `label_share` of events are labels);
+    #: "user" = each user's own last `label_share` of events are their labels (for logs
+    #: like MovieLens where users are active in short, non-overlapping bursts);
+    #: "auto" = "time" unless fewer than `min_label_users` users have events on both sides
+    label_split: str = "auto"
+    label_share: float = 0.15
+    min_label_users: int = 500
+    #: a label window of at least this many days, when the log is long enough
+    min_label_days: float = 0.0
+    ranker_rounds: int = 200
+    ranker_learning_rate: float = 0.03
+    ranker_leaves: int = 15
+    ranker_min_leaf: int = 100
+    ranker_feature_fraction: float = 0.8
+    #: at most this many users' candidate lists train the ranker (a seeded sample)
+    ranker_max_users: int = 5_000
+    #: per training user, all positives and at most this many sampled negatives: keeps
+    #: LambdaRank's per-query cost down without changing what it learns much
+    ranker_negatives: int = 100
+    #: LambdaRank optimises NDCG at this cut
+    ranker_eval_at: int = 10
+
+    seed: int = 0
+    #: Faiss, LightGBM and BLAS threads; None = all cores. Does not change results.
     threads: int | None = None
+    #: users scored per batch: bounds memory at 100k users × 50k items
+    batch_users: int = 2_048
 
     def __post_init__(self) -> None:
-        if self.dim < 1:
-            raise RecsError(f"dim must be at least 1, got {self.dim}")
-        if not (self.half_life_days > 0):
-            raise RecsError(
-                f"half_life_days must be positive (math.inf for no decay), "
-                f"got {self.half_life_days}"
-            )
-        if not (0.0 <= self.popularity_weight <= 1.0):
-            raise RecsError(f"popularity_weight must be in [0, 1], got {self.popularity_weight}")
-        if self.max_per_category < 1:
-            raise RecsError(f"max_per_category must be at least 1, got {self.max_per_category}")
-        if self.hnsw_threshold < 1:
-            raise RecsError(f"hnsw_threshold must be at least 1, got {self.hnsw_threshold}")
+        positive_ints = (
+            *("als_factors", "als_iterations", "als_k", "cooc_k", "cooc_neighbours"),
+            *("trend_k", "category_k", "category_top_items", "ease_k", "ranker_rounds"),
+            *("ranker_leaves", "ranker_min_leaf", "ranker_max_users", "ranker_negatives"),
+            *("ranker_eval_at", "batch_users", "hnsw_threshold"),
+        )
+        for name in positive_ints:
+            if getattr(self, name) < 1:
+                raise RecsError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.label_split not in ("auto", "time", "user", "user-random"):
+            raise RecsError(f"label_split must be auto, time or user, got {self.label_split!r}")
+        if not (0.0 < self.label_share < 1.0):
+            raise RecsError(f"label_share must be in (0, 1), got {self.label_share}")
+        if self.half_life_days is not None and not self.half_life_days > 0:
+            raise RecsError(f"half_life_days must be positive or None, got {self.half_life_days}")
+        if len(self.kind_weights) != 3 or min(self.kind_weights) < 0:
+            raise RecsError("kind_weights needs three weights >= 0 (view, cart, purchase)")
         if self.threads is not None and self.threads < 1:
             raise RecsError(f"threads must be at least 1 or None, got {self.threads}")
-        for kind, weight in self.event_weights.items():
-            if not (math.isfinite(weight) and weight >= 0):
-                raise RecsError(f"event weight for {kind} must be finite and >= 0, got {weight}")
-        # A frozen copy, so a caller mutating its dict later cannot change a fitted model.
-        object.__setattr__(
-            self,
-            "event_weights",
-            MappingProxyType({EventType(k): float(v) for k, v in self.event_weights.items()}),
-        )
+
+    def params(self) -> dict[str, Any]:
+        """The knobs as a JSON-able dict (tuples become lists)."""
+        return {
+            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+            for f in dataclasses.fields(self)
+        }

@@ -65,6 +65,21 @@ class ItemIndex:
             index.add(vectors)
         self.faiss_index = index
 
+    def __getstate__(self) -> dict:
+        # Faiss indexes are SWIG objects: pickle them through Faiss's own byte format.
+        state = self.__dict__.copy()
+        state["faiss_index"] = faiss.serialize_index(self.faiss_index)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        index = faiss.deserialize_index(state["faiss_index"])
+        if isinstance(index, faiss.IndexHNSWFlat):
+            # efSearch is a search-time setting that serialisation does not keep.
+            index.hnsw.efSearch = HNSW_EF_SEARCH
+        state["faiss_index"] = index
+        self.__dict__.update(state)
+
     def __len__(self) -> int:
         return int(self.faiss_index.ntotal)
 

@@ -1,13 +1,25 @@
-"""One call from catalog and events to a Pick per customer."""
+"""From catalog and events to one Pick per customer: pipeline, then the campaign's rules."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from recs.config import RecConfig
-from recs.model import fit
+import numpy as np
+import scipy.sparse as sp
+
+from recs.coldstart import ContentSimilarity, group_popular
+from recs.config import PipelineConfig
+from recs.dataset import from_retail
+from recs.errors import RecsError
+from recs.explore import explore
+from recs.matrix import in_rows
+from recs.pipeline import Pipeline
+from recs.rules import Rules, allowed_items, item_boosts, normalise, purchase_exclusions, select
 from retail.types import Event, Pick, Product
+
+logger = logging.getLogger(__name__)
 
 
 def recommend(
@@ -17,14 +29,171 @@ def recommend(
     *,
     n: int = 3,
     now: datetime,
-    candidates: int = 100,
-    seed: int = 0,
-    config: RecConfig | None = None,
+    rules: Rules | None = None,
+    config: PipelineConfig | None = None,
+    groups: Mapping[str, str] | None = None,
 ) -> dict[str, Pick]:
-    """Fit on the snapshot and pick up to `n` products for each customer id.
+    """Fit the pipeline on the events before `now` and pick up to `n` products per customer.
 
-    Same as `fit(products, events, now=now, seed=seed, config=config).recommend(...)`;
-    fit once and call `RecModel.recommend` to serve several batches from one model.
+    Same as `serve(Pipeline(config).fit(from_retail(...), now=...), customer_ids, ...)`;
+    fit once and call `serve` to answer several batches from one model. `groups` maps a
+    customer id to a group such as a locale, for the cold-start popularity fallback.
     """
-    model = fit(products, events, now=now, seed=seed, config=config)
-    return model.recommend(customer_ids, n=n, candidates=candidates)
+    log = from_retail(products, events, customer_ids)
+    pipeline = Pipeline(config).fit(log, now=now.timestamp())
+    return serve(pipeline, customer_ids, n=n, now=now, rules=rules, groups=groups)
+
+
+def serve(
+    pipeline: Pipeline,
+    customer_ids: Sequence[str],
+    *,
+    n: int = 3,
+    now: datetime,
+    rules: Rules | None = None,
+    groups: Mapping[str, str] | None = None,
+) -> dict[str, Pick]:
+    """One Pick per distinct customer id, in the order asked, from a fitted pipeline.
+
+    Never recommends an out-of-stock or blocked product, nor one the customer bought
+    (unless the rules let that category come back after `repurchase_days`). Customers
+    with no history get (group) popularity; a customer left with nothing gets no Pick.
+    Each reason is machine-readable: `source=als+cooc;top=recency_item,cat_affinity`,
+    `fallback=popular-locale`, `content(sim=0.42)` or `explore(p=0.0125)`.
+    """
+    if n < 1:
+        raise RecsError(f"n must be at least 1, got {n}")
+    if pipeline.history is None:
+        raise RecsError("the pipeline is not fitted: call fit(log, now=...) first")
+    rules = rules or Rules()
+    history = pipeline.history
+    log = history.log
+    index = {u: i for i, u in enumerate(log.user_ids)}
+    unique = list(dict.fromkeys(customer_ids))
+    rows = np.array([index.get(c, -1) for c in unique], dtype=np.int64)
+    now_s = now.timestamp()
+    allowed = allowed_items(log, rules)
+    exclude = purchase_exclusions(log, now=now_s, rules=rules)
+    boosts = item_boosts(log, rules)
+    categories = log.item_category
+
+    pool = max(rules.pool, n)
+    # Ranked candidates, then popular ones below them, so that the diversity rule can
+    # reach other categories even for a single-minded customer.
+    width = 2 * pool
+    items = np.full((len(unique), width), -1, dtype=np.int64)
+    scores = np.full((len(unique), width), -np.inf)
+    reasons = np.full((len(unique), width), "", dtype=object)
+    popular_items, _ = group_popular(history, None, allowed, pool)
+    warm = np.flatnonzero((rows >= 0) & (history.user_count[np.maximum(rows, 0)] > 0))
+    if len(warm):
+        ranked = pipeline.rank(rows[warm], pool, exclude=exclude, allowed=allowed, explain=True)
+        items[warm, :pool] = ranked.items
+        scores[warm, :pool] = normalise(ranked.scores)
+        head = np.full(pool, -1, dtype=np.int64)
+        head[: popular_items.shape[1]] = popular_items[-1]
+        extra = np.broadcast_to(head, (len(warm), pool))
+        taken = sp.csr_matrix(
+            (np.ones(int((ranked.items >= 0).sum())), np.nonzero(ranked.items >= 0)),
+            shape=ranked.items.shape,
+        )
+        taken = sp.csr_matrix(
+            (taken.data, np.maximum(ranked.items, 0)[ranked.items >= 0], taken.indptr),
+            shape=(len(warm), history.n_items),
+        )
+        usable = (extra >= 0) & ~in_rows(extra, exclude[rows[warm]]) & ~in_rows(extra, taken)
+        items[warm, pool:] = np.where(usable, extra, -1)
+        scores[warm, pool:] = np.where(usable, -1.0 - np.arange(pool) / pool, -np.inf)
+        reasons[warm, pool:] = "fallback=popular"
+        scores[warm] += np.where(items[warm] >= 0, boosts[np.maximum(items[warm], 0)], 0.0)
+        sources = np.full((len(unique), width), -1, dtype=np.int64)
+        sources[warm, :pool] = ranked.sources
+    cold = np.setdiff1d(np.arange(len(unique)), warm)
+    if len(cold):
+        codes, code_of = _group_codes(log.user_ids, groups)
+        fallback_items, fallback_scores = group_popular(history, codes, allowed, width)
+        group = np.full(len(cold), len(fallback_items) - 1)
+        if code_of:
+            asked = np.array([code_of.get(groups.get(unique[i], ""), -1) for i in cold])  # type: ignore[union-attr]
+            group = np.where(asked >= 0, asked, group)
+        got = fallback_items.shape[1]
+        items[cold, :got] = fallback_items[group]
+        scores[cold, :got] = normalise(fallback_scores[group])
+        scores[cold] += np.where(items[cold] >= 0, boosts[np.maximum(items[cold], 0)], 0.0)
+        is_group = group < len(fallback_items) - 1
+        reasons[cold] = np.where(is_group, "fallback=popular-locale", "fallback=popular")[:, None]
+
+    chosen, chosen_scores = select(items, scores, categories, n, rules)
+    rowsr = np.arange(len(unique))[:, None]
+    picked = np.where(chosen >= 0, items[rowsr, np.maximum(chosen, 0)], -1)
+    picked_reason = np.where(chosen >= 0, reasons[rowsr, np.maximum(chosen, 0)], "")
+    if len(warm) and ranked.features is not None:
+        # SHAP values only for the shown items: the pool is ten times larger.
+        r, c = np.nonzero((chosen[warm] >= 0) & (chosen[warm] < pool))
+        x = ranked.features[r, chosen[warm][r, c]]
+        for i, top in enumerate(pipeline.top_features(x)):
+            bits = int(sources[warm[r[i]], chosen[warm[r[i]], c[i]]])
+            picked_reason[warm[r[i]], c[i]] = pipeline.reason(bits, top)
+
+    # A never-bought-by-anyone product similar to the customer's history takes one slot
+    # (not the exploration slot), so new arrivals can be shown before they sell.
+    if len(warm):
+        content = ContentSimilarity(history, allowed)
+        cold_item, similarity = content.best(rows[warm])
+        slot = n - 2 if n >= 2 else 0
+        for r in np.flatnonzero(
+            (cold_item >= 0) & (similarity >= rules.cold_item_similarity)
+        ).tolist():
+            row = warm[r]
+            others = np.delete(picked[row], slot)
+            same = (
+                0
+                if categories is None
+                else int((categories[others[others >= 0]] == categories[cold_item[r]]).sum())
+            )
+            if cold_item[r] not in picked[row] and (
+                rules.diversity != "cap" or same < rules.max_per_category
+            ):
+                picked[row, slot] = cold_item[r]
+                chosen_scores[row, slot] = float(similarity[r])
+                picked_reason[row, slot] = f"content(sim={similarity[r]:.2f})"
+
+    pool_size = (items >= 0).sum(axis=1)
+    explores, position, propensity = explore(
+        unique, chosen, pool_size, epsilon=rules.epsilon, seed=rules.seed
+    )
+    picks: dict[str, Pick] = {}
+    for r, customer_id in enumerate(unique):
+        row_items = picked[r].tolist()
+        row_scores = chosen_scores[r].tolist()
+        row_reasons = picked_reason[r].tolist()
+        explored = int(items[r, position[r]]) if explores[r] and position[r] >= 0 else -1
+        if explored >= 0 and explored not in row_items[:-1]:
+            row_items[-1] = explored
+            row_scores[-1] = float(scores[r, position[r]])
+            row_reasons[-1] = f"explore(p={propensity[r]:.4g})"
+        keep = [i for i, item in enumerate(row_items) if item >= 0]
+        if not keep:
+            continue
+        picks[customer_id] = Pick(
+            customer_id=customer_id,
+            product_ids=tuple(log.item_ids[row_items[i]] for i in keep),
+            scores=tuple(round(float(row_scores[i]), 6) for i in keep),
+            reasons=tuple(str(row_reasons[i]) for i in keep),
+            model_version=pipeline.version,
+        )
+    if len(picks) < len(unique):
+        logger.info("%d customers had nothing left to recommend", len(unique) - len(picks))
+    return picks
+
+
+def _group_codes(
+    user_ids: Sequence[str], groups: Mapping[str, str] | None
+) -> tuple[np.ndarray | None, dict[str, int]]:
+    """Group code per user (-1 = none), and the code of each group name."""
+    if not groups:
+        return None, {}
+    names = sorted(set(groups.values()))
+    code_of = {g: i for i, g in enumerate(names)}
+    codes = np.array([code_of.get(groups.get(u, ""), -1) for u in user_ids], dtype=np.int64)
+    return codes, code_of

@@ -1,85 +1,175 @@
-"""Business rules applied to ranked candidates: exclusions and the per-category cap."""
+"""Business rules after ranking: exclusions, boosts and blocks, and diversity.
+
+All batched over users: `select` fills the slots one at a time for every user at once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
+from recs.dataset import InteractionLog
+from recs.errors import RecsError
+from recs.history import PURCHASE
+from recs.matrix import SECONDS_PER_DAY, last_time_matrix
 
-def in_rows(columns: np.ndarray, matrix: sp.csr_matrix) -> np.ndarray:
-    """For a (rows × k) array of item columns, which entries are stored in `matrix`'s row.
 
-    `matrix` has one row per row of `columns` (e.g. each customer's purchases); -1
-    columns are never members. Vectorised: no loop over customers.
+def _frozen(mapping: Mapping[str, float]) -> Mapping[str, float]:
+    return MappingProxyType({str(k): float(v) for k, v in mapping.items()})
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What a campaign allows and prefers; applied after the ranker, never learned."""
+
+    #: a bought item may come back after this many days, but only in `repurchase_categories`
+    #: (consumables); None = a bought item never comes back
+    repurchase_days: float | None = None
+    repurchase_categories: frozenset[str] = frozenset()
+    #: "cap": at most `max_per_category` items per category while the pool allows;
+    #: "mmr": maximal marginal relevance, trading relevance for new categories by `mmr_lambda`
+    diversity: Literal["cap", "mmr"] = "cap"
+    max_per_category: int = 2
+    mmr_lambda: float = 0.7
+    #: probability that the last slot shows a random eligible candidate instead
+    epsilon: float = 0.05
+    #: added to the user-normalised score (best candidate 1, worst 0) of matching items
+    boost_categories: Mapping[str, float] = field(default_factory=dict)
+    boost_brands: Mapping[str, float] = field(default_factory=dict)
+    block_categories: frozenset[str] = frozenset()
+    block_brands: frozenset[str] = frozenset()
+    #: a never-interacted item this similar (TF-IDF cosine) to the user's history takes a slot
+    cold_item_similarity: float = 0.3
+    #: ranked candidates per user the rules choose from
+    pool: int = 50
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise RecsError(f"epsilon must be in [0, 1], got {self.epsilon}")
+        if self.max_per_category < 1:
+            raise RecsError(f"max_per_category must be at least 1, got {self.max_per_category}")
+        if self.diversity not in ("cap", "mmr"):
+            raise RecsError(f"diversity must be 'cap' or 'mmr', got {self.diversity!r}")
+        if not 0.0 <= self.mmr_lambda <= 1.0:
+            raise RecsError(f"mmr_lambda must be in [0, 1], got {self.mmr_lambda}")
+        if self.pool < 1:
+            raise RecsError(f"pool must be at least 1, got {self.pool}")
+        # Frozen copies, so a caller mutating its dict later cannot change a running campaign.
+        for name in ("boost_categories", "boost_brands"):
+            object.__setattr__(self, name, _frozen(getattr(self, name)))
+        for name in ("repurchase_categories", "block_categories", "block_brands"):
+            object.__setattr__(self, name, frozenset(getattr(self, name)))
+
+    def params(self) -> dict[str, Any]:
+        """The rules as a JSON-able dict."""
+        out: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, frozenset):
+                value = sorted(value)
+            elif isinstance(value, Mapping):
+                value = dict(sorted(value.items()))
+            out[name] = value
+        return out
+
+
+def allowed_items(log: InteractionLog, rules: Rules) -> np.ndarray:
+    """Bool per item: in stock (when known) and not blocked by category or brand."""
+    ok = np.ones(log.n_items, dtype=bool) if log.item_in_stock is None else log.item_in_stock.copy()
+    if rules.block_categories and log.item_category is not None:
+        blocked = [i for i, c in enumerate(log.categories) if c in rules.block_categories]
+        ok &= ~np.isin(log.item_category, blocked)
+    if rules.block_brands and log.item_brand is not None:
+        blocked = [i for i, b in enumerate(log.brands) if b in rules.block_brands]
+        ok &= ~np.isin(log.item_brand, blocked)
+    return ok
+
+
+def item_boosts(log: InteractionLog, rules: Rules) -> np.ndarray:
+    """Score bonus per item from the campaign's category and brand boosts."""
+    boost = np.zeros(log.n_items, dtype=np.float64)
+    if log.item_category is not None:
+        by_code = np.array([rules.boost_categories.get(c, 0.0) for c in log.categories] or [0.0])
+        boost += by_code[log.item_category]
+    if log.item_brand is not None:
+        by_code = np.array([rules.boost_brands.get(b, 0.0) for b in log.brands] or [0.0])
+        boost += by_code[log.item_brand]
+    return boost
+
+
+def purchase_exclusions(log: InteractionLog, *, now: float, rules: Rules) -> sp.csr_matrix:
+    """Users × items, nonzero where a past purchase keeps the item out of the Pick.
+
+    A purchase blocks its item for good, unless the item's category is a repurchase
+    category and the last purchase is at least `repurchase_days` old.
     """
-    matrix = matrix.tocsr()
-    n_items = matrix.shape[1]
-    nonzero = matrix.data != 0
-    row_of_entry = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
-    stored = row_of_entry[nonzero] * n_items + matrix.indices[nonzero]
-    asked = np.arange(columns.shape[0], dtype=np.int64)[:, None] * n_items + columns
-    return np.isin(asked, stored) & (columns >= 0)
-
-
-def capped_top(
-    columns: np.ndarray, valid: np.ndarray, categories: np.ndarray, *, n: int, cap: int
-) -> np.ndarray:
-    """Mask of the first `n` valid entries per row, skipping any past `cap` per category.
-
-    Rows of `columns` must already be in rank order. Fully vectorised: each entry's rank
-    within its (row, category) group comes from one stable sort.
-    """
-    n_rows, k = columns.shape
-    if n_rows == 0 or k == 0:
-        return np.zeros_like(valid, dtype=bool)
-    n_categories = int(categories.max()) + 1 if categories.size else 1
-    category = categories[np.where(valid, columns, 0)]
-    group = (np.arange(n_rows, dtype=np.int64)[:, None] * n_categories + category).ravel()
-    positions = np.flatnonzero(valid.ravel())
-    # Stable: within a group, entries stay in rank order, so their offset is their rank.
-    ordered = positions[np.argsort(group[positions], kind="stable")]
-    groups = group[ordered]
-    starts = np.r_[True, groups[1:] != groups[:-1]] if len(groups) else np.empty(0, bool)
-    offsets = np.arange(len(ordered)) - np.maximum.accumulate(
-        np.where(starts, np.arange(len(ordered)), 0)
+    bought = (log.kind == PURCHASE) & (log.time < now)
+    last = last_time_matrix(
+        log.user[bought], log.item[bought], log.time[bought], (log.n_users, log.n_items)
+    ).tocoo()
+    keep = np.ones(last.nnz, dtype=bool)
+    if rules.repurchase_days is not None and log.item_category is not None:
+        codes = [i for i, c in enumerate(log.categories) if c in rules.repurchase_categories]
+        consumable = np.isin(log.item_category[last.col], codes)
+        old = (now - last.data) >= rules.repurchase_days * SECONDS_PER_DAY
+        keep = ~(consumable & old)
+    return sp.csr_matrix(
+        (np.ones(keep.sum(), np.float32), (last.row[keep], last.col[keep])), shape=last.shape
     )
-    rank_in_category = np.full(n_rows * k, np.iinfo(np.int64).max)
-    rank_in_category[ordered] = offsets
-    keep = valid & (rank_in_category.reshape(n_rows, k) < cap)
-    return keep & (np.cumsum(keep, axis=1) <= n)
 
 
-def top_up(
-    chosen: list[int],
-    ranked: Iterable[int],
-    categories: np.ndarray,
-    *,
-    n: int,
-    cap: int | None,
-    excluded: set[int],
-) -> list[int]:
-    """Append items from `ranked` to `chosen` until it holds `n`, honouring the cap if any.
+def normalise(scores: np.ndarray) -> np.ndarray:
+    """Per row, finite scores mapped to [0, 1] (best 1); -inf stays -inf."""
+    finite = np.isfinite(scores)
+    hi = np.where(finite, scores, -np.inf).max(axis=1, keepdims=True)
+    lo = np.where(finite, scores, np.inf).min(axis=1, keepdims=True)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    out = np.where(finite, (scores - lo) / span, -np.inf)
+    return np.where(np.isfinite(hi), out, -np.inf)
 
-    Skips excluded and already chosen items; returns only the newly added columns.
+
+def select(
+    items: np.ndarray, scores: np.ndarray, categories: np.ndarray | None, n: int, rules: Rules
+) -> tuple[np.ndarray, np.ndarray]:
+    """Choose `n` slots per row from a ranked pool under the diversity rule.
+
+    Returns (positions into the pool, -1 when empty; the score each was chosen with).
+    With "cap", a category already at `max_per_category` is skipped while any other
+    candidate remains; with "mmr", the chosen score is λ·relevance − (1−λ)·[category seen].
     """
-    taken = set(chosen)
-    per_category: dict[int, int] = {}
-    for column in chosen:
-        category = int(categories[column])
-        per_category[category] = per_category.get(category, 0) + 1
-    added: list[int] = []
-    for column in ranked:
-        if len(chosen) + len(added) >= n:
-            break
-        column = int(column)
-        if column in taken or column in excluded:
-            continue
-        category = int(categories[column])
-        if cap is not None and per_category.get(category, 0) >= cap:
-            continue
-        added.append(column)
-        taken.add(column)
-        per_category[category] = per_category.get(category, 0) + 1
-    return added
+    n_rows, width = items.shape
+    chosen = np.full((n_rows, n), -1, dtype=np.int64)
+    chosen_score = np.full((n_rows, n), -np.inf)
+    taken = np.zeros(items.shape, dtype=bool)
+    rel = np.where(items >= 0, scores, -np.inf)
+    cat = (
+        np.zeros(items.shape, np.int64) if categories is None else categories[np.maximum(items, 0)]
+    )
+    rows = np.arange(n_rows)
+    for slot in range(min(n, width)):
+        # same_cat[r, c]: how many chosen items share the category of pool entry c
+        same = np.zeros(items.shape, dtype=np.int64)
+        for prev in range(slot):
+            pos = chosen[:, prev]
+            prev_cat = np.where(pos >= 0, cat[rows, np.maximum(pos, 0)], -1)
+            same += (cat == prev_cat[:, None]) & (pos[:, None] >= 0)
+        score = np.where(taken, -np.inf, rel)
+        if rules.diversity == "mmr":
+            adjusted = rules.mmr_lambda * score - (1 - rules.mmr_lambda) * (same > 0)
+        else:
+            over = same >= rules.max_per_category
+            # Over-cap entries stay eligible below everything else: a catalog with too few
+            # categories still fills the Pick.
+            adjusted = np.where(over & np.isfinite(score), score - 1e6, score)
+        best = np.argmax(adjusted, axis=1)
+        ok = np.isfinite(adjusted[rows, best])
+        chosen[ok, slot] = best[ok]
+        chosen_score[ok, slot] = rel[ok, best[ok]]
+        taken[rows[ok], best[ok]] = True
+    return chosen, chosen_score

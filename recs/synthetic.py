@@ -2,8 +2,7 @@
 
 Each customer favours one category and, inside it, one style; within that, better-selling
 products are chosen more often. Tests use it to check the recommender finds the planted
-structure, and `recs.evaluate` uses it for an offline sanity check. Not demo data: the
-demo retailer lives in `retail/`.
+structure. Not demo data: the demo retailer lives in `retail/`.
 """
 
 from __future__ import annotations

@@ -3,13 +3,13 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-from recs.config import RecConfig
-from recs.embed import normalize_rows
+from recs.config import PipelineConfig
 from recs.index import ItemIndex, faiss_threads
 
 
 def _vectors(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
-    return normalize_rows(np.random.default_rng(seed).standard_normal((n, dim)).astype("f4"))
+    v = np.random.default_rng(seed).standard_normal((n, dim)).astype("f4")
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
 def test_small_catalogs_are_searched_exactly() -> None:
@@ -40,7 +40,7 @@ def test_large_catalogs_use_hnsw_with_the_measured_parameters() -> None:
 
 
 def test_the_default_threshold_is_twenty_thousand_items() -> None:
-    assert RecConfig().hnsw_threshold == 20_000
+    assert PipelineConfig().hnsw_threshold == 20_000
 
 
 def test_asking_for_more_than_the_index_holds_returns_what_it_has() -> None:
@@ -61,3 +61,13 @@ def test_faiss_thread_setting_is_restored() -> None:
     with faiss_threads(1):
         assert faiss.omp_get_max_threads() == 1
     assert faiss.omp_get_max_threads() == before
+
+
+def test_an_index_survives_pickling() -> None:
+    import pickle
+
+    vectors = _vectors(300)
+    index = ItemIndex(vectors, np.arange(300), hnsw_threshold=100)
+    copy = pickle.loads(pickle.dumps(index))
+    assert copy.kind == "hnsw"
+    assert (copy.search(vectors[:5], 10)[1] == index.search(vectors[:5], 10)[1]).all()

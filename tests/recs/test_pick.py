@@ -1,198 +1,196 @@
-"""What a campaign relies on: the rules every Pick keeps, on small and synthetic shops."""
+"""What a campaign relies on: the rules every Pick keeps."""
 
 from __future__ import annotations
 
-import random
+import re
 from collections import Counter
-from dataclasses import replace
+from datetime import timedelta
 
+import numpy as np
 import pytest
 
-from recs import REASONS, RecConfig, RecsError, fit, recommend
+from recs.dataset import from_retail
+from recs.explore import explore
+from recs.pick import recommend, serve
+from recs.pipeline import Pipeline
+from recs.rules import Rules, purchase_exclusions
 from recs.synthetic import SyntheticShop
+from tests.recs.conftest import FAST
 from tests.recs.factories import NOW, event, product
 
-
-def _category(shop: SyntheticShop, product_id: str) -> str:
-    return next(p.category for p in shop.products if p.id == product_id)
+NO_EXPLORE = Rules(epsilon=0.0)
 
 
-def test_every_asked_customer_gets_one_pick_in_the_order_asked(shop: SyntheticShop) -> None:
-    asked = [*shop.customer_ids[:20], "new-customer", shop.customer_ids[0]]
-    picks = recommend(shop.products, shop.events, asked, now=shop.now)
-    assert list(picks) == list(dict.fromkeys(asked))
-    for customer_id, pick in picks.items():
-        assert pick.customer_id == customer_id
-        assert len(pick.product_ids) == len(pick.scores) == len(pick.reasons) == 3
-        assert len(set(pick.product_ids)) == 3
+def _bought(shop: SyntheticShop) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for e in shop.events:
+        if e.type == "purchase":
+            out.setdefault(e.customer_id, set()).add(e.product_id)  # type: ignore[arg-type]
+    return out
 
 
 def test_purchased_and_out_of_stock_products_are_never_recommended(shop: SyntheticShop) -> None:
-    # Take the five best sellers out of stock: they would otherwise be everywhere.
     sales = Counter(e.product_id for e in shop.events if e.type == "purchase")
     gone = {pid for pid, _ in sales.most_common(5)}
     products = [p.model_copy(update={"in_stock": p.id not in gone}) for p in shop.products]
-    bought: dict[str, set[str]] = {}
-    for e in shop.events:
-        if e.type == "purchase":
-            bought.setdefault(e.customer_id, set()).add(e.product_id)
-    picks = recommend(products, shop.events, [*shop.customer_ids, "new"], now=shop.now, n=10)
+    bought = _bought(shop)
+    picks = recommend(
+        products, shop.events, [*shop.customer_ids, "new"], now=shop.now, n=10, config=FAST
+    )
+    assert len(picks) == len(shop.customer_ids) + 1
     for customer_id, pick in picks.items():
+        assert len(pick.product_ids) == len(set(pick.product_ids)) == 10
         assert not set(pick.product_ids) & gone
         assert not set(pick.product_ids) & bought.get(customer_id, set())
 
 
-def test_customers_without_history_get_popular_in_stock_products() -> None:
-    products = [product("hot"), product("warm", "bags"), product("cold", "hats")]
-    products.append(product("hottest-but-sold-out", in_stock=False))
-    events = [event(f"c{i}", "hot") for i in range(10)]
-    events += [event(f"c{i}", "warm") for i in range(5)]
-    events += [event(f"c{i}", "hottest-but-sold-out") for i in range(20)]
-    pick = recommend(products, events, ["newcomer"], now=NOW)["newcomer"]
-    assert pick.product_ids == ("hot", "warm", "cold")
-    assert set(pick.reasons) == {"popular-fallback"}
-    assert list(pick.scores) == sorted(pick.scores, reverse=True)
-
-
-def test_cold_start_list_is_spread_over_categories() -> None:
-    products = [product(f"s{i}", "shoes") for i in range(5)] + [product("bag", "bags")]
-    events = [event(f"c{i}", f"s{j}") for i in range(10) for j in range(5)]
-    events.append(event("c0", "bag"))
-    pick = recommend(products, events, ["newcomer"], now=NOW)["newcomer"]
-    # "bag" is the least popular product but the only other category: it takes a slot.
-    assert "bag" in pick.product_ids
-    assert sum(pid.startswith("s") for pid in pick.product_ids) == 2
-
-
-def test_customers_get_mostly_their_favourite_category(shop: SyntheticShop) -> None:
-    config = RecConfig(max_per_category=5)  # let the model show what it learned
-    picks = recommend(
-        shop.products, shop.events, shop.customer_ids, now=shop.now, n=5, config=config
-    )
-    share = [
-        sum(_category(shop, pid) == shop.favourite_category[cid] for pid in pick.product_ids) / 5
-        for cid, pick in picks.items()
+def test_consumables_come_back_only_after_the_repurchase_window() -> None:
+    products = [product("beans", "coffee"), product("shoe", "shoes")]
+    events = [
+        event("old", "beans", "purchase", days_ago=40),
+        event("old", "shoe", "purchase", days_ago=40),
+        event("recent", "beans", "purchase", days_ago=5),
     ]
-    assert sum(share) / len(share) > 0.8  # three categories: chance would be a third
+    log = from_retail(products, events)
+    rules = Rules(repurchase_days=30, repurchase_categories={"coffee"})
+    blocked = purchase_exclusions(log, now=NOW.timestamp(), rules=rules).toarray()
+    old, recent = log.user_ids.index("old"), log.user_ids.index("recent")
+    beans, shoe = log.item_ids.index("beans"), log.item_ids.index("shoe")
+    assert blocked[old, beans] == 0 and blocked[old, shoe] == 1 and blocked[recent, beans] == 1
+    never = purchase_exclusions(log, now=NOW.timestamp(), rules=Rules()).toarray()
+    assert never[old, beans] == 1
 
 
-def test_the_category_cap_holds_even_for_single_minded_customers(shop: SyntheticShop) -> None:
-    picks = recommend(shop.products, shop.events, shop.customer_ids, now=shop.now, n=3)
+@pytest.mark.parametrize(("diversity", "mmr_lambda"), [("cap", 0.7), ("mmr", 0.0)])
+def test_the_category_cap_holds(shop: SyntheticShop, diversity: str, mmr_lambda: float) -> None:
+    # A cap is a hard rule; MMR trades relevance for novelty, and at λ = 0 only novelty counts.
+    rules = Rules(max_per_category=1, diversity=diversity, mmr_lambda=mmr_lambda, epsilon=0.0)  # type: ignore[arg-type]
+    category = {p.id: p.category for p in shop.products}
+    picks = recommend(
+        shop.products, shop.events, shop.customer_ids, now=shop.now, n=3, rules=rules, config=FAST
+    )
     for pick in picks.values():
-        counts = Counter(_category(shop, pid) for pid in pick.product_ids)
-        assert max(counts.values()) <= 2
+        assert len({category[pid] for pid in pick.product_ids}) == 3
 
 
-def test_the_cap_gives_way_when_the_catalog_has_too_few_categories() -> None:
-    products = [product(f"s{i}", "shoes") for i in range(5)]
-    events = [event("c1", "s0"), event("c2", "s1"), event("c2", "s0")]
-    picks = recommend(products, events, ["c1", "newcomer"], now=NOW, n=3)
-    assert all(len(p.product_ids) == 3 for p in picks.values())
+def test_customers_without_history_get_popular_or_locale_popular_products(
+    shop: SyntheticShop,
+) -> None:
+    groups = {cid: ("DE" if i % 2 else "FR") for i, cid in enumerate(shop.customer_ids)}
+    groups["new-de"] = "DE"
+    picks = recommend(
+        shop.products,
+        shop.events,
+        ["new", "new-de"],
+        now=shop.now,
+        n=3,
+        rules=NO_EXPLORE,
+        config=FAST,
+        groups=groups,
+    )
+    assert set(picks["new"].reasons) == {"fallback=popular"}
+    assert set(picks["new-de"].reasons) == {"fallback=popular-locale"}
+    de = {c for c, g in groups.items() if g == "DE"}
+    top_de = Counter(e.product_id for e in shop.events if e.customer_id in de).most_common(1)[0][0]
+    assert picks["new-de"].product_ids[0] == top_de
 
 
-def test_every_product_carries_a_known_reason(shop: SyntheticShop) -> None:
-    picks = recommend(shop.products, shop.events, [*shop.customer_ids, "new"], now=shop.now)
-    reasons = Counter(r for p in picks.values() for r in p.reasons)
-    assert set(reasons) <= set(REASONS)
-    assert reasons["similar-to-history"] + reasons["seen-before"] > reasons["popular-fallback"]
-    assert picks["new"].reasons == ("popular-fallback",) * 3
+def test_exploration_rate_and_propensity() -> None:
+    ids = [f"C{i}" for i in range(20_000)]
+    chosen = np.tile(np.arange(3), (len(ids), 1))
+    does, position, propensity = explore(ids, chosen, np.full(len(ids), 50), epsilon=0.1, seed=3)
+    assert abs(does.mean() - 0.1) < 0.01
+    assert ((position[does] >= 2) & (position[does] < 50)).all()  # never a duplicate slot
+    np.testing.assert_allclose(propensity[does & (position != 2)], 0.1 / 48)
 
 
-def test_same_inputs_give_the_same_picks_and_model_version(shop: SyntheticShop) -> None:
-    first = recommend(shop.products, shop.events, shop.customer_ids, now=shop.now)
-    shuffled = list(shop.events)
-    random.Random(1).shuffle(shuffled)
-    products = list(reversed(shop.products))
-    second = recommend(products, shuffled, shop.customer_ids, now=shop.now)
-    assert first == second
-    assert len({p.model_version for p in first.values()}) == 1
+def test_explored_slots_carry_their_propensity(shop: SyntheticShop) -> None:
+    picks = recommend(
+        shop.products,
+        shop.events,
+        shop.customer_ids,
+        now=shop.now,
+        n=3,
+        rules=Rules(epsilon=0.3),
+        config=FAST,
+    )
+    explored = [p.reasons[-1] for p in picks.values() if p.reasons[-1].startswith("explore")]
+    assert 0.2 < len(explored) / len(picks) < 0.4
+    for reason in explored:
+        p = float(re.fullmatch(r"explore\(p=([0-9.e-]+)\)", reason).group(1))  # type: ignore[union-attr]
+        assert 0 < p <= 1
 
 
-def test_model_version_changes_with_data_and_parameters(shop: SyntheticShop) -> None:
-    base = fit(shop.products, shop.events, now=shop.now)
-    fewer_events = fit(shop.products, shop.events[:-10], now=shop.now)
-    other_dim = fit(shop.products, shop.events, now=shop.now, config=RecConfig(dim=8))
-    other_seed = fit(shop.products, shop.events, now=shop.now, seed=1)
-    sold_out = [shop.products[0].model_copy(update={"in_stock": False}), *shop.products[1:]]
-    stock_change = fit(sold_out, shop.events, now=shop.now)
-    versions = {m.version for m in (base, fewer_events, other_dim, other_seed, stock_change)}
-    assert len(versions) == 5
-    assert base.version.startswith("svd1-") and len(base.version) == len("svd1-") + 12
+def test_boosts_and_blocks(shop: SyntheticShop) -> None:
+    category = {p.id: p.category for p in shop.products}
+    blocked = recommend(
+        shop.products,
+        shop.events,
+        shop.customer_ids[:100],
+        now=shop.now,
+        n=3,
+        config=FAST,
+        rules=Rules(block_categories={"cat-0"}, epsilon=0.0),
+    )
+    assert all(category[pid] != "cat-0" for p in blocked.values() for pid in p.product_ids)
+    boosted = recommend(
+        shop.products,
+        shop.events,
+        shop.customer_ids[:100],
+        now=shop.now,
+        n=3,
+        config=FAST,
+        rules=Rules(boost_categories={"cat-1": 5.0}, epsilon=0.0),
+    )
+    assert all(category[p.product_ids[0]] == "cat-1" for p in boosted.values())
 
 
-def test_events_for_unknown_products_are_ignored(shop: SyntheticShop) -> None:
-    noise = [event(cid, "NOT-IN-CATALOG", "purchase") for cid in shop.customer_ids[:50]]
-    noise.append(event("only-unknown", "NOT-IN-CATALOG"))
-    clean = fit(shop.products, shop.events, now=shop.now)
-    noisy = fit(shop.products, [*shop.events, *noise], now=shop.now)
-    assert noisy.interactions.unknown_product_events == len(noise)
-    assert noisy.version == clean.version
-    asked = [*shop.customer_ids[:50], "only-unknown"]
-    assert noisy.recommend(asked) == clean.recommend(asked)
+def test_a_new_product_reaches_customers_through_content_similarity() -> None:
+    def titled(pid: str, category: str, title: str) -> object:
+        return product(pid, category).model_copy(update={"title": title})
+
+    products = [titled(f"shoe{i}", "shoes", f"Trail Running Shoe {i}") for i in range(6)]
+    products += [titled(f"bag{i}", "bags", f"City Tote Bag {i}") for i in range(6)]
+    products.append(titled("trail", "shoes", "Trail Running Shoe Pro"))
+    events = [
+        event(f"c{i}", f"shoe{(i + j) % 6}", days_ago=j + 1) for i in range(30) for j in range(3)
+    ]
+    events += [
+        event(f"b{i}", f"bag{(i + j) % 6}", days_ago=j + 1) for i in range(30) for j in range(3)
+    ]
+    picks = recommend(products, events, ["c0", "b0"], now=NOW, n=3, config=FAST, rules=NO_EXPLORE)
+    assert "trail" in picks["c0"].product_ids
+    reason = picks["c0"].reasons[picks["c0"].product_ids.index("trail")]
+    assert reason.startswith("content(sim=")
+    assert "trail" not in picks["b0"].product_ids  # bags are not like trail shoes
 
 
-def test_a_fitted_model_serves_many_batches_alike(shop: SyntheticShop) -> None:
-    model = fit(shop.products, shop.events, now=shop.now)
-    whole = model.recommend(shop.customer_ids)
-    halves = {
-        **model.recommend(shop.customer_ids[:150]),
-        **model.recommend(shop.customer_ids[150:]),
-    }
-    assert whole == halves
+def test_picks_are_deterministic_and_versioned(shop: SyntheticShop) -> None:
+    a = recommend(shop.products, shop.events, shop.customer_ids, now=shop.now, config=FAST)
+    b = recommend(shop.products, shop.events, shop.customer_ids, now=shop.now, config=FAST)
+    assert a == b
+    assert len({p.model_version for p in a.values()}) == 1
+    fewer = recommend(
+        shop.products, shop.events[:-10], shop.customer_ids[:5], now=shop.now, config=FAST
+    )
+    assert next(iter(fewer.values())).model_version != next(iter(a.values())).model_version
 
 
-def test_large_catalogs_are_searched_with_hnsw(shop: SyntheticShop) -> None:
-    exact = fit(shop.products, shop.events, now=shop.now)
-    approximate = fit(shop.products, shop.events, now=shop.now, config=RecConfig(hnsw_threshold=50))
-    assert exact.index.kind == "flat" and approximate.index.kind == "hnsw"
-    a = approximate.recommend(shop.customer_ids)
-    b = exact.recommend(shop.customer_ids)
-    again = fit(shop.products, shop.events, now=shop.now, config=RecConfig(hnsw_threshold=50))
-    assert again.recommend(shop.customer_ids) == a
-    same = sum(a[c].product_ids == b[c].product_ids for c in shop.customer_ids)
-    assert same / len(shop.customer_ids) > 0.95
+def test_reasons_are_machine_readable(shop: SyntheticShop) -> None:
+    pipeline = Pipeline(FAST).fit(
+        from_retail(shop.products, shop.events, shop.customer_ids), now=shop.now.timestamp()
+    )
+    picks = serve(pipeline, shop.customer_ids[:50], n=3, now=shop.now, rules=NO_EXPLORE)
+    pattern = re.compile(r"source=[a-z]+(\+[a-z]+)*(;top=[a-z_]+(,[a-z_]+)*)?")
+    for pick in picks.values():
+        assert all(pattern.fullmatch(r) for r in pick.reasons), pick.reasons
 
 
-def test_with_fewer_in_stock_products_than_asked_a_pick_holds_what_there_is() -> None:
-    products = [product("a"), product("b", "bags"), product("c", in_stock=False)]
-    events = [event("c1", "a"), event("c1", "c")]
-    picks = recommend(products, events, ["c1", "new"], now=NOW, n=5)
-    assert sorted(picks["c1"].product_ids) == ["a", "b"]
-    assert sorted(picks["new"].product_ids) == ["a", "b"]
-
-
-def test_a_customer_who_bought_everything_in_stock_gets_no_pick() -> None:
-    products = [product("a"), product("b")]
-    events = [event("c1", "a", "purchase"), event("c1", "b", "purchase"), event("c2", "a")]
-    picks = recommend(products, events, ["c1", "c2"], now=NOW)
-    assert list(picks) == ["c2"]
-    assert picks["c2"].product_ids == ("a", "b")
-
-
-def test_nothing_in_stock_is_an_error_that_says_so() -> None:
-    products = [product("a", in_stock=False), product("b", in_stock=False)]
-    with pytest.raises(RecsError, match="no product is in stock"):
-        recommend(products, [event("c1", "a")], ["c1"], now=NOW)
-
-
-@pytest.mark.parametrize(
-    "change", [{"dim": 0}, {"popularity_weight": 1.5}, {"max_per_category": 0}, {"threads": 0}]
-)
-def test_bad_settings_are_refused(change: dict[str, object]) -> None:
-    with pytest.raises(RecsError):
-        replace(RecConfig(), **change)
-
-
-def test_n_must_be_positive(shop: SyntheticShop) -> None:
-    with pytest.raises(RecsError, match="n must be at least 1"):
-        recommend(shop.products, shop.events, ["x"], now=shop.now, n=0)
-
-
-def test_without_any_events_everyone_gets_the_catalog_in_id_order() -> None:
-    products = [product("b", "bags"), product("a"), product("c", "hats")]
-    picks = recommend(products, [], ["x", "y"], now=NOW)
-    assert picks["x"].product_ids == picks["y"].product_ids == ("a", "b", "c")
-
-
-def test_asking_for_nobody_returns_no_picks(shop: SyntheticShop) -> None:
-    assert recommend(shop.products, shop.events, [], now=shop.now) == {}
+def test_events_after_now_do_not_change_picks(shop: SyntheticShop) -> None:
+    future = [event(shop.customer_ids[0], shop.products[0].id, "purchase", days_ago=-1)]
+    future = [e.model_copy(update={"timestamp": shop.now + timedelta(days=1)}) for e in future]
+    a = recommend(shop.products, shop.events, shop.customer_ids[:20], now=shop.now, config=FAST)
+    b = recommend(
+        shop.products, [*shop.events, *future], shop.customer_ids[:20], now=shop.now, config=FAST
+    )
+    assert a == b
