@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,7 +55,10 @@ from flows.progress import reporter
 from flows.settings import Settings
 from flows.transports import open_transport
 from flows.workspace import Workspace
-from recs.pick import recommend
+from recs.registry import Gate, ModelRecord, Registry
+from recs.rules import Rules
+from recs.training import load as load_model
+from recs.training import register, serve_current, train
 from retail.loaders import RetailData, load_retail
 from retail.types import Customer, Event, Pick, Product
 
@@ -81,6 +85,18 @@ class CampaignParams(BaseModel):
     dry_run: bool = Field(False, description="Render and check, but queue and send nothing")
     workspace: str | None = Field(None, description="Workspace folder (default from settings)")
     products_per_pick: int = Field(3, ge=1, le=10, description="Products chosen per customer")
+    explore_rate: float = Field(
+        0.05, ge=0, le=0.5, description="Chance that the last slot explores (logged propensity)"
+    )
+    boost_categories: str = Field("", description="Categories to favour, comma-separated")
+    block_categories: str = Field("", description="Categories never to show, comma-separated")
+    block_brands: str = Field("", description="Brands never to show, comma-separated")
+    repurchase_days: int = Field(
+        0, ge=0, description="Days after which consumables may be recommended again (0: never)"
+    )
+    repurchase_categories: str = Field(
+        "", description="Categories that may be bought again (consumables), comma-separated"
+    )
     subject: str = Field("Picked for you this week", description="Email subject line")
     auto_approve: bool = Field(
         False, description="Send without waiting for a person to approve (scheduled runs)"
@@ -132,6 +148,9 @@ class CampaignSummary:
     gallery: str = ""
     approval: str = ""
     approval_note: str = ""
+    blocked: str = ""
+    sources: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -190,17 +209,97 @@ def choose_audience(
 
 
 @step
+def choose_model(
+    data: RetailData, settings: Settings, ws: Workspace
+) -> tuple[ModelRecord | None, str]:
+    """(the newest approved model, "") or, when none is approved, (None, what to do).
+
+    The first time, a model is trained and the gate decides whether it is approved.
+    """
+    registry = Registry(ws.models)
+    record = registry.approved()
+    if record is not None:
+        return record, ""
+    now = max((e.timestamp for e in data.events), default=datetime.now(UTC))
+    reporter().start("train", 1)
+    trained = train(data.products, data.events, [c.id for c in data.customers], now=now)
+    record = register(
+        registry, trained, Gate(settings.recs_gate_metric, settings.recs_gate_max_drop)
+    )
+    reporter().advance("train")
+    get_run_logger().info(
+        "trained model %s: %s; %s",
+        record.version,
+        {k: round(v, 4) for k, v in record.metrics.items()},
+        record.approval_note,
+    )
+    if not record.approved:
+        return None, (
+            f"no approved recommendation model: the new model {record.version} did not pass "
+            f"the gate ({record.approval_note}); approve it with `reelcast recs approve "
+            f"{record.version}` if it is good enough"
+        )
+    return record, ""
+
+
+@step
 def pick_products(
-    data: RetailData, customer_ids: list[str], n: int, metrics_db: str
+    data: RetailData,
+    record: ModelRecord,
+    customer_ids: list[str],
+    params: CampaignParams,
+    ws: Workspace,
 ) -> dict[str, Pick]:
-    """Recommend products for every selected customer in one batch."""
+    """Picks for every selected customer in one batch, from the approved model."""
     now = max((e.timestamp for e in data.events), default=datetime.now(UTC))
     started = time.perf_counter()
-    picks = recommend(data.products, data.events, customer_ids, n=n, now=now)
-    with Metrics(Path(metrics_db)) as metrics:
+    pipeline = load_model(Registry(ws.models), record)
+    groups = {c.id: c.locale for c in data.customers}
+    picks = serve_current(
+        pipeline,
+        data.products,
+        data.events,
+        customer_ids,
+        n=params.products_per_pick,
+        now=now,
+        rules=campaign_rules(params),
+        groups=groups,
+    )
+    with Metrics(ws.metrics_db) as metrics:
         metrics.observe("recommend", time.perf_counter() - started)
     reporter().advance("recommend", len(customer_ids))
     return picks
+
+
+def campaign_rules(params: CampaignParams) -> Rules:
+    """The business rules a campaign's parameters ask for."""
+
+    def names(text: str) -> frozenset[str]:
+        return frozenset(x.strip() for x in text.split(",") if x.strip())
+
+    return Rules(
+        epsilon=params.explore_rate,
+        boost_categories={c: 0.3 for c in names(params.boost_categories)},
+        block_categories=names(params.block_categories),
+        block_brands=names(params.block_brands),
+        repurchase_days=params.repurchase_days or None,
+        repurchase_categories=names(params.repurchase_categories),
+    )
+
+
+def reason_counts(picks: Mapping[str, Pick]) -> tuple[dict[str, int], dict[str, int]]:
+    """(slots per candidate source, slots per kind of reason) over all picks."""
+    sources: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
+    for pick in picks.values():
+        for reason in pick.reasons:
+            head = reason.split(";", 1)[0]
+            if head.startswith("source="):
+                kinds["ranked"] += 1
+                sources.update(head.removeprefix("source=").split("+"))
+            else:
+                kinds[head.split("(", 1)[0]] += 1
+    return dict(sources), dict(kinds)
 
 
 @task(
@@ -356,6 +455,12 @@ def _publish(summary: CampaignSummary, picks_rows: list[dict]) -> None:
     if summary.failed_checks:
         lines += ["", "| creative check failed | customers |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in sorted(summary.failed_checks.items())]
+    if summary.sources:
+        lines += ["", "| candidate source (slots) | count |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in sorted(summary.sources.items())]
+    if summary.reasons:
+        lines += ["", "| why a product was picked | slots |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in sorted(summary.reasons.items())]
     lines += ["", f"Model version: `{summary.model_version}`"]
     create_markdown_artifact(
         "\n".join(lines),
@@ -417,10 +522,15 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         _publish(summary, [])
         return summary
 
+    record, blocked = choose_model(data, settings, ws)
+    if record is None:
+        log.warning("%s", blocked)
+        summary.blocked = blocked
+        _publish(summary, [])
+        return summary
     reporter().start("recommend", len(chosen))
-    picks = pick_products(
-        data, [c.id for c in chosen], params.products_per_pick, str(ws.metrics_db)
-    )
+    picks = pick_products(data, record, [c.id for c in chosen], params, ws)
+    summary.sources, summary.reasons = reason_counts(picks)
     summary.model_version = next(iter(picks.values())).model_version if picks else ""
     products = {p.id: p for p in data.products}
     template = load_template(settings.templates_dir, params.template, settings.assets_dir)
@@ -444,7 +554,14 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         if c.id in picks
     ]
 
-    audit.record("model", campaign=params.campaign, version=summary.model_version)
+    audit.record(
+        "model",
+        campaign=params.campaign,
+        version=record.version,
+        data_hash=record.data_hash,
+        approved_by=record.approved_by,
+        metrics=record.metrics,
+    )
     audit.record(
         "holdout",
         campaign=params.campaign,

@@ -137,6 +137,9 @@ def _run(params, settings, verbose: bool):  # type: ignore[no-untyped-def]
         _error(str(exc))
         raise typer.Exit(2) from None
     _print_summary(summary, time.monotonic() - started)
+    if summary.blocked:
+        _error(summary.blocked)
+        raise typer.Exit(1)
     if summary.approval == "rejected":
         raise typer.Exit(1)
     return summary

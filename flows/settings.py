@@ -79,6 +79,14 @@ class Settings(BaseSettings):
     frequency_cap_emails: int = Field(3, ge=1, description="Campaign emails per customer…")
     frequency_cap_days: int = Field(7, ge=1, description="…within this many days.")
     holdout_salt: str = Field("reelcast", description="Salt of the holdout hash.")
+    recs_gate_metric: str = Field("ndcg@10", description="Offline metric that gates models.")
+    recs_gate_max_drop: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="A new model may be this much worse (relative) than "
+        "the approved one and still be approved automatically.",
+    )
     templates_dir: Path = Field(default_factory=lambda: _bundled("templates"))
     assets_dir: Path = Field(default_factory=lambda: _bundled("assets"))
 

@@ -28,6 +28,11 @@ class Workspace:
         return self.root / "metrics.sqlite"
 
     @property
+    def models(self) -> Path:
+        """The model registry: one folder per trained recommendation model."""
+        return self.root / "models"
+
+    @property
     def renders(self) -> Path:
         """Content-addressed videos and posters."""
         return self.root / "renders"
