@@ -17,6 +17,7 @@ from flows.email_cli import email_app
 from flows.ops_cli import audit_app, forget, metrics, suppress_app
 from flows.outbox_cli import outbox_app
 from flows.pii_cli import pii_app
+from flows.recs_cli import recs_app
 from flows.tracking_cli import report, track_app
 
 # Before Prefect is imported anywhere: no telemetry, and keep the terminal for
@@ -338,6 +339,7 @@ app.command("metrics")(metrics)
 app.add_typer(pii_app, name="pii")
 app.add_typer(track_app, name="track")
 app.add_typer(email_app, name="email")
+app.add_typer(recs_app, name="recs")
 app.add_typer(outbox_app, name="outbox")
 app.command("report")(report)
 

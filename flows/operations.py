@@ -85,3 +85,46 @@ def report_flow(
         result.to_markdown(), key=f"campaign-{safe}-report", description="Campaign report"
     )
     return result.to_dict()
+
+
+@flow(name="retrain", log_prints=False)
+def retrain_flow(
+    catalog: str, customers: str, events: str, workspace: str | None = None
+) -> dict[str, object]:
+    """Train a model on the latest files (plus tracked feedback), evaluate and register it.
+
+    The gate in the settings decides whether campaigns switch to it.
+    """
+    from pathlib import Path
+
+    from delivery.events_store import TrackingEvents
+    from recs.registry import Gate, Registry
+    from recs.training import register, train
+    from retail.loaders import load_retail
+
+    settings, ws = _workspace(workspace)
+    data = load_retail(Path(catalog), Path(customers), Path(events), "skip")
+    with TrackingEvents(ws.state_db) as tracking:
+        known = {c.id for c in data.customers}
+        data.events.extend(e for e in tracking.events() if e.customer_id in known)
+    now = max((e.timestamp for e in data.events), default=datetime.now(UTC))
+    trained = train(data.products, data.events, [c.id for c in data.customers], now=now)
+    record = register(
+        Registry(ws.models), trained, Gate(settings.recs_gate_metric, settings.recs_gate_max_drop)
+    )
+    lines = [
+        f"# Model `{record.version}`",
+        "",
+        f"Approved: **{'yes' if record.approved else 'no'}** — {record.approval_note}",
+        "",
+        "| metric (leave-last-out) | value |",
+        "|---|---|",
+        *[f"| {k} | {v:.4f} |" for k, v in sorted(record.metrics.items())],
+        "",
+        f"Data snapshot: `{record.data_hash}`",
+    ]
+    create_markdown_artifact(
+        "\n".join(lines), key="recs-latest-model", description="Latest trained recommendation model"
+    )
+    get_run_logger().info("model %s approved=%s", record.version, record.approved)
+    return {"version": record.version, "approved": record.approved, "metrics": record.metrics}

@@ -1,0 +1,160 @@
+"""`reelcast recs`: train, evaluate, list and approve recommendation models."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+console = Console()
+err = Console(stderr=True)
+recs_app = typer.Typer(
+    help="Recommendation models: train, evaluate offline, list, approve.", no_args_is_help=True
+)
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        help="Workspace folder (default: REELCAST_WORKSPACE or ./.reelcast).",
+        show_default=False,
+    ),
+]
+CatalogOpt = Annotated[Path, typer.Option(help="Catalog CSV.")]
+CustomersOpt = Annotated[Path, typer.Option(help="Customers CSV.")]
+EventsOpt = Annotated[Path, typer.Option(help="Events CSV.")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
+    return typer.Exit(code)
+
+
+def _load(catalog: Path, customers: Path, events: Path):  # type: ignore[no-untyped-def]
+    from retail.errors import RetailDataError
+    from retail.loaders import load_retail
+
+    try:
+        with console.status("Loading and checking the files…"):
+            return load_retail(catalog, customers, events, "skip")
+    except RetailDataError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _context(workspace: Path | None):  # type: ignore[no-untyped-def]
+    from flows.ops_cli import _context as context
+
+    return context(workspace)
+
+
+@recs_app.command("train")
+def train_command(
+    catalog: CatalogOpt,
+    customers: CustomersOpt,
+    events: EventsOpt,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Train a model on the files, measure it offline and register it.
+
+    It is approved automatically when its NDCG@10 is not more than the gate's drop below
+    the approved model's (REELCAST_RECS_GATE_MAX_DROP, default 2 %); campaigns use the
+    newest approved model.
+    """
+    from recs.errors import RecsError
+    from recs.registry import Gate, Registry
+    from recs.training import register, train
+
+    settings, ws = _context(workspace)
+    data = _load(catalog, customers, events)
+    now = max((e.timestamp for e in data.events), default=datetime.now(UTC))
+    try:
+        with console.status("Training and evaluating (leave-last-out)…"):
+            trained = train(data.products, data.events, [c.id for c in data.customers], now=now)
+    except RecsError as exc:
+        raise _fail(str(exc)) from None
+    record = register(
+        Registry(ws.models), trained, Gate(settings.recs_gate_metric, settings.recs_gate_max_drop)
+    )
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted(record.metrics.items()))
+    console.print(f"model {record.version}: {metrics}")
+    state = "[green]approved[/]" if record.approved else "[yellow]not approved[/]"
+    console.print(f"{state}: {record.approval_note}")
+
+
+@recs_app.command("evaluate")
+def evaluate_command(
+    catalog: CatalogOpt,
+    customers: CustomersOpt,
+    events: EventsOpt,
+    protocol: Annotated[
+        str, typer.Option(help="leave-last-out (by time) or random-80-10-10 (RecBole's).")
+    ] = "leave-last-out",
+    quick: Annotated[bool, typer.Option("--quick", help="Smaller tuning grids.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Fit the baselines (popularity, item-kNN, EASE, ALS) and the pipeline; print metrics.
+
+    Full ranking, seen items removed, tuned on a validation split, test reported once.
+    Works on any retailer's history in the retail file formats.
+    """
+    from recs.dataset import from_retail
+    from recs.evaluation.run import default_specs, evaluate, format_table
+
+    if protocol not in ("leave-last-out", "random-80-10-10"):
+        raise _fail("--protocol must be leave-last-out or random-80-10-10")
+    data = _load(catalog, customers, events)
+    log = from_retail(data.products, data.events, [c.id for c in data.customers])
+    with console.status(f"Evaluating ({protocol})…"):
+        table = evaluate(log, protocol, default_specs(quick=quick, n_items=log.n_items))
+    if as_json:
+        typer.echo(json.dumps({"protocol": protocol, "models": table}))
+        return
+    typer.echo(format_table(table, title=f"{catalog.parent.name or catalog} · {protocol}"))
+
+
+@recs_app.command("list")
+def list_command(workspace: WorkspaceOpt = None) -> None:
+    """The registered models, newest last; the one campaigns use is marked."""
+    from recs.registry import Registry
+
+    _, ws = _context(workspace)
+    registry = Registry(ws.models)
+    current = registry.approved()
+    table = Table()
+    for column in ("version", "created", "data", "ndcg@10", "approved", "note"):
+        table.add_column(column)
+    for r in registry.all():
+        mark = " ← used" if current and r.version == current.version else ""
+        table.add_row(
+            r.version + mark,
+            r.created_at[:19],
+            r.data_hash,
+            f"{r.metrics.get('ndcg@10', float('nan')):.4f}",
+            r.approved_by or "no",
+            r.approval_note,
+        )
+    console.print(table)
+
+
+@recs_app.command("approve")
+def approve_command(
+    version: Annotated[str, typer.Argument(help="Model version, from `reelcast recs list`.")],
+    note: Annotated[str, typer.Option(help="Why (kept with the model).")] = "",
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Approve a model by hand: campaigns use it from now on."""
+    from recs.errors import RecsError
+    from recs.registry import Registry
+
+    _, ws = _context(workspace)
+    try:
+        record = Registry(ws.models).approve(version, by="operator", note=note)
+    except RecsError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"approved {record.version}; campaigns use it from now on")
