@@ -23,7 +23,7 @@ from prefect.context import FlowRunContext
 from prefect.flow_runs import pause_flow_run
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from compliance.audience import (
     Audience,
@@ -52,6 +52,7 @@ from flows.approval import Approval, approval_description
 from flows.gallery import GalleryItem, write_gallery
 from flows.metrics import Metrics, TimedTransport
 from flows.progress import reporter
+from flows.runners import task_runner
 from flows.settings import Settings
 from flows.transports import open_transport
 from flows.workspace import Workspace
@@ -481,7 +482,16 @@ def _key(campaign: str, what: str) -> str:
     return f"campaign-{safe}-{what}"
 
 
-@flow(name="campaign", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=False)
+def _default_runner():  # type: ignore[no-untyped-def]
+    # A worker imports this module to run a deployment: honour REELCAST_DASK_ADDRESS and
+    # REELCAST_RENDER_WORKERS there too. Bad settings are reported when the flow runs.
+    try:
+        return task_runner(Settings())
+    except ValidationError:
+        return ThreadPoolTaskRunner(max_workers=2)
+
+
+@flow(name="campaign", task_runner=_default_runner(), log_prints=False)
 def campaign_flow(params: CampaignParams) -> CampaignSummary:
     """Run one campaign: load, choose the audience, pick, render, check, queue, send."""
     settings = Settings(**({"workspace": params.workspace} if params.workspace else {}))

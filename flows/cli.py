@@ -115,13 +115,10 @@ def _run(params, settings, verbose: bool):  # type: ignore[no-untyped-def]
         raise typer.Exit(2) from None
 
     with console.status("Starting Prefect (first run of a session takes a few seconds)…"):
-        from prefect.task_runners import ThreadPoolTaskRunner
-
         from flows.campaign import campaign_flow
+        from flows.runners import task_runner
 
-    flow = campaign_flow.with_options(
-        task_runner=ThreadPoolTaskRunner(max_workers=settings.render_workers)
-    )
+    flow = campaign_flow.with_options(task_runner=task_runner(settings))
     progress = Progress(
         TextColumn("{task.description:>10}"),
         BarColumn(),

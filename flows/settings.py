@@ -66,6 +66,11 @@ class Settings(BaseSettings):
         "is created once in <workspace>/secret.key.",
     )
     renderer: Literal["local"] = Field("local", description="Video renderer.")
+    dask_address: str | None = Field(
+        None,
+        description="Address of a Dask scheduler (tcp://host:8786). Set: renders fan out "
+        "over its workers (prefect-dask) instead of threads on this machine.",
+    )
     render_workers: int = Field(2, ge=1, le=64, description="Videos rendered at the same time.")
     video_crf: int = Field(23, ge=0, le=51)
     video_preset: str = Field("veryfast")
