@@ -72,8 +72,9 @@ class CampaignParams(BaseModel):
 
     campaign: str = Field(
         "demo",
-        description="Campaign id; keys the outbox (one email per customer per campaign).",
-        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Campaign id; keys the outbox (one email per customer per campaign). "
+        "Empty: campaign-<date of the run>, for scheduled runs.",
+        pattern=r"^[A-Za-z0-9_.-]{0,64}$",
     )
     catalog: str = Field(description="Path to catalog.csv")
     customers: str = Field(description="Path to customers.csv")
@@ -462,6 +463,11 @@ def _publish(summary: CampaignSummary, picks_rows: list[dict]) -> None:
     if summary.reasons:
         lines += ["", "| why a product was picked | slots |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in sorted(summary.reasons.items())]
+    if summary.approval:
+        note = f" — {summary.approval_note}" if summary.approval_note else ""
+        lines += ["", f"Approval: **{summary.approval}**{note}"]
+    if summary.blocked:
+        lines += ["", f"Stopped: {summary.blocked}"]
     lines += ["", f"Model version: `{summary.model_version}`"]
     create_markdown_artifact(
         "\n".join(lines),
@@ -494,6 +500,8 @@ def _default_runner():  # type: ignore[no-untyped-def]
 @flow(name="campaign", task_runner=_default_runner(), log_prints=False)
 def campaign_flow(params: CampaignParams) -> CampaignSummary:
     """Run one campaign: load, choose the audience, pick, render, check, queue, send."""
+    if not params.campaign:
+        params = params.model_copy(update={"campaign": f"campaign-{datetime.now(UTC):%Y-%m-%d}"})
     settings = Settings(**({"workspace": params.workspace} if params.workspace else {}))
     ws = Workspace(settings.workspace).create()
     secret = settings.secret()

@@ -18,6 +18,7 @@ from flows.ops_cli import audit_app, forget, metrics, suppress_app
 from flows.outbox_cli import outbox_app
 from flows.pii_cli import pii_app
 from flows.recs_cli import recs_app
+from flows.stack import down, up
 from flows.tracking_cli import report, track_app
 
 # Before Prefect is imported anywhere: no telemetry, and keep the terminal for
@@ -331,6 +332,8 @@ def campaign_run(
 
 app.add_typer(audit_app, name="audit")
 app.add_typer(suppress_app, name="suppress")
+app.command("up")(up)
+app.command("down")(down)
 app.command("forget")(forget)
 app.command("metrics")(metrics)
 app.add_typer(pii_app, name="pii")

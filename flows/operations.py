@@ -60,18 +60,28 @@ def dispatch_flow(workspace: str | None = None, limit: int | None = None) -> dic
 
 @flow(name="report", log_prints=False)
 def report_flow(
-    campaign: str,
+    campaign: str = "",
     workspace: str | None = None,
     customers: str | None = None,
     events: str | None = None,
     attribution_days: float = 7.0,
 ) -> dict:
-    """Publish a campaign's report (CTR per variant, lift over the holdout) as an artifact."""
+    """Publish a campaign's report (CTR per variant, lift over the holdout) as an artifact.
+
+    An empty `campaign` means the most recent one in the outbox.
+    """
     from pathlib import Path
 
     from flows.tracking_cli import campaign_report
 
     settings, ws = _workspace(workspace)
+    if not campaign:
+        with Outbox(ws.state_db) as outbox:
+            known = outbox.campaigns()
+        if not known:
+            get_run_logger().warning("no campaign has queued anything yet: nothing to report")
+            return {}
+        campaign = known[-1]
     result = campaign_report(
         settings,
         ws,
