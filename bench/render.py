@@ -1,21 +1,34 @@
-"""Seconds per video of the local renderer against the x264 floor, measured in one run.
+"""Seconds per video of the local renderer against the x264 floor and MoviePy, in one run.
 
-The floor is ffmpeg encoding exactly the same frames from memory (nothing composed), so
-`render / floor` is what our compositing costs on top of the encoder. Wall time lets the
-frame composition (this process) and x264 (the ffmpeg child) overlap on two cores; CPU
-time (this process + children) is the cost per video when every core is busy rendering;
-`--one-core` pins everything to a single core to measure that directly.
+All figures come from this one run, on the same frames, so a busy machine slows every
+side alike:
 
-    python bench/render.py [--videos 3] [--one-core] [--json]
+- s_per_video: LocalRenderer.render of a storyboard never rendered before (fresh title,
+  text-fit cache cleared): plates, text fitting, frames, x264 encode, poster and GIF.
+- floor_s_per_video: ffmpeg encoding exactly those frames from memory with the same
+  settings and thread count (FrameEncoder), nothing else. Renders and floors alternate.
+- moviepy_s_per_video: an idiomatic MoviePy 2 composition of the same storyboard
+  (CompositeVideoClip, per-clip CrossFadeIn/Out, resized(lambda t) Ken Burns, TextClip,
+  positions as functions of t for slides), written with the same x264 settings.
+- videos_per_min_2_workers: two worker processes rendering different videos at once.
+- peak_rss_mb: the peak resident memory of a worker process that renders (the ffmpeg
+  children come on top: x264 at 720×1280 veryfast is about 100 MB).
+
+    python bench/render.py [--videos 3] [--moviepy-videos 1] [--no-moviepy] [--json]
+    python bench/render.py --leak-check 200     # many renders in one process: leaks?
+
+MoviePy is the `bench` extra: pip install -e '.[bench]'.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,101 +38,152 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from creative import LocalRenderer, Storyboard, build_storyboard, load_template
-from creative.encode import FrameEncoder
-from creative.frames import FrameComposer
-from retail.types import Customer, Pick, Product
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from creative import LocalRenderer, Storyboard, build_storyboard, load_template  # noqa: E402
+from creative.encode import FrameEncoder  # noqa: E402
+from creative.frames import FrameComposer  # noqa: E402
+from creative.storyboard import GradientPart, ImagePart, RectPart, TextPart  # noqa: E402
+from creative.textfit import fit_text  # noqa: E402
+from retail.types import Customer, Pick, Product  # noqa: E402
 
 
 def main() -> None:
     """Parse the flags, run the benchmark, print a table (and JSON on the last line)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--videos", type=int, default=3, help="timed renders (after a warm-up)")
-    parser.add_argument("--one-core", action="store_true", help="pin this process and ffmpeg")
+    parser.add_argument("--moviepy-videos", type=int, default=1, help="timed MoviePy renders")
+    parser.add_argument("--no-moviepy", action="store_true", help="skip the MoviePy baseline")
+    parser.add_argument("--workers-videos", type=int, default=3, help="videos per worker")
+    parser.add_argument("--template", default="hero", help="template to render")
+    parser.add_argument("--leak-check", type=int, metavar="N", help="only: N renders, leaks?")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     args = parser.parse_args()
-    if args.one_core:
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # children inherit it
+    if args.leak_check:
+        _leak_check(args.leak_check, args.json)
+        return
 
     with tempfile.TemporaryDirectory(prefix="reelcast-bench-") as tmp:
         work = Path(tmp)
-        boards = _storyboards(work, args.videos + 1)
+        boards = _storyboards(work, args.template, args.videos + 1)
         renderer = LocalRenderer()
-        renderer.render(boards[0], work / "renders")  # warm-up: imports, fonts, caches
-        renders = [_measure(lambda b=b: renderer.render(b, work / "renders")) for b in boards[1:]]
+        renderer.render(boards[0], work / "renders")  # warm-up: imports, fonts
+        renders, floors = [], []
+        for i, board in enumerate(boards[1:]):
+            fit_text.cache_clear()  # no cache hits: every text is fitted again
+            renders.append(_measure(lambda b=board: renderer.render(b, work / "renders")))
+            frames = [f.copy() for f in FrameComposer(board).frames()]
+            floors.append(_measure(lambda i=i, fr=frames, b=board: _encode_only(work, i, fr, b)))
+            del frames
+        compose = _measure(lambda: [None for _ in FrameComposer(boards[1]).frames()])
+        # Peak memory of a process that only renders (this one also held the floor's
+        # frames in memory): the two workers below.
+        per_min, peak_rss_mb = _two_workers(work, args.template, args.workers_videos)
+        moviepy = None
+        if not args.no_moviepy:
+            moviepy = statistics.median(
+                _measure(lambda b=b, i=i: _moviepy(b, work / f"moviepy-{i}.mp4"))["wall"]
+                for i, b in enumerate(boards[1 : 1 + args.moviepy_videos])
+            )
 
-        frames_cpu = _measure(lambda: [f.copy() for f in FrameComposer(boards[1]).frames()])
-        frames = [f.copy() for f in FrameComposer(boards[1]).frames()]
-        fmt, encode = boards[1].format, boards[1].encode
-
-        def encode_only(index: int) -> None:
-            out = work / f"floor-{index}.mp4"
-            with FrameEncoder(out, fmt.width, fmt.height, fmt.fps, encode) as encoder:
-                for frame in frames:
-                    encoder.write(frame)
-
-        floors = [_measure(lambda i=i: encode_only(i)) for i in range(args.videos)]
-
+    s_per_video = statistics.median(r["wall"] for r in renders)
+    floor = statistics.median(f["wall"] for f in floors)
     result = {
-        "videos": args.videos,
-        "one_core": args.one_core,
-        "cores_available": len(os.sched_getaffinity(0)),
-        "frames": len(frames),
-        "render_wall_s": _median(renders, "wall"),
-        "render_cpu_s": _median(renders, "cpu"),
-        "floor_wall_s": _median(floors, "wall"),
-        "floor_cpu_s": _median(floors, "cpu"),
-        "compose_only_cpu_s": round(frames_cpu["cpu"], 3),
+        "s_per_video": round(s_per_video, 3),
+        "floor_s_per_video": round(floor, 3),
+        "ratio_to_floor": round(s_per_video / floor, 3),
+        "moviepy_s_per_video": None if moviepy is None else round(moviepy, 2),
+        "speedup_vs_moviepy": None if moviepy is None else round(moviepy / s_per_video, 1),
+        "videos_per_min_2_workers": round(per_min, 1),
+        "peak_rss_mb": round(peak_rss_mb, 1),
     }
-    result["wall_vs_floor"] = round(result["render_wall_s"] / result["floor_wall_s"], 2)
-    result["cpu_vs_floor"] = round(result["render_cpu_s"] / result["floor_cpu_s"], 2)
-    print(f"{'':24}{'wall s':>8}{'cpu s':>8}   (median of {args.videos})")
-    print(f"{'render (hero, 8 s)':24}{result['render_wall_s']:8.2f}{result['render_cpu_s']:8.2f}")
+    fmt = boards[1].format
     print(
-        f"{'x264 floor, same frames':24}{result['floor_wall_s']:8.2f}{result['floor_cpu_s']:8.2f}"
+        f"{args.template} {fmt.width}×{fmt.height}, {fmt.duration_s:g} s, {fmt.fps} fps,"
+        f" x264 {boards[1].encode.preset} CRF {boards[1].encode.crf}, 1 thread;"
+        f" {len(os.sched_getaffinity(0))} cores, load {os.getloadavg()[0]:.1f}"
     )
-    print(f"{'compose frames only':24}{'':8}{result['compose_only_cpu_s']:8.2f}")
-    print(f"render/floor: wall ×{result['wall_vs_floor']}, cpu ×{result['cpu_vs_floor']}")
+    print(f"{'':30}{'wall s':>8}{'cpu s':>8}   (median of {args.videos})")
+    print(
+        f"{'render (all included)':30}{s_per_video:8.2f}"
+        f"{statistics.median(r['cpu'] for r in renders):8.2f}"
+    )
+    print(
+        f"{'x264 floor, same frames':30}{floor:8.2f}"
+        f"{statistics.median(f['cpu'] for f in floors):8.2f}"
+    )
+    print(f"{'compose frames only':30}{compose['wall']:8.2f}{compose['cpu']:8.2f}")
+    if moviepy is not None:
+        print(f"{'MoviePy 2 composition':30}{moviepy:8.2f}")
+    print(
+        f"ratio to floor ×{result['ratio_to_floor']}, speedup vs MoviePy"
+        f" ×{result['speedup_vs_moviepy']}, {result['videos_per_min_2_workers']} videos/min"
+        f" with 2 workers, peak RSS {result['peak_rss_mb']} MB"
+    )
     if args.json:
         print(json.dumps(result))
 
 
-def _storyboards(work: Path, count: int) -> list[Storyboard]:
+def _encode_only(work: Path, index: int, frames: list[np.ndarray], board: Storyboard) -> None:
+    fmt = board.format
+    out = work / f"floor-{index}.mp4"
+    with FrameEncoder(out, fmt.width, fmt.height, fmt.fps, board.encode) as encoder:
+        for frame in frames:
+            encoder.write(frame)
+
+
+def _storyboards(work: Path, template_name: str, count: int, offset: int = 0) -> list[Storyboard]:
     """`count` storyboards that differ only in the title, so none reuses another's render."""
     images = work / "images"
-    images.mkdir()
-    _photo(images / "p1.jpg")
-    template = load_template(REPO / "templates", "hero", REPO / "assets")
+    images.mkdir(exist_ok=True)
+    for i in range(3):
+        if not (images / f"p{i}.jpg").exists():
+            _photo(images / f"p{i}.jpg", seed=i)
+    template = load_template(REPO / "templates", template_name, REPO / "assets")
     customer = Customer(id="bench", email="bench@example.com", first_name="Anna", locale="de_DE")
     pick = Pick(
-        customer_id="bench", product_ids=("p1",), scores=(1.0,), reasons=("bench",),
-        model_version="bench",
+        customer_id="bench", product_ids=("p0", "p1", "p2"), scores=(1.0, 0.9, 0.8),
+        reasons=("bench",) * 3, model_version="bench",
     )  # fmt: skip
     boards = []
-    for i in range(count):
-        product = Product(
-            id="p1", title=f"Trailblazer GTX waterproof hiking boots {i}", brand="Alpenweg",
-            category="Shoes", price=Decimal("149.90"), currency="EUR", image="p1.jpg",
-            url="https://shop.example/p/p1",
-        )  # fmt: skip
+    for i in range(offset, offset + count):
+        products = {
+            f"p{k}": Product(
+                id=f"p{k}",
+                title=f"Trailblazer GTX waterproof hiking boots {i}",
+                brand="Alpenweg",
+                category="Shoes",
+                price=Decimal("149.90"),
+                currency="EUR",
+                image=f"p{k}.jpg",
+                url=f"https://shop.example/p/p{k}",
+            )
+            for k in range(3)
+        }
         boards.append(
-            build_storyboard(template, pick, {"p1": product}, customer, images_root=images)
+            build_storyboard(
+                template,
+                pick,
+                products,
+                customer,
+                images_root=images,
+                previous_prices={"p0": Decimal("199.00")},
+            )
         )
     return boards
 
 
-def _photo(path: Path) -> None:
+def _photo(path: Path, seed: int = 7) -> None:
     """A product-like photo with detail everywhere (a flat image would flatter x264)."""
     w, h = 1200, 1500
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(seed)
     ys, xs = np.mgrid[0:h, 0:w]
     base = 200 + 30 * np.sin(xs / 37.0)[..., None] * np.cos(ys / 53.0)[..., None]
     noise = rng.normal(0, 6, (h, w, 3))
     image = Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(image)
-    draw.ellipse((250, 500, 950, 1050), fill=(196, 64, 52))
+    draw.ellipse((250, 500, 950, 1050), fill=(196, 64 + 40 * seed, 52))
     draw.rounded_rectangle((350, 420, 850, 820), radius=80, fill=(40, 90, 160))
     image.save(path, quality=90)
 
@@ -134,8 +198,192 @@ def _measure(work: Callable[[], object]) -> dict[str, float]:
     return {"wall": wall, "cpu": time.process_time() - cpu + child_cpu}
 
 
-def _median(runs: list[dict[str, float]], field: str) -> float:
-    return round(statistics.median(run[field] for run in runs), 3)
+# --- two worker processes -----------------------------------------------------------
+
+
+def _worker(args: tuple[str, str, int, int]) -> float:
+    """Render `count` fresh videos in this process; returns its peak RSS in MB."""
+    work, template, count, offset = args
+    boards = _storyboards(Path(work), template, count, offset)
+    renderer = LocalRenderer()
+    for board in boards:
+        renderer.render(board, Path(work) / "renders-workers")
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent through
+    # fork + exec, and the parent held the floor's frames.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _two_workers(work: Path, template: str, per_worker: int) -> tuple[float, float]:
+    """(videos per minute, peak RSS MB of a worker) with two processes rendering at once."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2) as pool:
+        pool.map(_worker, [(str(work), template, 1, 1000 + k) for k in range(2)])  # warm-up
+        start = time.perf_counter()
+        rss = pool.map(
+            _worker, [(str(work), template, per_worker, 2000 + 100 * k) for k in range(2)]
+        )
+        wall = time.perf_counter() - start
+    return 2 * per_worker / wall * 60, max(rss)
+
+
+# --- the MoviePy baseline --------------------------------------------------------------
+
+
+def _moviepy(board: Storyboard, out: Path) -> None:
+    """The same storyboard as an idiomatic MoviePy 2 composition, written like our renders.
+
+    Shapes and gradients become ImageClips (MoviePy draws no rounded shapes), texts are
+    TextClips at the size our Pillow fitting chose (MoviePy's caption sizing clips lines),
+    the Ken Burns zoom is `resized(lambda t: …)` inside a box-sized CompositeVideoClip, and
+    fades are CrossFadeIn/CrossFadeOut effects; slides are positions as functions of t.
+    """
+    from moviepy import ColorClip, CompositeVideoClip, ImageClip, TextClip, vfx
+
+    from creative.plates import draw_static
+
+    fmt = board.format
+    clips = []
+
+    def timed(clip, part):  # type: ignore[no-untyped-def]
+        timing = part.timing
+        clip = clip.with_start(timing.start).with_duration(timing.end - timing.start)
+        effects = []
+        fade_in = timing.fade_in + sum(m.duration for m in timing.motions if m.kind == "fade")
+        if fade_in:
+            effects.append(vfx.CrossFadeIn(fade_in))
+        if timing.fade_out:
+            effects.append(vfx.CrossFadeOut(timing.fade_out))
+        if effects:
+            clip = clip.with_effects(effects)
+        x, y = part.box.x, part.box.y
+        if timing.motions:
+            return clip.with_position(
+                lambda t, s=timing.start: (
+                    x + timing.offset(s + t)[0],
+                    y + timing.offset(s + t)[1],
+                )
+            )
+        return clip.with_position((x, y))
+
+    for part in board.layers:
+        box = part.box
+        if isinstance(part, RectPart) and not part.radius and part.color[3] == 255:
+            clip = ColorClip((box.w, box.h), color=part.color[:3])
+        elif isinstance(part, RectPart | GradientPart):
+            plate = draw_static(part, fmt.width, fmt.height)
+            if plate is None:
+                continue
+            rgba = np.dstack([plate.rgb, plate.alpha])
+            clip = ImageClip(rgba)
+        elif isinstance(part, ImagePart) and part.moving:
+            with Image.open(part.path) as opened:
+                from PIL import ImageOps
+
+                photo = ImageOps.fit(opened.convert("RGB"), (box.w, box.h))
+            zoom = ImageClip(np.asarray(photo)).resized(
+                lambda t, p=part: p.zoom(p.timing.start + t)
+            )
+            clip = CompositeVideoClip(
+                [zoom.with_position("center")], size=(box.w, box.h)
+            ).with_duration(part.timing.end - part.timing.start)
+        elif isinstance(part, ImagePart):
+            with Image.open(part.path) as opened:
+                logo = opened.convert("RGBA")
+                logo.thumbnail((box.w, box.h))
+            clip = ImageClip(np.asarray(logo))
+        elif isinstance(part, TextPart):
+            pad_x = part.pill.pad_x if part.pill else 0
+            pad_y = part.pill.pad_y if part.pill else 0
+            fit = fit_text(
+                part.text, part.font_path, box.w - 2 * pad_x, box.h - 2 * pad_y,
+                max_lines=part.max_lines, max_size=part.size_max, min_size=part.size_min,
+                line_spacing=part.line_spacing,
+            )  # fmt: skip
+            clip = TextClip(
+                font=str(part.font_path),
+                text="\n".join(fit.lines),
+                font_size=fit.size,
+                color="#{:02x}{:02x}{:02x}".format(*part.color[:3]),
+                bg_color=None if part.pill is None else part.pill.color[:3],
+                margin=(pad_x, pad_y),
+                text_align=part.align,
+            )
+        else:
+            continue
+        clips.append(timed(clip, part))
+    final = CompositeVideoClip(clips, size=(fmt.width, fmt.height), bg_color=(0, 0, 0))
+    final = final.with_duration(fmt.duration_s)
+    try:
+        final.write_videofile(
+            str(out), fps=fmt.fps, codec="libx264", preset=board.encode.preset, threads=1,
+            audio=False, logger=None,
+            ffmpeg_params=["-crf", str(board.encode.crf), "-pix_fmt", "yuv420p"],
+        )  # fmt: skip
+    finally:
+        final.close()
+        for clip in clips:
+            clip.close()
+
+
+# --- leak check -------------------------------------------------------------------------
+
+
+def _leak_check(count: int, as_json: bool) -> None:
+    """Render `count` different videos in this process; report children and memory."""
+
+    def rss_mb() -> float:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def children() -> int:
+        me, found = str(os.getpid()), 0
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                found += fields[1] == me
+        return found
+
+    with tempfile.TemporaryDirectory(prefix="reelcast-leak-") as tmp:
+        work = Path(tmp)
+        renderer = LocalRenderer(preset="ultrafast")
+        warm = min(20, max(1, count // 10))
+        boards = iter(_storyboards(work, "hero", count))
+        rss_samples, max_children = [], 0
+        start = time.perf_counter()
+        for i, board in enumerate(boards):
+            render = renderer.render(board, work / "renders")
+            max_children = max(max_children, children())
+            (render.video.parent / "video.mp4").unlink()  # keep the disk small
+            if i + 1 >= warm:
+                rss_samples.append(rss_mb())
+        wall = time.perf_counter() - start
+        fds = len(list(Path("/proc/self/fd").iterdir()))
+    growth = rss_samples[-1] - rss_samples[0]
+    result = {
+        "renders": count,
+        "s_per_render": round(wall / count, 3),
+        "children_after_each_render_max": max_children,
+        "rss_after_warmup_mb": round(rss_samples[0], 1),
+        "rss_at_end_mb": round(rss_samples[-1], 1),
+        "rss_growth_mb": round(growth, 1),
+        "open_fds_at_end": fds,
+    }
+    print(
+        f"{count} renders (hero 720×1280, ultrafast) in one process: {result['s_per_render']} s"
+        f" each; ffmpeg children left after a render: {max_children}; RSS"
+        f" {result['rss_after_warmup_mb']} → {result['rss_at_end_mb']} MB"
+        f" ({growth:+.1f} MB after {warm} warm-up renders); {fds} open fds at the end"
+    )
+    if as_json:
+        print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Frames of a storyboard: static layers drawn once, per frame only what changes.
 
-Two buffers are kept. `static` holds every shown layer that does not move; it is redrawn
-only inside the boxes of layers whose opacity changed (fades). `out` is the frame: a copy of
-`static`, except inside the moving layers' box, which is recomposed from all shown layers
-every frame. On an ordinary frame the work is one sub-pixel zoom and a few copies.
+Two buffers are kept. `static` holds every shown layer that does not move by itself; it
+is redrawn only inside the rectangles of layers whose state (opacity, slide offset)
+changed since the last frame. `out` is the frame: a copy of `static`, except inside the
+zooming layers' box, which is recomposed from all shown layers every frame. On an ordinary
+frame the work is one sub-pixel zoom and a few copies.
 """
 
 from __future__ import annotations
@@ -17,19 +18,30 @@ from creative.plates import Plate, ZoomedImage, blend, draw_static
 from creative.storyboard import ImagePart, Storyboard, Timing
 
 Rect = tuple[int, int, int, int]  # x0, y0, x1, y1
+State = tuple[int, int, int]  # opacity level 0…255, dx, dy
 
 
 @dataclass(eq=False)
 class _Layer:
+    index: int  # position in storyboard.layers
     timing: Timing
-    plate: Plate  # for a moving layer: its mask, with colors supplied per frame
+    plate: Plate  # for a zooming layer: its mask, with colors supplied per frame
     zoom: ZoomedImage | None
     opaque_full: bool
 
-    @property
-    def rect(self) -> Rect:
+    def rect(self, dx: int, dy: int) -> Rect:
         p = self.plate
-        return (p.x, p.y, p.x + p.width, p.y + p.height)
+        return (p.x + dx, p.y + dy, p.x + dx + p.width, p.y + dy + p.height)
+
+    def state(self, t: float) -> State:
+        level = round(self.timing.opacity(t) * 255)
+        if level <= 0:
+            return (0, 0, 0)
+        dx, dy = self.timing.offset(t)
+        return (level, dx, dy)
+
+
+Shown = list[tuple[_Layer, State]]
 
 
 class FrameComposer:
@@ -40,72 +52,98 @@ class FrameComposer:
         self.width, self.height, self.fps = fmt.width, fmt.height, fmt.fps
         self.frame_count = fmt.frame_count
         self.poster_index = min(round(storyboard.poster_s * fmt.fps), self.frame_count - 1)
+        self._canvas: Rect = (0, 0, self.width, self.height)
         self._layers: list[_Layer] = []
-        for part in storyboard.layers:
+        for index, part in enumerate(storyboard.layers):
             if isinstance(part, ImagePart) and part.moving:
                 zoom = ZoomedImage(part, self.width, self.height)
-                self._layers.append(_Layer(part.timing, zoom.mask, zoom, False))
+                self._layers.append(_Layer(index, part.timing, zoom.mask, zoom, False))
                 continue
             plate = draw_static(part, self.width, self.height)
             if plate is not None:
                 full = plate.covers(self.width, self.height)
-                self._layers.append(_Layer(part.timing, plate, None, full))
+                self._layers.append(_Layer(index, part.timing, plate, None, full))
 
     def frames(self) -> Iterator[np.ndarray]:
         """Every frame in order. The same array is reused: consume it before the next."""
-        full: Rect = (0, 0, self.width, self.height)
         static = np.zeros((self.height, self.width, 3), np.uint8)
         out = np.zeros_like(static)
-        previous: dict[int, int] | None = None
+        previous: dict[int, State] | None = None
         previous_moving: Rect | None = None
         for index in range(self.frame_count):
             t = index / self.fps
             shown = self._shown(t)
-            levels = {id(layer): level for layer, level in shown if layer.zoom is None}
+            states = {id(layer): state for layer, state in shown if layer.zoom is None}
+            still = [(la, st) for la, st in shown if la.zoom is None]
             if previous is None:
-                dirty: Rect | None = full
+                dirty = [self._canvas]
             else:
-                changed = [
-                    layer.rect
-                    for layer in self._layers
-                    if levels.get(id(layer), 0) != previous.get(id(layer), 0)
-                ]
-                dirty = _union(changed)
-            if dirty is not None:
-                _compose(static, [(la, lv) for la, lv in shown if la.zoom is None], dirty, t)
-                _copy(out, static, dirty)
-            moving = _union([layer.rect for layer, _ in shown if layer.zoom is not None])
+                dirty = []
+                for layer in self._layers:
+                    now = states.get(id(layer), (0, 0, 0))
+                    before = previous.get(id(layer), (0, 0, 0))
+                    if now != before:
+                        dirty += [layer.rect(*s[1:]) for s in (now, before) if s[0]]
+                dirty = _merge(dirty, self._canvas)
+            for rect in dirty:
+                _compose(static, still, rect, {})
+                _copy(out, static, rect)
+            moving = _clip(
+                _union([la.rect(*st[1:]) for la, st in shown if la.zoom is not None]),
+                self._canvas,
+            )
             if previous_moving is not None and previous_moving != moving:
                 _copy(out, static, previous_moving)
             if moving is not None:
-                _compose(out, shown, moving, t)
-            previous, previous_moving = levels, moving
+                _compose(out, shown, moving, self._zoom_frames(shown, t))
+            previous, previous_moving = states, moving
             yield out
 
-    def _shown(self, t: float) -> list[tuple[_Layer, int]]:
-        """Layers visible at `t` with opacity 1…255, from the topmost full opaque one up."""
-        shown = []
+    def frame_at(self, t: float, below: int | None = None) -> np.ndarray:
+        """A new frame at time `t` composed from scratch (for previews and checks).
+
+        With `below`, only storyboard layers with an index below it are drawn: the
+        background that the layer `below` is drawn on.
+        """
+        shown = [(la, st) for la, st in self._shown(t) if below is None or la.index < below]
+        frame = np.zeros((self.height, self.width, 3), np.uint8)
+        _compose(frame, shown, self._canvas, self._zoom_frames(shown, t))
+        return frame
+
+    def _zoom_frames(self, shown: Shown, t: float) -> dict[int, np.ndarray]:
+        return {id(la): la.zoom.frame(t) for la, _ in shown if la.zoom is not None}
+
+    def _shown(self, t: float) -> Shown:
+        """Layers visible at `t` with their state, from the topmost full opaque one up."""
+        shown: Shown = []
         for layer in self._layers:
-            level = round(layer.timing.opacity(t) * 255)
-            if level <= 0:
+            state = layer.state(t)
+            if state[0] <= 0:
                 continue
-            if layer.opaque_full and level == 255:
+            if layer.opaque_full and state == (255, 0, 0):
                 shown.clear()  # everything below is hidden
-            shown.append((layer, level))
+            shown.append((layer, state))
         return shown
 
 
-def _compose(dst: np.ndarray, shown: list[tuple[_Layer, int]], clip: Rect, t: float) -> None:
+def _compose(dst: np.ndarray, shown: Shown, clip: Rect, zoomed: dict[int, np.ndarray]) -> None:
     """Redraw `clip` of `dst` from scratch with the given layers, bottom first."""
     dst[clip[1] : clip[3], clip[0] : clip[2]] = 0
-    for layer, level in shown:
-        rgb = None if layer.zoom is None else layer.zoom.frame(t)
-        blend(dst, layer.plate, level, clip, rgb)
+    for layer, (level, dx, dy) in shown:
+        blend(dst, layer.plate, level, clip, zoomed.get(id(layer)), dx, dy)
 
 
 def _copy(dst: np.ndarray, src: np.ndarray, rect: Rect) -> None:
     x0, y0, x1, y1 = rect
     dst[y0:y1, x0:x1] = src[y0:y1, x0:x1]
+
+
+def _clip(rect: Rect | None, canvas: Rect) -> Rect | None:
+    if rect is None:
+        return None
+    x0, y0 = max(rect[0], canvas[0]), max(rect[1], canvas[1])
+    x1, y1 = min(rect[2], canvas[2]), min(rect[3], canvas[3])
+    return (x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None
 
 
 def _union(rects: list[Rect]) -> Rect | None:
@@ -117,3 +155,26 @@ def _union(rects: list[Rect]) -> Rect | None:
         max(r[2] for r in rects),
         max(r[3] for r in rects),
     )
+
+
+def _merge(rects: list[Rect], canvas: Rect) -> list[Rect]:
+    """Clip to the canvas and merge overlapping rectangles (so no pixel is drawn twice)."""
+    pending = [r for r in (_clip(r, canvas) for r in rects) if r is not None]
+    merged: list[Rect] = []
+    while pending:
+        current = pending.pop()
+        grown = True
+        while grown:
+            grown = False
+            for other in list(pending):
+                if (
+                    current[0] < other[2]
+                    and other[0] < current[2]
+                    and current[1] < other[3]
+                    and other[1] < current[3]
+                ):
+                    current = _union([current, other])  # type: ignore[assignment]
+                    pending.remove(other)
+                    grown = True
+        merged.append(current)
+    return merged

@@ -87,23 +87,28 @@ def blend(
     level: int,
     clip: tuple[int, int, int, int],
     rgb: np.ndarray | None = None,
+    dx: int = 0,
+    dy: int = 0,
 ) -> None:
     """Composite `plate` over `dst` (H×W×3 uint8) in place, at opacity level/255.
 
     Only pixels inside `clip` (x0, y0, x1, y1) are touched. `rgb` replaces the plate's
-    colors (a moving image reuses its static mask with new pixels every frame).
+    colors (a moving image reuses its static mask with new pixels every frame); (dx, dy)
+    shifts the plate from its place (slides).
     """
     colors = plate.rgb if rgb is None else rgb
-    x0, y0 = max(plate.x, clip[0]), max(plate.y, clip[1])
-    x1, y1 = min(plate.x + plate.width, clip[2]), min(plate.y + plate.height, clip[3])
+    px, py = plate.x + dx, plate.y + dy
+    x0, y0 = max(px, clip[0], 0), max(py, clip[1], 0)
+    x1 = min(px + plate.width, clip[2], dst.shape[1])
+    y1 = min(py + plate.height, clip[3], dst.shape[0])
     if x0 >= x1 or y0 >= y1 or level <= 0:
         return
-    cols = slice(x0 - plate.x, x1 - plate.x)
+    cols = slice(x0 - px, x1 - px)
     for r0, r1, kind in plate.bands:
-        a0, a1 = max(r0 + plate.y, y0), min(r1 + plate.y, y1)
+        a0, a1 = max(r0 + py, y0), min(r1 + py, y1)
         if a0 >= a1:
             continue
-        rows = slice(a0 - plate.y, a1 - plate.y)
+        rows = slice(a0 - py, a1 - py)
         out = dst[a0:a1, x0:x1]
         if kind == OPAQUE and level == 255:
             out[...] = colors[rows, cols]
@@ -177,18 +182,17 @@ class ZoomedImage:
     def frame(self, t: float) -> np.ndarray:
         """The image at time `t` as an (h, w, 3) uint8 array."""
         part = self.part
-        progress = part.timing.progress(t)
-        # Geometric interpolation: equal zoom ratios per second look like constant speed.
-        zoom = part.zoom_start * (part.zoom_end / part.zoom_start) ** progress
+        zoom = part.zoom(t)
         # The source is the box at the largest zoom, so at `zoom` a 1/zoom window shows.
         src_w, src_h = self.source.size
         win_w, win_h = src_w / zoom, src_h / zoom
         cx = min(max(part.focus[0] * src_w, win_w / 2), src_w - win_w / 2)
         cy = min(max(part.focus[1] * src_h, win_h / 2), src_h - win_h / 2)
         window = (cx - win_w / 2, cy - win_h / 2, cx + win_w / 2, cy + win_h / 2)
-        # Always a reduction (by 1…scale) over a float window, so the area-averaging BOX
-        # filter is smooth at sub-pixel steps, and ~30 % cheaper than BILINEAR here.
-        frame = self.source.resize(self.size, Image.Resampling.BOX, box=window)
+        # Always a reduction (by 1…scale) over a float window. BILINEAR, not BOX: Pillow's
+        # box weights are 0 or 1 per source pixel, so a slow zoom steps by whole source
+        # pixels; the antialiased triangle filter's weights move continuously.
+        frame = self.source.resize(self.size, Image.Resampling.BILINEAR, box=window)
         return np.asarray(frame)
 
 
@@ -296,11 +300,25 @@ def _text(part: TextPart) -> Image.Image:
         layer = Image.alpha_composite(layer, _colored(layer.size, part.pill.color, mask))
     mask = Image.new("L", (box.w, box.h), 0)
     draw = ImageDraw.Draw(mask)
+    strike = Image.new("L", (box.w, box.h), 0) if part.strike else None
     for i, line in enumerate(fit.lines):
         slack = fit.width - font.getlength(line)
         x = left + pad_x + {"left": 0, "center": slack / 2, "right": slack}[part.align]
-        draw.text((x, baseline + i * fit.line_height), line, font=font, fill=255, anchor="ls")
-    return Image.alpha_composite(layer, _colored(layer.size, part.color, mask))
+        y = baseline + i * fit.line_height
+        draw.text((x, y), line, font=font, fill=255, anchor="ls")
+        if strike is not None:
+            # Through the middle of the lowercase letters, a little past both ends.
+            mid = y + font.getbbox("x", anchor="ls")[1] / 2
+            thick = max(2.0, fit.size * 0.08)
+            over = fit.size * 0.08
+            ImageDraw.Draw(strike).rectangle(
+                (x - over, mid - thick / 2, x + font.getlength(line) + over, mid + thick / 2),
+                fill=255,
+            )
+    layer = Image.alpha_composite(layer, _colored(layer.size, part.color, mask))
+    if strike is not None and part.strike is not None:
+        layer = Image.alpha_composite(layer, _colored(layer.size, part.strike, strike))
+    return layer
 
 
 def _image(part: ImagePart, scale: float) -> Image.Image:

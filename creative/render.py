@@ -1,9 +1,10 @@
 """Rendering storyboards to files: the Renderer interface and the local ffmpeg renderer.
 
-Outputs are content-addressed: `out_dir/<key[:2]>/<key>/` holds `video.mp4`, `poster.jpg`
-and `render.json`. The folder is built under a temporary name and renamed into place in
-one step, so a folder with the final name is always complete; a killed render leaves only
-a `.tmp-*` folder that nothing reads (and that a later render of the shard sweeps away).
+Outputs are content-addressed: `out_dir/<key[:2]>/<key>/` holds `video.mp4`, `poster.jpg`,
+`preview.gif` (an email-safe looping preview, ≤ 1 MB) and `render.json`. The folder is
+built under a temporary name and renamed into place in one step, so a folder with the
+final name is always complete; a killed render leaves only a `.tmp-*` folder that nothing
+reads (and that a later render of the shard sweeps away).
 """
 
 from __future__ import annotations
@@ -11,23 +12,32 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import shutil
+import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
-from creative.encode import FrameEncoder, find_ffmpeg
+from creative.audio import normalization_gain_db
+from creative.encode import FrameEncoder, GifEncoder, find_ffmpeg
+from creative.errors import RenderError
 from creative.frames import FrameComposer
 from creative.storyboard import Encode, Storyboard
 
 VIDEO_FILE = "video.mp4"
 POSTER_FILE = "poster.jpg"
+GIF_FILE = "preview.gif"
 MANIFEST_FILE = "render.json"
+GIF_MAX_BYTES = 1_000_000
 _STALE_TMP_S = 3600
+_BUFFERS = 3  # frames composed ahead of the encoder
 
 
 class Render(BaseModel):
@@ -37,6 +47,7 @@ class Render(BaseModel):
 
     video: Path
     poster: Path
+    gif: Path | None = None
     key: str
     duration_s: float
     width: int
@@ -109,25 +120,41 @@ class LocalRenderer:
 
     def _render_into(self, storyboard: Storyboard, key: str, folder: Path) -> None:
         fmt = storyboard.format
+        gain = 0.0
+        if storyboard.audio is not None:
+            gain = normalization_gain_db(
+                storyboard.audio.path, storyboard.audio.loudness, self.ffmpeg
+            )
         composer = FrameComposer(storyboard)
-        poster = None
-        with FrameEncoder(
-            folder / VIDEO_FILE,
-            fmt.width,
-            fmt.height,
-            fmt.fps,
-            storyboard.encode,
-            ffmpeg=self.ffmpeg,
-            threads=self.threads,
-        ) as encoder:
-            for index, frame in enumerate(composer.frames()):
-                encoder.write(frame)
-                if index == composer.poster_index:
-                    poster = frame.copy()
-        assert poster is not None
+        gif = storyboard.gif
+        step = max(1, round(fmt.fps / gif.fps))
+        first = min(round(gif.start * fmt.fps), composer.frame_count - 1)
+        last = min(composer.frame_count, first + round(gif.duration * fmt.fps))
+        gif_frames = range(first, last, step)
+        with (
+            FrameEncoder(
+                folder / VIDEO_FILE,
+                fmt.width,
+                fmt.height,
+                fmt.fps,
+                storyboard.encode,
+                ffmpeg=self.ffmpeg,
+                threads=self.threads,
+                audio=storyboard.audio,
+                duration_s=composer.frame_count / fmt.fps,
+                audio_gain_db=gain,
+            ) as encoder,
+            GifEncoder(
+                folder / GIF_FILE, fmt.width, fmt.height, fmt.fps / step, gif.width,
+                ffmpeg=self.ffmpeg,
+            ) as gif_encoder,
+        ):  # fmt: skip
+            poster = _pump(composer, encoder, gif_encoder, gif_frames)
         Image.fromarray(poster).save(
             folder / POSTER_FILE, quality=self.poster_quality, optimize=True, progressive=True
         )
+        if (folder / GIF_FILE).stat().st_size > GIF_MAX_BYTES:
+            self._smaller_gif(folder, gif_frames.start / fmt.fps, gif.duration, gif.width)
         manifest = {
             "key": key,
             "template": storyboard.template,
@@ -137,20 +164,94 @@ class LocalRenderer:
             "height": fmt.height,
             "fps": fmt.fps,
             "encode": storyboard.encode.model_dump(),
+            "audio_gain_db": gain if storyboard.audio is not None else None,
+            "still_spans": storyboard.still_spans(),
         }
         (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+    def _smaller_gif(self, folder: Path, start: float, duration: float, width: int) -> None:
+        """Redo a GIF that came out over budget: narrower, slower, fewer colors (rare)."""
+        out = folder / GIF_FILE
+        for scale, fps, colors in ((0.8, 8, 64), (0.6, 6, 32)):
+            w = max(120, round(width * scale) // 2 * 2)
+            graph = (
+                f"fps={fps},scale={w}:-2:flags=lanczos,split[a][b];"
+                f"[a]palettegen=max_colors={colors}:stats_mode=diff[p];"
+                "[b][p]paletteuse=dither=bayer:bayer_scale=4:diff_mode=rectangle"
+            )
+            command = [
+                self.ffmpeg, "-hide_banner", "-loglevel", "error", "-ss", f"{start:.3f}",
+                "-t", f"{duration:.3f}", "-i", str(folder / VIDEO_FILE),
+                "-filter_complex", graph, "-loop", "0", "-y", str(out),
+            ]  # fmt: skip
+            result = subprocess.run(command, capture_output=True, timeout=120, check=False)
+            if result.returncode != 0:
+                tail = result.stderr.decode("utf-8", "replace")[-1000:].strip()
+                raise RenderError(f"ffmpeg could not shrink {GIF_FILE}: {tail}")
+            if out.stat().st_size <= GIF_MAX_BYTES:
+                return
+        raise RenderError(f"{GIF_FILE} stays over {GIF_MAX_BYTES} bytes even when shrunk")
+
+
+def _pump(
+    composer: FrameComposer, encoder: FrameEncoder, gif: GifEncoder, gif_frames: range
+) -> np.ndarray:
+    """Compose frames here while a writer thread feeds them to ffmpeg; returns the poster.
+
+    Writing to a pipe releases the GIL, so composing frame n + 1 overlaps with ffmpeg
+    reading frame n; a few preallocated buffers cap the memory and avoid allocations.
+    """
+    shape = (composer.height, composer.width, 3)
+    free: queue.Queue[np.ndarray] = queue.Queue()
+    for _ in range(_BUFFERS):
+        free.put(np.empty(shape, np.uint8))
+    work: queue.Queue[tuple[int, np.ndarray] | None] = queue.Queue()
+    failure: list[BaseException] = []
+
+    def write() -> None:
+        while (item := work.get()) is not None:
+            index, frame = item
+            if not failure:
+                try:
+                    encoder.write(frame)
+                    if index in gif_frames:
+                        gif.write(frame)
+                except BaseException as exc:  # handed to the composing thread
+                    failure.append(exc)
+            free.put(frame)
+
+    writer = threading.Thread(target=write, name="ffmpeg-writer", daemon=True)
+    writer.start()
+    poster = None
+    try:
+        for index, frame in enumerate(composer.frames()):
+            if failure:
+                break
+            buffer = free.get()
+            np.copyto(buffer, frame)
+            work.put((index, buffer))
+            if index == composer.poster_index:
+                poster = frame.copy()
+    finally:
+        work.put(None)
+        writer.join()
+    if failure:
+        raise failure[0]
+    assert poster is not None
+    return poster
 
 
 def _existing(folder: Path, key: str) -> Render | None:
     """The render in `folder` if it is complete and is the one for `key`."""
-    video, poster = folder / VIDEO_FILE, folder / POSTER_FILE
+    video, poster, gif = folder / VIDEO_FILE, folder / POSTER_FILE, folder / GIF_FILE
     try:
         manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
-        if manifest["key"] != key or video.stat().st_size == 0 or poster.stat().st_size == 0:
+        if manifest["key"] != key or any(f.stat().st_size == 0 for f in (video, poster, gif)):
             return None
         return Render(
             video=video,
             poster=poster,
+            gif=gif,
             key=key,
             duration_s=manifest["duration_s"],
             width=manifest["width"],

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -26,6 +27,7 @@ from creative.errors import CreativeError, TemplateError
 from creative.template import (
     RGBA,
     TEMPLATE_FILE,
+    Ease,
     GradientLayer,
     ImageLayer,
     LogoLayer,
@@ -38,7 +40,7 @@ from retail.types import Customer, Pick, Product
 
 # Bump when the drawing code changes what the same storyboard looks like, so old renders
 # are not reused for new pixels.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
 _REMOTE = re.compile(r"^https?://", re.IGNORECASE)
 # ASCII whitespace only: the no-break spaces Babel puts in prices must survive.
@@ -49,13 +51,47 @@ class _Value(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def ease(kind: str, x: float) -> float:
+    """Easing curve `kind` at x in [0, 1] (cubic: gentle starts and stops)."""
+    x = min(max(x, 0.0), 1.0)
+    if kind == "in":
+        return x * x * x
+    if kind == "out":
+        return 1 - (1 - x) ** 3
+    if kind == "in_out":
+        return 4 * x * x * x if x < 0.5 else 1 - (-2 * x + 2) ** 3 / 2
+    return x
+
+
+class Motion(_Value):
+    """An entrance: a fade from 0, or a slide from (dx, dy) pixels away to the layer's place.
+
+    A layer's own slide and its scene's transition are motions; they combine (opacities
+    multiply, offsets add), so a scene moves as one while its layers keep their own moves.
+    """
+
+    kind: Literal["fade", "slide"]
+    start: float
+    duration: float
+    dx: int = 0
+    dy: int = 0
+    ease: Ease = "out"
+
+    def progress(self, t: float) -> float:
+        """The eased progress 0 … 1 of the motion at `t`."""
+        if self.duration <= 0:
+            return 1.0 if t >= self.start else 0.0
+        return ease(self.ease, (t - self.start) / self.duration)
+
+
 class Timing(_Value):
-    """When a layer is shown (seconds) and how long it fades in and out."""
+    """When a layer is shown (seconds), how long it fades in and out, how it comes in."""
 
     start: float
     end: float
     fade_in: float = 0
     fade_out: float = 0
+    motions: tuple[Motion, ...] = ()
 
     def opacity(self, t: float) -> float:
         """How visible the layer is at time `t`: 0 hidden … 1 fully shown (eased fades)."""
@@ -67,7 +103,21 @@ class Timing(_Value):
         if self.fade_out > 0:
             level = min(level, (self.end - t) / self.fade_out)
         level = min(max(level, 0.0), 1.0)
-        return level * level * (3 - 2 * level)  # smoothstep: no visible start/stop jerk
+        level = level * level * (3 - 2 * level)  # smoothstep: no visible start/stop jerk
+        for motion in self.motions:
+            if motion.kind == "fade":
+                level *= motion.progress(t)
+        return level
+
+    def offset(self, t: float) -> tuple[int, int]:
+        """How far (whole pixels) the layer is from its place at `t` because of slides."""
+        dx = dy = 0.0
+        for motion in self.motions:
+            if motion.kind == "slide":
+                remaining = 1.0 - motion.progress(t)
+                dx += motion.dx * remaining
+                dy += motion.dy * remaining
+        return round(dx), round(dy)
 
     def progress(self, t: float) -> float:
         """0 at the layer's start … 1 at its end."""
@@ -114,6 +164,7 @@ class ImagePart(_Part):
     fit: Literal["cover", "contain"]
     zoom_start: float = 1.0
     zoom_end: float = 1.0
+    zoom_ease: Ease = "linear"
     focus: tuple[float, float] = (0.5, 0.5)
     radius: int = 0
 
@@ -121,6 +172,11 @@ class ImagePart(_Part):
     def moving(self) -> bool:
         """True if the image changes from frame to frame."""
         return self.zoom_start != self.zoom_end
+
+    def zoom(self, t: float) -> float:
+        """The zoom factor at `t` (eased, geometric: equal ratios look like equal speed)."""
+        progress = ease(self.zoom_ease, self.timing.progress(t))
+        return self.zoom_start * (self.zoom_end / self.zoom_start) ** progress
 
 
 class PillPart(_Value):
@@ -148,6 +204,25 @@ class TextPart(_Part):
     valign: Literal["top", "middle", "bottom"]
     line_spacing: float
     pill: PillPart | None = None
+    strike: RGBA | None = None
+
+
+class AudioPart(_Value):
+    """The audio bed: a file trimmed to the video, faded out, normalized to `loudness`."""
+
+    path: Path
+    sha256: str
+    loudness: float
+    fade_out: float
+
+
+class GifSpec(_Value):
+    """The stretch of the video that becomes the email GIF preview."""
+
+    start: float = 0
+    duration: float = 3
+    fps: int = 10
+    width: int = 240
 
 
 Part = Annotated[RectPart | GradientPart | ImagePart | TextPart, Field(discriminator="kind")]
@@ -187,6 +262,9 @@ class Storyboard(_Value):
     poster_s: float
     encode: Encode = Encode()
     layers: tuple[Part, ...]
+    audio: AudioPart | None = None
+    gif: GifSpec = GifSpec()
+    max_file_mb: float = Field(default=4.0, description="QC budget; not part of the key")
 
     def texts(self) -> list[str]:
         """Every text the video shows, bottom layer first (for the PII and claims scan)."""
@@ -199,11 +277,56 @@ class Storyboard(_Value):
         the template version), so the key is the same on every machine.
         """
         payload = self.model_dump(
-            mode="json", exclude={"layers": {"__all__": {"path", "font_path"}}}
+            mode="json",
+            exclude={
+                "layers": {"__all__": {"path", "font_path"}},
+                "audio": {"path"},
+                "max_file_mb": True,
+            },
         )
         payload["recipe"] = RECIPE_VERSION
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()
+
+    def still_spans(self, min_step_px: float = 0.1) -> list[tuple[float, float]]:
+        """Stretches (start s, end s) over which the design shows no perceptible change.
+
+        Computed from the layer timings, not from pixels, so QC can tell an intended still
+        (an end card held for a second) from a frozen encode. A zoom moving the image's
+        edge by less than `min_step_px` per frame counts as still: x264 turns such steps
+        into repeated frames, and they look still too.
+        """
+        fps, count = self.format.fps, self.format.frame_count
+        spans: list[tuple[float, float]] = []
+
+        def state(t: float) -> tuple[tuple[int, tuple[int, int]], ...]:
+            return tuple(
+                (round(p.timing.opacity(t) * 255), p.timing.offset(t)) for p in self.layers
+            )
+
+        zooms = [
+            (p, max(p.box.w, p.box.h) / 2)
+            for p in self.layers
+            if isinstance(p, ImagePart) and p.moving
+        ]
+        run_start = 0
+        previous = state(0.0)
+        for index in range(1, count + 1):
+            changed = index == count
+            if not changed:
+                t0, t1 = (index - 1) / fps, index / fps
+                current = state(t1)
+                changed = current != previous
+                previous = current
+                for part, half in zooms:
+                    if part.timing.opacity(t1) > 0:
+                        step = abs(part.zoom(t1) / part.zoom(t0) - 1) * half
+                        changed = changed or step >= min_step_px
+            if changed:
+                if index - run_start > 1:
+                    spans.append((run_start / fps, index / fps))
+                run_start = index
+        return spans
 
     def with_encode(self, encode: Encode) -> Storyboard:
         """The same storyboard encoded differently (and so with a different key)."""
@@ -219,13 +342,18 @@ def build_storyboard(
     images_root: Path,
     personalize: bool = True,
     headline_variant: int = 0,
+    previous_prices: Mapping[str, Decimal] | None = None,
 ) -> Storyboard:
     """Resolve `template` for one customer's Pick into a Storyboard.
 
-    The first product of the Pick is the hero. Prices are formatted with Babel in the
-    customer's locale. `first_name` reaches the texts only if `personalize` is true;
-    otherwise each text that uses it shows its fallback. Raises CreativeError for a Pick
-    that names an unknown product, a missing/unreadable image or a remote image URL.
+    The first product of the Pick is the hero; a text or image layer with `product: n`
+    shows the n-th. Prices are formatted with Babel in the customer's locale.
+    `first_name` reaches the texts only if `personalize` is true; otherwise each text that
+    uses it shows its fallback. `previous_prices` (product id → the earlier, higher price)
+    turns on the layers marked `when: price_drop` for the hero (variables `old_price`,
+    `saving`); without a higher previous price the `when: back_in_stock` layers show
+    instead. Raises CreativeError for a Pick that names an unknown product, a
+    missing/unreadable image or a remote image URL.
     """
     spec = template.spec
     if pick.customer_id != customer.id:
@@ -237,13 +365,23 @@ def build_storyboard(
         )
     chosen = [_product(pid, products, customer.id) for pid in pick.product_ids]
     hero = chosen[0]
-    context = {
-        "title": hero.title,
-        "brand": hero.brand,
-        "category": hero.category,
-        "price": format_currency(hero.price, hero.currency, locale=customer.locale),
-        "store": spec.brand.name,
-    }
+
+    def product_context(product: Product) -> dict[str, str]:
+        return {
+            "title": product.title,
+            "brand": product.brand,
+            "category": product.category,
+            "price": format_currency(product.price, product.currency, locale=customer.locale),
+            "store": spec.brand.name,
+        }
+
+    context = product_context(hero)
+    old = (previous_prices or {}).get(hero.id)
+    price_drop = old is not None and old > hero.price
+    if price_drop:
+        assert old is not None
+        context["old_price"] = format_currency(old, hero.currency, locale=customer.locale)
+        context["saving"] = f"−{int((1 - hero.price / old) * 100)} %"
     if personalize:
         context["first_name"] = customer.first_name
     variant = spec.headlines[headline_variant]
@@ -257,8 +395,11 @@ def build_storyboard(
     )
 
     width, height = spec.canvas.width, spec.canvas.height
+    scenes = {scene.id: scene for scene in spec.scenes}
     parts: list[Part] = []
     for index, layer in enumerate(spec.layers):
+        if layer.when is not None and (layer.when == "price_drop") != price_drop:
+            continue
         layer_id = template.layer_id(index)
         box = PxBox(
             x=round(layer.box.x * width),
@@ -266,11 +407,40 @@ def build_storyboard(
             w=max(1, round(layer.box.w * width)),
             h=max(1, round(layer.box.h * height)),
         )
+        motions = []
+        if layer.slide is not None:
+            side, distance = layer.slide.side, layer.slide.distance
+            dx = {"left": -1, "right": 1}.get(side, 0) * round(distance * width)
+            dy = {"top": -1, "bottom": 1}.get(side, 0) * round(distance * height)
+            motions.append(
+                Motion(
+                    kind="slide",
+                    start=layer.start,
+                    duration=layer.slide.duration,
+                    dx=dx,
+                    dy=dy,
+                    ease=layer.slide.ease,
+                )
+            )
+        scene = scenes.get(layer.scene) if layer.scene else None
+        if scene is not None and scene.transition.type != "cut" and scene.transition.duration > 0:
+            move = scene.transition
+            motions.append(
+                Motion(
+                    kind="fade" if move.type == "fade" else "slide",
+                    start=scene.start,
+                    duration=move.duration,
+                    dx=width if move.type == "slide_left" else 0,
+                    dy=height if move.type == "slide_up" else 0,
+                    ease=move.ease,
+                )
+            )
         timing = Timing(
             start=layer.start,
             end=spec.duration_s if layer.end is None else layer.end,
             fade_in=layer.fade_in,
             fade_out=layer.fade_out,
+            motions=tuple(motions),
         )
         common = {"id": layer_id, "box": box, "timing": timing}
         if isinstance(layer, RectLayer):
@@ -307,6 +477,7 @@ def build_storyboard(
                     fit=layer.fit,
                     zoom_start=layer.zoom.start,
                     zoom_end=layer.zoom.end,
+                    zoom_ease=layer.zoom.ease,
                     focus=(layer.focus.x, layer.focus.y),
                     radius=round(layer.radius * width),
                 )
@@ -317,8 +488,17 @@ def build_storyboard(
                 path, digest = _image_file(logo, f"brand logo of template {template.name!r}")
                 parts.append(ImagePart(**common, path=path, sha256=digest, fit="contain"))
         elif isinstance(layer, TextLayer):
+            if layer.product >= len(chosen):
+                raise CreativeError(
+                    f"template {template.name!r} layer {layer_id!r} names product"
+                    f" {layer.product + 1} but the pick for customer {customer.id!r}"
+                    f" has {len(chosen)}"
+                )
+            layer_context = context
+            if layer.product:
+                layer_context = context | product_context(chosen[layer.product])
             text = _text(
-                template, f"layers[{index}]", layer.text, layer.fallback, context, personalize
+                template, f"layers[{index}]", layer.text, layer.fallback, layer_context, personalize
             )
             font_path = template.font_path(layer.font)
             pill = None
@@ -344,15 +524,29 @@ def build_storyboard(
                     valign=layer.valign,
                     line_spacing=layer.line_spacing,
                     pill=pill,
+                    strike=None if layer.strike is None else template.color(layer.strike),
                 )
             )
     poster_s = spec.poster_s if spec.poster_s is not None else 0.4 * spec.duration_s
+    audio = None
+    if spec.audio is not None and template.audio_path is not None:
+        path, digest = _file_digest(template.audio_path, f"audio bed of {template.name!r}")
+        audio = AudioPart(
+            path=path, sha256=digest, loudness=spec.audio.loudness, fade_out=spec.audio.fade_out
+        )
     return Storyboard(
         template=template.name,
         template_version=template.version,
         format=VideoFormat(width=width, height=height, fps=spec.fps, duration_s=spec.duration_s),
         poster_s=poster_s,
         layers=tuple(parts),
+        audio=audio,
+        # Portrait GIFs at 240 px wide, square and landscape ones at 320: email column widths.
+        gif=GifSpec(
+            **spec.gif.model_dump(exclude={"width"}),
+            width=spec.gif.width if height > width else max(spec.gif.width, 320),
+        ),
+        max_file_mb=spec.max_file_mb,
     )
 
 
@@ -416,3 +610,16 @@ def _checked_digest(path: Path, mtime_ns: int, size: int, what: str) -> str:
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise CreativeError(f"{what}: not a readable image ({exc})") from None
     return hashlib.sha256(data).hexdigest()
+
+
+def _file_digest(path: Path, what: str) -> tuple[Path, str]:
+    try:
+        stat = path.stat()
+    except OSError:
+        raise CreativeError(f"{what}: file not found ({path})") from None
+    return path, _plain_digest(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=64)
+def _plain_digest(path: Path, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -54,6 +54,7 @@ def line_metrics(path: Path, size: int) -> tuple[int, int]:
     return load_font(path, size).getmetrics()
 
 
+@lru_cache(maxsize=2048)
 def fit_text(
     text: str,
     font_path: Path,
@@ -69,6 +70,7 @@ def fit_text(
 
     Fits means: at most `max_lines` lines, each at most `width` wide, and the block at most
     `height` tall. If nothing fits, the text is set at `min_size` and cut with an ellipsis.
+    Results are cached: campaigns fit the same brand, price and CTA texts over and over.
     """
     words = [w for w in _BREAKABLE.split(text.strip()) if w]
     # Breaking inside a word is a last resort: first look for a size that needs none.

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -34,12 +35,15 @@ from compliance.audience import (
     unsubscribed_in,
 )
 from compliance.audit import AuditLog
+from compliance.claims import ClaimsPolicy, check_claims
+from compliance.claims import load_policy as load_claims_policy
 from compliance.own_values import scan_own_values
 from compliance.pii import AllowList, scan_text
 from compliance.pseudonym import pseudonymize
 from compliance.suppression import SuppressionList
-from creative.probe import check_video, probe_video
-from creative.render import LocalRenderer, Render
+from creative.errors import CreativeError
+from creative.qc import Expect, qc_video
+from creative.render import LocalRenderer, Render, Renderer
 from creative.storyboard import Storyboard, build_storyboard
 from creative.template import load_template
 from delivery.compose import compose_campaign_email
@@ -151,6 +155,7 @@ class CampaignSummary:
     approval: str = ""
     approval_note: str = ""
     blocked: str = ""
+    vendor: dict[str, object] = field(default_factory=dict)
     sources: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
 
@@ -311,10 +316,15 @@ def reason_counts(picks: Mapping[str, Pick]) -> tuple[dict[str, int], dict[str, 
     retry_delay_seconds=2,
     task_run_name="render-{job.pseudonym}",
 )
-def render_video(job: Job, renderer: LocalRenderer, out_dir: str, metrics_db: str) -> Render:
+def render_video(job: Job, renderer: Renderer, out_dir: str, metrics_db: str) -> Render:
     """Render one customer's video (or reuse the identical one rendered before)."""
     started = time.perf_counter()
-    result = renderer.render(job.storyboard, Path(out_dir))
+    if isinstance(renderer, LocalRenderer):
+        result = renderer.render(job.storyboard, Path(out_dir))
+    else:  # the vendor sees the pseudonym only; the customer is for its payload check
+        result = renderer.render(
+            job.storyboard, Path(out_dir), subject=job.pseudonym, customer=job.customer
+        )
     metrics = Metrics(Path(metrics_db))
     try:
         if not result.reused:
@@ -326,9 +336,45 @@ def render_video(job: Job, renderer: LocalRenderer, out_dir: str, metrics_db: st
     return result
 
 
-def check_creative(job: Job, render: Render, allow: AllowList) -> list[str]:
-    """Problems that stop this creative from being sent (empty: fine)."""
-    problems = [f"video: {p}" for p in check_video(probe_video(render.video))]
+def make_renderer(settings: Settings, ws: Workspace, campaign: str) -> Renderer:
+    """The local renderer, or the vendor's API with a local fallback, as the settings say."""
+    local = LocalRenderer(crf=settings.video_crf, preset=settings.video_preset)
+    if settings.renderer == "local":
+        return local
+    from creative.vendor.config import VendorConfig
+    from creative.vendor.renderer import FallbackRenderer, VendorRenderer
+
+    if not settings.vendor_url or settings.vendor_api_key is None:
+        raise CreativeError(
+            "REELCAST_RENDERER=vendor needs REELCAST_VENDOR_URL and REELCAST_VENDOR_API_KEY"
+        )
+    config = VendorConfig(
+        base_url=settings.vendor_url,
+        api_key=settings.vendor_api_key,
+        webhook_secret=settings.vendor_webhook_secret,
+        webhook_url=settings.vendor_webhook_url,
+        price_per_second=Decimal(str(settings.vendor_price_per_second)),
+        allow_first_name=settings.vendor_first_names,
+    )
+    vendor = VendorRenderer(config, ws.root, campaign=campaign)
+    return FallbackRenderer(vendor, local) if settings.vendor_fallback == "local" else vendor
+
+
+def check_creative(
+    job: Job,
+    render: Render,
+    allow: AllowList,
+    products: Mapping[str, Product],
+    policy: ClaimsPolicy,
+) -> list[str]:
+    """Problems that stop this creative from being sent (empty: fine).
+
+    One decode pass of video QC (duration, size, codec, faststart, black or frozen
+    stretches, loudness), the recipient's own values and a PII scan of the copy, and the
+    claims rules (catalog prices, discounts, policy phrases, the AI label).
+    """
+    verdict = qc_video(render.video, Expect.from_storyboard(job.storyboard))
+    problems = [f"video: {p}" for p in verdict.problems]
     if not render.poster.is_file():
         problems.append("poster: missing")
     texts = job.storyboard.texts()
@@ -337,6 +383,10 @@ def check_creative(job: Job, render: Render, allow: AllowList) -> list[str]:
     ]
     for text in texts:
         problems += [f"pii: {f.type} in copy" for f in scan_text(text, allow=allow)]
+    blob = "\n".join(texts)
+    shown = [products[pid] for pid in job.pick.product_ids if products[pid].title in blob]
+    claims = check_claims(texts, products=shown, locale=job.customer.locale, policy=policy)
+    problems += claims.problems
     return sorted(set(problems))
 
 
@@ -463,6 +513,9 @@ def _publish(summary: CampaignSummary, picks_rows: list[dict]) -> None:
     if summary.reasons:
         lines += ["", "| why a product was picked | slots |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in sorted(summary.reasons.items())]
+    if summary.vendor:
+        lines += ["", "| video vendor | |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in summary.vendor.items()]
     if summary.approval:
         note = f" — {summary.approval_note}" if summary.approval_note else ""
         lines += ["", f"Approval: **{summary.approval}**{note}"]
@@ -562,7 +615,8 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
                 products,
                 c,
                 images_root=data.catalog_dir,
-                personalize=settings.personalize,
+                personalize=settings.personalize
+                and (settings.renderer != "vendor" or settings.vendor_first_names),
                 headline_variant=_variant(pseudonymize(secret, c.id), template),
             ),
             pseudonym=pseudonymize(secret, c.id),
@@ -603,7 +657,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
             for job in jobs
         ],
     )
-    renderer = LocalRenderer(crf=settings.video_crf, preset=settings.video_preset)
+    renderer = make_renderer(settings, ws, params.campaign)
     reporter().start("render", len(jobs))
     futures = render_video.map(
         jobs,
@@ -614,14 +668,29 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     renders = _wait_with_progress(futures, params.campaign)
     summary.rendered = sum(not r.reused for r in renders)
     summary.reused_renders = sum(r.reused for r in renders)
+    if not isinstance(renderer, LocalRenderer):
+        vendor = getattr(renderer, "primary", renderer)
+        costs = vendor.costs(params.campaign)
+        summary.vendor = {
+            "renders": costs.renders,
+            "seconds": round(costs.seconds, 1),
+            "cost": str(costs.amount),
+            "rendered locally instead": costs.local_fallbacks,
+        }
+        vendor.close()
 
     passed: list[tuple[Job, Render]] = []
     failed: Counter[str] = Counter()
     # Brand and store names are not personal data even when they look like names.
     allow = AllowList([p.brand for p in data.products] + [template.spec.brand.name])
+    claims_policy = (
+        load_claims_policy(settings.claims_policy)
+        if settings.claims_policy
+        else (load_claims_policy())
+    )
     rows = []
     for job, render in zip(jobs, renders, strict=True):
-        problems = check_creative(job, render, allow)
+        problems = check_creative(job, render, allow, products, claims_policy)
         for problem in problems:
             failed[problem] += 1
         if problems:

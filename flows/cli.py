@@ -19,7 +19,9 @@ from flows.outbox_cli import outbox_app
 from flows.pii_cli import pii_app
 from flows.recs_cli import recs_app
 from flows.stack import down, up
+from flows.template_cli import template_app
 from flows.tracking_cli import report, track_app
+from flows.vendor_cli import vendor_sim
 
 # Before Prefect is imported anywhere: no telemetry, and keep the terminal for
 # progress bars (Prefect's own INFO lines still reach the API and the UI).
@@ -159,6 +161,11 @@ def _print_summary(summary, seconds: float) -> None:  # type: ignore[no-untyped-
     table.add_row("videos rendered", f"{summary.rendered} new, {summary.reused_renders} reused")
     for problem, count in sorted(summary.failed_checks.items()):
         table.add_row(f"  held back: {problem}", str(count))
+    if summary.vendor:
+        table.add_row("video vendor", ", ".join(f"{k} {v}" for k, v in summary.vendor.items()))
+    if summary.approval:
+        how = "auto-approved" if summary.approval_note == "auto-approved" else summary.approval
+        table.add_row("approval", how)
     if not summary.dry_run:
         table.add_row(
             "emails queued",
@@ -190,6 +197,13 @@ def demo(
     limit: Annotated[int, typer.Option(min=1, help="Customers to render and mail.")] = 40,
     workspace: WorkspaceOpt = None,
     seed: Annotated[int, typer.Option(help="Seed of the generated retailer.")] = 7,
+    renderer: Annotated[
+        str,
+        typer.Option(
+            help="local: ffmpeg on this machine; vendor: through the video vendor's "
+            "HTTP API (the demo starts the vendor simulator on 127.0.0.1)."
+        ),
+    ] = "local",
     verbose: VerboseOpt = False,
 ) -> None:
     """Generate a demo retailer and run a whole campaign on it, on this machine.
@@ -209,6 +223,9 @@ def demo(
     console.print(f"Demo retailer written to {ws.demo_data}/ (catalog, customers, events, images)")
     from flows.campaign import CampaignParams
 
+    if renderer not in ("local", "vendor"):
+        _error("--renderer must be local or vendor")
+        raise typer.Exit(2)
     params = CampaignParams(
         auto_approve=True,
         send_now=True,
@@ -219,7 +236,25 @@ def demo(
         limit=limit,
         workspace=str(settings.workspace),
     )
-    _run(params, settings, verbose)
+    if renderer == "local":
+        _run(params, settings, verbose)
+        return
+    from creative.vendor.simulator import Knobs, VendorSimulator
+
+    knobs = Knobs()
+    simulator = VendorSimulator(
+        ws.root / "vendor-sim", settings.templates_dir, settings.assets_dir, knobs
+    )
+    with simulator.serve() as server:
+        console.print(f"Vendor simulator on {server.url} (renders for real, behind the API)")
+        # The flow reads its settings from the environment, in this same process.
+        os.environ.update(
+            REELCAST_RENDERER="vendor",
+            REELCAST_VENDOR_URL=server.url,
+            REELCAST_VENDOR_API_KEY=knobs.api_key,
+            REELCAST_VENDOR_WEBHOOK_SECRET=knobs.webhook_secret,
+        )
+        _run(params, settings, verbose)
 
 
 @campaign_app.command("run")
@@ -340,6 +375,8 @@ app.add_typer(pii_app, name="pii")
 app.add_typer(track_app, name="track")
 app.add_typer(email_app, name="email")
 app.add_typer(recs_app, name="recs")
+app.add_typer(template_app, name="template")
+app.command("vendor-sim")(vendor_sim)
 app.add_typer(outbox_app, name="outbox")
 app.command("report")(report)
 

@@ -65,7 +65,20 @@ class Settings(BaseSettings):
         description="Key for pseudonymous customer ids and signed links. Unset: a random key "
         "is created once in <workspace>/secret.key.",
     )
-    renderer: Literal["local"] = Field("local", description="Video renderer.")
+    renderer: Literal["local", "vendor"] = Field(
+        "local", description="Video renderer: local (ffmpeg here) or vendor (HTTP API)."
+    )
+    vendor_url: str | None = Field(None, description="The video vendor's API root.")
+    vendor_api_key: SecretStr | None = None
+    vendor_webhook_secret: SecretStr | None = None
+    vendor_webhook_url: str | None = None
+    vendor_price_per_second: float = Field(0.0, ge=0, description="Cost per rendered second")
+    vendor_first_names: bool = Field(
+        False, description="May first names reach the vendor? Off: headlines without names."
+    )
+    vendor_fallback: Literal["local", "none"] = Field(
+        "local", description="Render locally when the vendor fails past its retry budget."
+    )
     dask_address: str | None = Field(
         None,
         description="Address of a Dask scheduler (tcp://host:8786). Set: renders fan out "
@@ -91,6 +104,11 @@ class Settings(BaseSettings):
         le=1,
         description="A new model may be this much worse (relative) than "
         "the approved one and still be approved automatically.",
+    )
+    claims_policy: Path | None = Field(
+        None,
+        description="Claims policy YAML (free/superlatives/urgency/discounts); unset: "
+        "the packaged default.",
     )
     templates_dir: Path = Field(default_factory=lambda: _bundled("templates"))
     assets_dir: Path = Field(default_factory=lambda: _bundled("assets"))

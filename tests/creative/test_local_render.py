@@ -20,11 +20,16 @@ from creative import (
     Template,
     build_storyboard,
     check_video,
+    load_template,
     probe_video,
 )
 from creative.frames import FrameComposer
+from creative.qc import Expect, qc_video
 from creative.render import render_dir
 from retail.types import Customer, Pick, Product
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATES, ASSETS = REPO / "templates", REPO / "assets"
 
 
 @pytest.fixture
@@ -168,3 +173,96 @@ def test_incomplete_render_folder_is_not_reused(board: Storyboard, tmp_path: Pat
     with pytest.raises(RenderError):
         Recording().render(board, tmp_path)
     assert calls == [board.key()]
+
+
+@pytest.mark.slow
+def test_render_writes_an_email_safe_gif_preview(rendered: tuple[Storyboard, Render, Path]) -> None:
+    board, render, _ = rendered
+    assert render.gif is not None and render.gif.name == "preview.gif"
+    assert render.gif.stat().st_size <= 1_000_000
+    with Image.open(render.gif) as gif:
+        assert gif.format == "GIF" and gif.size == (240, 427) and gif.n_frames == 36
+        assert gif.info.get("loop") == 0  # loops forever
+    assert LocalRenderer().render(board, render.video.parents[2]).gif == render.gif
+
+
+@pytest.mark.slow
+def test_render_passes_video_qc_with_its_end_card_hold(
+    rendered: tuple[Storyboard, Render, Path],
+) -> None:
+    board, render, _ = rendered
+    expect = Expect.from_storyboard(board)
+    assert expect.still_spans[-1] == (6.75, 8.0)  # the end card, held on purpose
+    verdict = qc_video(render.video, expect)
+    assert verdict.ok, verdict.problems
+    assert verdict.measured["frames"] == 192
+
+
+@pytest.mark.slow
+def test_audio_bed_is_normalized_to_the_templates_loudness(
+    tmp_path: Path, images_root: Path
+) -> None:
+    from creative.check import SAMPLE_PRODUCTS, sample_images
+
+    template = load_template(TEMPLATES, "price-drop", ASSETS, "1:1")
+    images = sample_images(images_root)
+    customer = Customer(id="c-1", email="a@example.com", first_name="Anna", locale="en_US")
+    pick = Pick(
+        customer_id="c-1", product_ids=("sample-2",), scores=(1.0,), reasons=("x",),
+        model_version="m",
+    )  # fmt: skip
+    board = build_storyboard(
+        template, pick, {p.id: p for p in SAMPLE_PRODUCTS}, customer, images_root=images
+    )
+    render = LocalRenderer(preset="ultrafast").render(board, tmp_path)
+    verdict = qc_video(render.video, Expect.from_storyboard(board))
+    assert verdict.ok, verdict.problems
+    assert -17 <= verdict.measured["loudness_lufs"] <= -15  # type: ignore[operator]
+
+
+def _rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.slow
+def test_many_renders_leak_no_processes_files_or_memory(
+    template_copy: Callable[..., Path],
+    make_product: Callable[..., Product],
+    customer: Customer,
+    pick: Pick,
+    images_root: Path,
+    tmp_path: Path,
+) -> None:
+    """15 renders in one process (bench/render.py --leak-check 200 does the long run)."""
+
+    def small(data: dict) -> None:  # type: ignore[type-arg]
+        data["aspects"] = {
+            "9:16": data["aspects"]["9:16"] | {"canvas": {"width": 240, "height": 426}}
+        }
+        data["fps"] = 8
+        for layer in data["layers"]:
+            layer.get("at", {}).clear()
+
+    template = load_template(template_copy(small), "hero", ASSETS)
+    renderer = LocalRenderer(preset="ultrafast")
+    before_children = _children()
+    fds = len(list(Path("/proc/self/fd").iterdir()))
+
+    def render(i: int) -> None:
+        product = make_product(title=f"Trailblazer GTX waterproof hiking boots no. {i}")
+        board = build_storyboard(
+            template, pick, {product.id: product}, customer, images_root=images_root
+        )
+        assert not renderer.render(board, tmp_path / "renders").reused
+
+    for i in range(5):  # warm-up: caches, imports, allocator pools
+        render(i)
+    rss = _rss_kb()
+    for i in range(5, 15):
+        render(i)
+        assert _children() <= before_children
+    assert len(list(Path("/proc/self/fd").iterdir())) <= fds
+    assert _rss_kb() - rss < 20_000, f"RSS grew by {(_rss_kb() - rss) / 1000:.1f} MB"

@@ -214,22 +214,23 @@ def test_brand_logo_is_optional_and_drawn_when_the_kit_has_one(
     shutil.copytree(hero.folder, templates / "hero")
     file = templates / "hero" / "template.yaml"
     data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    data["brand"]["logo"] = None  # a template may drop the kit's logo
     data["layers"].append(
-        {"id": "logo", "type": "logo", "box": {"x": 0.4, "y": 0.8, "w": 0.2, "h": 0.05}}
+        {"id": "wide_logo", "type": "logo", "box": {"x": 0.4, "y": 0.8, "w": 0.2, "h": 0.05}}
     )
     file.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
     without = _board(
         load_template(templates, "hero", assets), make_product(), customer, pick, images_root
     )
-    assert "logo" not in {part.id for part in without.layers}
+    assert not {"logo", "wide_logo"} & {part.id for part in without.layers}
 
     data["brand"]["logo"] = "logo.png"
     file.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     with_logo = _board(
         load_template(templates, "hero", assets), make_product(), customer, pick, images_root
     )
-    logo = next(part for part in with_logo.layers if part.id == "logo")
+    logo = next(part for part in with_logo.layers if part.id == "wide_logo")
     assert isinstance(logo, ImagePart) and logo.fit == "contain"
     plate = draw_static(logo, 720, 1280)
     assert plate is not None and plate.width == logo.box.w  # 3:1 logo fills the 3:1 box width

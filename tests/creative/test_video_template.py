@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from creative import Template, TemplateError, load_template
 from creative.template import TextLayer
@@ -70,9 +71,13 @@ def test_schema_errors_name_the_field_path(template_copy: Edit) -> None:
         data["layers"][_index(data, "title")]["max_lines"] = "many"
         del data["layers"][_index(data, "end_rule")]["box"]
 
-    message = _error(template_copy(edit))
-    assert "template.yaml: layers[6].max_lines:" in message
-    assert "template.yaml: layers[10].box: Field required" in message
+    templates = template_copy(edit)
+    data = yaml.safe_load((templates / "hero" / "template.yaml").read_text(encoding="utf-8"))
+    title = _index(data, "title")
+    rule = next(i for i, layer in enumerate(data["layers"]) if layer.get("id") == "end_rule")
+    message = _error(templates)
+    assert f"template.yaml: layers[{title}].max_lines:" in message
+    assert f"template.yaml: layers[{rule}].box: Field required" in message
 
 
 def test_invalid_yaml_names_file_and_line(tmp_path: Path) -> None:
@@ -84,10 +89,14 @@ def test_invalid_yaml_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_text_using_an_unknown_variable_is_rejected(template_copy: Edit) -> None:
-    def edit(data: dict[str, Any]) -> None:
-        data["layers"][_index(data, "title")]["text"] = "{{ customer.email }}"
+    where: list[int] = []
 
-    assert "layers[6].text: unknown variable 'customer'" in _error(template_copy(edit))
+    def edit(data: dict[str, Any]) -> None:
+        where.append(_index(data, "title"))
+        data["layers"][where[0]]["text"] = "{{ customer.email }}"
+
+    message = _error(template_copy(edit))
+    assert f"layers[{where[0]}].text: unknown variable 'customer'" in message
 
 
 def test_template_syntax_error_in_a_text_is_reported(template_copy: Edit) -> None:
@@ -98,11 +107,14 @@ def test_template_syntax_error_in_a_text_is_reported(template_copy: Edit) -> Non
 
 
 def test_first_name_without_a_fallback_is_rejected(template_copy: Edit) -> None:
+    where: list[int] = []
+
     def edit(data: dict[str, Any]) -> None:
-        data["layers"][_index(data, "cta")]["text"] = "Shop now, {{ first_name }}"
+        where.append(_index(data, "cta"))
+        data["layers"][where[0]]["text"] = "Shop now, {{ first_name }}"
 
     message = _error(template_copy(edit))
-    assert "layers[13].text: uses first_name but has no fallback" in message
+    assert f"layers[{where[0]}].text: uses first_name but has no fallback" in message
 
 
 def test_template_without_a_visible_ai_label_is_rejected(template_copy: Edit) -> None:
@@ -115,17 +127,28 @@ def test_template_without_a_visible_ai_label_is_rejected(template_copy: Edit) ->
 
 
 def test_text_box_outside_the_safe_area_is_rejected(template_copy: Edit) -> None:
-    def edit(data: dict[str, Any]) -> None:
-        data["layers"][_index(data, "price")]["box"] = {"x": 0.0, "y": 0.9, "w": 0.6, "h": 0.1}
+    where: list[int] = []
 
-    assert "layers[7].box: text box leaves the safe area" in _error(template_copy(edit))
+    def edit(data: dict[str, Any]) -> None:
+        where.append(_index(data, "price"))
+        layer = data["layers"][where[0]]
+        layer.pop("region"), layer.pop("at")
+        layer["box"] = {"x": 0.0, "y": 0.9, "w": 0.6, "h": 0.1}
+
+    message = _error(template_copy(edit))
+    assert f"layers[{where[0]}].box: text box leaves the safe area" in message
 
 
 def test_layer_shown_past_the_end_is_rejected(template_copy: Edit) -> None:
-    def edit(data: dict[str, Any]) -> None:
-        data["layers"][_index(data, "cta")]["end"] = 9
+    where: list[int] = []
 
-    assert "layers[13].end: 9.0 is past the template's duration_s 8" in _error(template_copy(edit))
+    def edit(data: dict[str, Any]) -> None:
+        where.append(_index(data, "cta"))
+        data["layers"][where[0]]["end"] = 9  # relative to its scene, which starts at 6 s
+
+    message = _error(template_copy(edit))
+    assert f"layers[{where[0]}].end: 9 s into scene 'end' is 15 s" in message
+    assert "past the template's duration_s 8" in message
 
 
 def test_unknown_template_lists_the_available_ones(tmp_path: Path) -> None:
