@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
+
+from flows.cli_common import WorkspaceOpt, context, fail
 
 console = Console()
 err = Console(stderr=True)
@@ -22,48 +23,21 @@ suppress_app = typer.Typer(
     help="The suppression list: customers never to be mailed again.", no_args_is_help=True
 )
 
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--workspace",
-        help="Workspace folder (default: REELCAST_WORKSPACE or ./.reelcast).",
-        show_default=False,
-    ),
-]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
-    return typer.Exit(code)
-
-
-def _context(workspace: Path | None):  # type: ignore[no-untyped-def]
-    from pydantic import ValidationError
-
-    from flows.settings import Settings
-    from flows.workspace import Workspace
-
-    try:
-        settings = Settings(**({"workspace": workspace} if workspace else {}))
-    except ValidationError as exc:
-        raise _fail(f"invalid settings: {exc.errors(include_input=False)[0]['msg']}") from None
-    return settings, Workspace(settings.workspace)
-
 
 @audit_app.command("verify")
 def audit_verify(workspace: WorkspaceOpt = None) -> None:
     """Check the whole audit chain; name the first edited, missing or reordered record."""
     from compliance.audit import AuditLog
 
-    _, ws = _context(workspace)
+    _, ws = context(workspace)
     if not ws.audit_db.exists():
-        raise _fail(f"no audit log in {ws.root} (run a campaign first)")
+        raise fail(f"no audit log in {ws.root} (run a campaign first)")
     with AuditLog(ws.audit_db) as log:
         result = log.verify()
     if result.ok:
         console.print(f"audit log OK: {result.records} records, chain and checkpoints intact")
         return
-    raise _fail(f"audit log BROKEN at record {result.first_bad}: {result.problem}", code=1)
+    raise fail(f"audit log BROKEN at record {result.first_bad}: {result.problem}", code=1)
 
 
 @audit_app.command("show")
@@ -82,9 +56,9 @@ def audit_show(
     from compliance.audit import AuditLog
     from compliance.pseudonym import pseudonymize
 
-    settings, ws = _context(workspace)
+    settings, ws = context(workspace)
     if not ws.audit_db.exists():
-        raise _fail(f"no audit log in {ws.root} (run a campaign first)")
+        raise fail(f"no audit log in {ws.root} (run a campaign first)")
     subject = pseudonymize(settings.secret(), customer)
     with AuditLog(ws.audit_db) as log:
         records = log.records(subject=subject)
@@ -125,7 +99,7 @@ def suppress_add(
     """Suppress customers: no campaign will render or send anything for them."""
     from compliance.suppression import SuppressionList
 
-    _, ws = _context(workspace)
+    _, ws = context(workspace)
     added = SuppressionList(ws.state_db).add(customer_ids, reason=reason, source="cli")
     console.print(f"suppressed {added} new customer(s) ({len(customer_ids) - added} already were)")
 
@@ -142,7 +116,7 @@ def suppress_import(
     from compliance.suppression import SuppressionList
 
     if not file.is_file():
-        raise _fail(f"{file}: file not found")
+        raise fail(f"{file}: file not found")
     lines = file.read_text(encoding="utf-8-sig").splitlines()
     if lines and "customer_id" in lines[0].split(","):
         ids = [row["customer_id"].strip() for row in csv.DictReader(lines)]
@@ -150,8 +124,8 @@ def suppress_import(
         ids = [line.strip() for line in lines]
     ids = [i for i in ids if i]
     if not ids:
-        raise _fail(f"{file}: no customer ids found")
-    _, ws = _context(workspace)
+        raise fail(f"{file}: no customer ids found")
+    _, ws = context(workspace)
     added = SuppressionList(ws.state_db).add(ids, reason=reason, source=f"import:{file.name}")
     console.print(f"suppressed {added} new customer(s) from {file} ({len(ids)} ids read)")
 
@@ -161,7 +135,7 @@ def suppress_list(workspace: WorkspaceOpt = None) -> None:
     """Print the suppressed customer ids (raw ids, as in your customer file)."""
     from compliance.suppression import SuppressionList
 
-    _, ws = _context(workspace)
+    _, ws = context(workspace)
     for cid in sorted(SuppressionList(ws.state_db).ids()):
         console.print(cid, highlight=False)
 
@@ -183,9 +157,9 @@ def forget(
     from delivery.events_store import TrackingEvents
     from delivery.outbox import Outbox
 
-    settings, ws = _context(workspace)
+    settings, ws = context(workspace)
     if not ws.root.is_dir():
-        raise _fail(f"no workspace at {ws.root}")
+        raise fail(f"no workspace at {ws.root}")
     subject = pseudonymize(settings.secret(), customer)
     with Outbox(ws.state_db) as outbox:
         addresses = outbox.recipients(customer)
@@ -224,8 +198,8 @@ def metrics(workspace: WorkspaceOpt = None) -> None:
     """
     from flows.metrics import Metrics
 
-    _, ws = _context(workspace)
+    _, ws = context(workspace)
     if not ws.metrics_db.exists():
-        raise _fail(f"no metrics in {ws.root} yet (run a campaign first)")
+        raise fail(f"no metrics in {ws.root} yet (run a campaign first)")
     with Metrics(ws.metrics_db) as store:
         typer.echo(store.prometheus_text(), nl=False)

@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
+
+from flows.cli_common import WorkspaceOpt, context, fail
 
 console = Console()
 err = Console(stderr=True)
@@ -21,14 +22,6 @@ outbox_app = typer.Typer(
     help="The outbox: every campaign email, sent exactly once.", no_args_is_help=True
 )
 
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--workspace",
-        help="Workspace folder (default: REELCAST_WORKSPACE or ./.reelcast).",
-        show_default=False,
-    ),
-]
 EspUrlOpt = Annotated[
     str | None,
     typer.Option(
@@ -49,26 +42,6 @@ EspKeyOpt = Annotated[
         show_envvar=True,
     ),
 ]
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print `error: message` to stderr and return the Exit to raise."""
-    err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
-    return typer.Exit(code)
-
-
-def context(workspace: Path | None):  # type: ignore[no-untyped-def]
-    """(settings, workspace) for a command, with a clean error for bad settings."""
-    from pydantic import ValidationError
-
-    from flows.settings import Settings
-    from flows.workspace import Workspace
-
-    try:
-        settings = Settings(**({"workspace": workspace} if workspace else {}))
-    except ValidationError as exc:
-        raise fail(f"invalid settings: {exc.errors(include_input=False)[0]['msg']}") from None
-    return settings, Workspace(settings.workspace)
 
 
 def _open_outbox(workspace: Path | None):  # type: ignore[no-untyped-def]

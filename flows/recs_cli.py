@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
+
+from flows.cli_common import WorkspaceOpt, context, fail
 
 console = Console()
 err = Console(stderr=True)
@@ -18,22 +19,9 @@ recs_app = typer.Typer(
     help="Recommendation models: train, evaluate offline, list, approve.", no_args_is_help=True
 )
 
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--workspace",
-        help="Workspace folder (default: REELCAST_WORKSPACE or ./.reelcast).",
-        show_default=False,
-    ),
-]
 CatalogOpt = Annotated[Path, typer.Option(help="Catalog CSV.")]
 CustomersOpt = Annotated[Path, typer.Option(help="Customers CSV.")]
 EventsOpt = Annotated[Path, typer.Option(help="Events CSV.")]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
-    return typer.Exit(code)
 
 
 def _load(catalog: Path, customers: Path, events: Path):  # type: ignore[no-untyped-def]
@@ -44,13 +32,7 @@ def _load(catalog: Path, customers: Path, events: Path):  # type: ignore[no-unty
         with console.status("Loading and checking the files…"):
             return load_retail(catalog, customers, events, "skip")
     except RetailDataError as exc:
-        raise _fail(str(exc)) from None
-
-
-def _context(workspace: Path | None):  # type: ignore[no-untyped-def]
-    from flows.ops_cli import _context as context
-
-    return context(workspace)
+        raise fail(str(exc)) from None
 
 
 @recs_app.command("train")
@@ -70,14 +52,14 @@ def train_command(
     from recs.registry import Gate, Registry
     from recs.training import register, train
 
-    settings, ws = _context(workspace)
+    settings, ws = context(workspace)
     data = _load(catalog, customers, events)
     now = max((e.timestamp for e in data.events), default=datetime.now(UTC))
     try:
         with console.status("Training and evaluating (leave-last-out)…"):
             trained = train(data.products, data.events, [c.id for c in data.customers], now=now)
     except RecsError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     record = register(
         Registry(ws.models), trained, Gate(settings.recs_gate_metric, settings.recs_gate_max_drop)
     )
@@ -107,7 +89,7 @@ def evaluate_command(
     from recs.evaluation.run import default_specs, evaluate, format_table
 
     if protocol not in ("leave-last-out", "random-80-10-10"):
-        raise _fail("--protocol must be leave-last-out or random-80-10-10")
+        raise fail("--protocol must be leave-last-out or random-80-10-10")
     data = _load(catalog, customers, events)
     log = from_retail(data.products, data.events, [c.id for c in data.customers])
     with console.status(f"Evaluating ({protocol})…"):
@@ -123,7 +105,7 @@ def list_command(workspace: WorkspaceOpt = None) -> None:
     """The registered models, newest last; the one campaigns use is marked."""
     from recs.registry import Registry
 
-    _, ws = _context(workspace)
+    _, ws = context(workspace)
     registry = Registry(ws.models)
     current = registry.approved()
     table = Table()
@@ -152,9 +134,9 @@ def approve_command(
     from recs.errors import RecsError
     from recs.registry import Registry
 
-    _, ws = _context(workspace)
+    _, ws = context(workspace)
     try:
         record = Registry(ws.models).approve(version, by="operator", note=note)
     except RecsError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     console.print(f"approved {record.version}; campaigns use it from now on")

@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.text import Text
+
+from flows.cli_common import WorkspaceOpt, context, fail
 
 console = Console()
 err = Console(stderr=True)
@@ -26,34 +27,6 @@ track_app = typer.Typer(
 @track_app.callback()
 def _track() -> None:
     """The tracking web app: landing pages, clicks, opens, one-click unsubscribe."""
-
-
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--workspace",
-        help="Workspace folder (default: REELCAST_WORKSPACE or ./.reelcast).",
-        show_default=False,
-    ),
-]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
-    return typer.Exit(code)
-
-
-def _context(workspace: Path | None):  # type: ignore[no-untyped-def]
-    from pydantic import ValidationError
-
-    from flows.settings import Settings
-    from flows.workspace import Workspace
-
-    try:
-        settings = Settings(**({"workspace": workspace} if workspace else {}))
-    except ValidationError as exc:
-        raise _fail(f"invalid settings: {exc.errors(include_input=False)[0]['msg']}") from None
-    return settings, Workspace(settings.workspace)
 
 
 def _demo_file(ws, name: str) -> Path | None:  # type: ignore[no-untyped-def]
@@ -91,7 +64,7 @@ def serve(
     from retail.types import Product
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    settings, ws = _context(workspace)
+    settings, ws = context(workspace)
     ws.create()
     if not settings.public_base_url.startswith("https://"):
         log.warning(
@@ -105,7 +78,7 @@ def serve(
         try:
             products = load_rows(catalog, Product, "skip").items
         except RetailDataError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     allowed = hosts_of(p.url for p in products) | {h.strip().lower() for h in allow_host or []}
     if not allowed:
         log.warning("no catalog and no --allow-host: every click redirect will be refused")
@@ -173,9 +146,9 @@ def report(
     from delivery.report_chart import draw_chart
     from retail.errors import RetailDataError
 
-    settings, ws = _context(workspace)
+    settings, ws = context(workspace)
     if not ws.state_db.exists():
-        raise _fail(f"no campaign state in {ws.root} (run a campaign first)")
+        raise fail(f"no campaign state in {ws.root} (run a campaign first)")
     try:
         result = campaign_report(
             settings,
@@ -187,7 +160,7 @@ def report(
             attribution_days=attribution_days,
         )
     except RetailDataError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if png is not None:
         draw_chart(result, png)
     if json_out:

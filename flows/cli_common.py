@@ -1,0 +1,45 @@
+"""What every `reelcast` sub-command shares: the --workspace option, errors, settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+err = Console(stderr=True)
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        help="Workspace folder (default: REELCAST_WORKSPACE or ./.reelcast).",
+        show_default=False,
+    ),
+]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print `error: message` to stderr (no markup parsing) and return the Exit to raise."""
+    err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
+    return typer.Exit(code)
+
+
+def context(workspace: Path | None):  # type: ignore[no-untyped-def]
+    """(settings, workspace) for a command; invalid settings are one clean error."""
+    from pydantic import ValidationError
+
+    from flows.settings import Settings
+    from flows.workspace import Workspace
+
+    try:
+        settings = Settings(**({"workspace": workspace} if workspace else {}))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"REELCAST_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+        raise fail(f"invalid settings (environment or .env): {problems}") from None
+    return settings, Workspace(settings.workspace)
