@@ -134,7 +134,7 @@ def speed(*, quick: bool, seed: int = 0) -> dict[str, float | None]:
         return faiss_stage(log, sample)
     hnsw = als.index
     # The same vectors, searched exactly: everything else (sources, ranker, rules) is shared.
-    vectors = _unit(als.item_factors[hnsw.item_columns])
+    vectors = als.index_vectors()
     exact = ItemIndex(vectors, hnsw.item_columns, hnsw_threshold=2**62, threads=hnsw.threads)
     print(f"  retrieval index: {hnsw.kind} over {len(hnsw):,} items (exact: {exact.kind})")
 
@@ -147,7 +147,7 @@ def speed(*, quick: bool, seed: int = 0) -> dict[str, float | None]:
     # Exact search is the slow path: time it on a sample (a rate does not need everyone).
     exact_rate = _timed_rate(score, sample)
     als.index = hnsw
-    queries = _unit(als.user_factors[sample])
+    queries = als.queries(sample)
     recall = _recall(hnsw.search(queries, RECALL_K)[1], exact.search(queries, RECALL_K)[1])
     print(
         f"  end to end (retrieve + rank + rules): HNSW {rate:,.0f} customers/s "

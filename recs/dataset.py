@@ -15,8 +15,14 @@ import numpy as np
 
 from retail.types import Event, EventType, Product
 
-#: Event kinds as small integers, in funnel order.
-KIND_CODES: dict[EventType, int] = {EventType.view: 0, EventType.cart: 1, EventType.purchase: 2}
+#: Event kinds as small integers, in funnel order. A click in a campaign email on a
+#: product is interest like a view: that is how the next campaign learns from this one.
+KIND_CODES: dict[EventType, int] = {
+    EventType.view: 0,
+    EventType.click: 0,
+    EventType.cart: 1,
+    EventType.purchase: 2,
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,7 +74,8 @@ def from_retail(
 
     Users are every customer in `customer_ids` plus everyone with an event, sorted by
     id; items are the catalog sorted by id. Events about unknown products and events
-    that are not product interest (exposure, open, click, unsubscribe) are left out.
+    that are not product interest (exposure, open, unsubscribe, a click without a
+    product) are left out; a product click counts as a view.
     """
     items = sorted(products, key=lambda p: p.id)
     item_index = {p.id: j for j, p in enumerate(items)}

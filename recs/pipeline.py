@@ -80,12 +80,16 @@ def _labels(log: InteractionLog, mask: np.ndarray) -> sp.csr_matrix:
     )
 
 
-def user_holdout(log: InteractionLog, config: PipelineConfig, *, randomly: bool) -> np.ndarray:
-    """Each user's last `label_share` of events (at least one, never all) as labels.
+def user_holdout(
+    log: InteractionLog, config: PipelineConfig, *, randomly: bool, fold: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, features) masks: fold `fold` of each user's `label_share` of events.
 
-    Time-correct per user: a user's features come only from that user's earlier events.
-    `randomly` picks the held-out events at random instead (seeded), to mirror a random
-    evaluation split.
+    By time, fold f labels each user's f-th last share (at least one event) and drops the
+    events after it, so a user's features come only from that user's earlier events.
+    `randomly` labels the f-th disjoint random share instead (seeded, k-fold over each
+    user's events) and keeps all the rest as features, to mirror a random evaluation split.
+    A user keeps at least one feature event; users too short for a fold have no labels.
     """
     n = len(log.user)
     if randomly:
@@ -99,17 +103,26 @@ def user_holdout(log: InteractionLog, config: PipelineConfig, *, randomly: bool)
     position = np.arange(n) - starts[users]
     size = counts[users]
     held = np.minimum(np.maximum(np.round(size * config.label_share), 1), size - 1)
+    # Counted back from each user's end: [size - (f+1)·held, size - f·held) are labels.
+    low, high = size - (fold + 1) * held, size - fold * held
+    ok = low >= 1
+    label = ok & (position >= low) & (position < high)
+    feature = ok & (position < low) if not randomly else ok & ~label
     mask = np.zeros(n, dtype=bool)
-    mask[order] = position >= size - held
-    return mask
+    keep = np.zeros(n, dtype=bool)
+    mask[order] = label
+    keep[order] = feature
+    return mask, keep
 
 
-def cutoff_time(times: np.ndarray, now: float, config: PipelineConfig) -> float:
-    """Start of the label window: the last `label_share` of events, at least `min_label_days`."""
+def cutoff_time(times: np.ndarray, now: float, config: PipelineConfig, *, fold: int = 0) -> float:
+    """Start of label window `fold` (0 = the latest): the last (fold+1) `label_share`s of
+    events, each window at least `min_label_days` long."""
     if len(times) == 0:
         return now
-    cutoff = float(np.quantile(times, 1.0 - config.label_share, method="lower"))
-    return min(cutoff, now - config.min_label_days * SECONDS_PER_DAY)
+    share = min(config.label_share * (fold + 1), 1.0)
+    cutoff = float(np.quantile(times, 1.0 - share, method="lower"))
+    return min(cutoff, now - (fold + 1) * config.min_label_days * SECONDS_PER_DAY)
 
 
 class Pipeline:
@@ -141,18 +154,43 @@ class Pipeline:
         if log.n_items == 0:
             raise RecsError("the catalog is empty: nothing can be recommended")
         self.version = _version(log, now, config)
-        split, label_mask, feature_now = self._label_split(log, now)
-        past = build_history(log.subset(~label_mask), now=feature_now, config=config)
-        labels = _labels(log, label_mask)
         self.ranker = None
-        self.training = {"split": split, "label_events": int(label_mask.sum())}
-        train_users = np.flatnonzero((np.diff(labels.indptr) > 0) & (past.user_count > 0))
-        if len(train_users) > config.ranker_max_users:
-            rng = np.random.default_rng(config.seed)
-            train_users = np.sort(rng.choice(train_users, config.ranker_max_users, replace=False))
-        if len(train_users):
+        self.training = {}
+        split, folds = self._label_folds(log, now)
+        self.training.update(split=split, folds=len(folds))
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        names: tuple[str, ...] = ()
+        label_events = positives = 0
+        for fold, (label_mask, keep_mask, feature_now) in enumerate(folds):
+            label_events += int(label_mask.sum())
+            past = build_history(log.subset(keep_mask), now=feature_now, config=config)
+            labels = _labels(log, label_mask)
+            train_users = np.flatnonzero((np.diff(labels.indptr) > 0) & (past.user_count > 0))
+            if len(train_users) > config.ranker_max_users:
+                rng = np.random.default_rng([config.seed, fold])
+                train_users = np.sort(
+                    rng.choice(train_users, config.ranker_max_users, replace=False)
+                )
+            if not len(train_users):
+                continue
             sources = self._fit_sources(past)
-            self.ranker = self._train_ranker(past, sources, train_users, labels)
+            names = feature_names(past, sources)
+            x, y, group, found = self._training_rows(past, sources, train_users, labels, fold)
+            positives += found
+            if len(group):
+                parts.append((x, y, group))
+        self.training["label_events"] = label_events
+        if parts:
+            group = np.concatenate([g for _, _, g in parts])
+            self.training.update(users=len(group), rows=int(group.sum()), positives=positives)
+            self.ranker = Ranker.train(
+                np.concatenate([x for x, _, _ in parts]),
+                np.concatenate([y for _, y, _ in parts]),
+                group,
+                names,
+                config,
+            )
+            self.training["rounds"] = self.ranker.rounds
         self.history = build_history(log, now=now, config=config)
         self.sources = self._fit_sources(self.history)
         logger.info(
@@ -165,47 +203,70 @@ class Pipeline:
         )
         return self
 
-    def _label_split(self, log: InteractionLog, now: float) -> tuple[str, np.ndarray, float]:
-        """(split used, which events are labels, the `now` of the feature history)."""
+    def _label_folds(
+        self, log: InteractionLog, now: float
+    ) -> tuple[str, list[tuple[np.ndarray, np.ndarray, float]]]:
+        """(split used, per fold: which events are labels, which are features, features' now).
+
+        Fold f of "time" labels the events in the f-th `label_share` window counted back
+        from `now` (later events dropped, features before the window); of "user", each
+        user's f-th last share likewise; of "user-random", the f-th disjoint random share
+        of each user's events (k-fold over events).
+        """
         config = self.config
         split = config.label_split
+        folds: list[tuple[np.ndarray, np.ndarray, float]] = []
         if split in ("auto", "time"):
-            cutoff = cutoff_time(log.time, now, config)
-            mask = log.time >= cutoff
-            before = np.bincount(log.user[~mask], minlength=log.n_users) > 0
-            after = np.bincount(log.user[mask], minlength=log.n_users) > 0
-            if split == "time" or (before & after).sum() >= config.min_label_users:
-                self.training["cutoff"] = cutoff
-                return "time", mask, cutoff
-            split = "user"
-        return split, user_holdout(log, config, randomly=split == "user-random"), now
+            end = now
+            for fold in range(config.label_folds):
+                cutoff = cutoff_time(log.time, now, config, fold=fold)
+                mask = (log.time >= cutoff) & (log.time < end)
+                if fold == 0:
+                    before = np.bincount(log.user[~mask], minlength=log.n_users) > 0
+                    after = np.bincount(log.user[mask], minlength=log.n_users) > 0
+                    if split == "auto" and (before & after).sum() < config.min_label_users:
+                        split = "user"
+                        break
+                    self.training["cutoff"] = cutoff
+                if not mask.any() or cutoff <= log.time.min(initial=now):
+                    break
+                folds.append((mask, log.time < cutoff, cutoff))
+                end = cutoff
+            if split != "user":
+                return "time", folds
+        for fold in range(config.label_folds):
+            mask, keep = user_holdout(log, config, randomly=split == "user-random", fold=fold)
+            if not mask.any():
+                break
+            folds.append((mask, keep, now))
+        return split, folds
 
-    def _train_ranker(
+    def _training_rows(
         self,
         past: History,
         sources: list[Source],
         users: np.ndarray,
         labels: sp.csr_matrix,
-    ) -> Ranker | None:
-        names = feature_names(past, sources)
+        fold: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The ranker's rows of one label fold: (x, y, rows per user, positives found)."""
         xs, ys, groups = [], [], []
         positives = 0
+        n_features = len(feature_names(past, sources))
         for start in range(0, len(users), self.config.batch_users):
             chunk = users[start : start + self.config.batch_users]
             cands = self._candidates(past, sources, chunk, past.purchased[chunk])
             x = features(past, sources, cands)
             y = _lookup_rows(labels, chunk, cands.items)
-            valid = cands.valid & self._sampled(y, start)
+            valid = cands.valid & self._sampled(y, start + fold * len(users))
             keep = (y * valid).sum(axis=1) > 0  # users whose labels no source found teach nothing
             xs.append(x[keep][valid[keep]])
             ys.append(y[keep][valid[keep]])
             groups.append(valid[keep].sum(axis=1))
             positives += int((y[keep] > 0).sum())
-        group = np.concatenate(groups)
-        self.training.update(users=len(group), rows=int(group.sum()), positives=positives)
-        if len(group) == 0:
-            return None
-        return Ranker.train(np.concatenate(xs), np.concatenate(ys), group, names, self.config)
+        if not xs:
+            return np.empty((0, n_features), np.float32), np.empty(0), np.empty(0, np.int64), 0
+        return np.concatenate(xs), np.concatenate(ys), np.concatenate(groups), positives
 
     def _sampled(self, y: np.ndarray, salt: int) -> np.ndarray:
         """All positives, plus up to `ranker_negatives` seeded-random negatives per row."""

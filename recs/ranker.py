@@ -16,6 +16,11 @@ class Ranker:
         self.booster = booster
         self.names = names
 
+    @property
+    def rounds(self) -> int:
+        """Boosting rounds in the model."""
+        return int(self.booster.current_iteration())
+
     @classmethod
     def train(
         cls,

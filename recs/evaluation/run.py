@@ -59,13 +59,24 @@ class ModelSpec:
     missing: str = ""
 
 
-def _pipeline_spec() -> ModelSpec:
-    """The reelcast pipeline with its default config, if `recs.pipeline` exists."""
+#: The pipeline's tuning grid: how its ranker's training labels are cut from the log. "auto"
+#: (one time cutoff, or each user's latest events) mirrors a split by time; "user-random"
+#: (random shares of each user's events) mirrors a random split. Validation decides.
+PIPELINE_GRID = grid(label_split=["auto", "user-random"])
+
+
+def _pipeline_spec(pipeline_grid: tuple[dict[str, Any], ...] = PIPELINE_GRID) -> ModelSpec:
+    """The reelcast pipeline tuned over `pipeline_grid`, if `recs.pipeline` exists."""
     try:
+        from recs.config import PipelineConfig
         from recs.pipeline import Pipeline
     except ImportError as error:
         return ModelSpec(PIPELINE, None, missing=f"recs.pipeline not importable ({error})")
-    return ModelSpec(PIPELINE, lambda: Pipeline())
+
+    def build(**params: Any) -> Recommender:
+        return Pipeline(PipelineConfig(**params))
+
+    return ModelSpec(PIPELINE, build, pipeline_grid)
 
 
 #: EASE inverts a dense items × items matrix: past this catalog size it is left out.
@@ -85,7 +96,8 @@ def default_specs(
     - ease: λ ∈ {50, 100, 250, 500, 1000} / {100, 500}
     - als: factors ∈ {64, 128} × regularization ∈ {1, 10, 30} × iterations ∈ {15, 30}
       × alpha ∈ {1, 3, 10} / factors 64, iterations 15, regularization ∈ {10, 30} × alpha ∈ {1, 3}
-    - pop and the pipeline: no grid (the pipeline's defaults are tuned by its own authors).
+    - reelcast: `PIPELINE_GRID` (label_split ∈ {auto, user-random}), both settings
+    - pop: no grid.
     """
     if quick:
         knn = grid(k=[50, 100], shrink=[0.0])

@@ -20,8 +20,34 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 
 
+def mips_items(item_factors: np.ndarray) -> np.ndarray:
+    """Item vectors with one extra coordinate that gives them all the same norm, then unit.
+
+    Bachrach et al. (2014): with v' = (v, sqrt(M² − |v|²)) / M and a unit query (q, 0),
+    cosine(q', v') = q·v / (|q| M), so nearest-by-cosine is exactly largest dot product,
+    while every indexed vector has norm 1 (what HNSW needs for good recall).
+    """
+    vectors = np.asarray(item_factors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1)
+    top = float(norms.max()) if len(norms) else 0.0
+    if top <= 0:
+        return np.zeros((len(vectors), vectors.shape[1] + 1), np.float32)
+    extra = np.sqrt(np.maximum(top**2 - norms**2, 0.0))[:, None]
+    return np.ascontiguousarray(np.hstack([vectors, extra]) / top, dtype=np.float32)
+
+
+def mips_queries(user_factors: np.ndarray) -> np.ndarray:
+    """Unit user vectors with a zero extra coordinate, to search `mips_items` vectors."""
+    users = _unit(np.asarray(user_factors, dtype=np.float32))
+    return np.ascontiguousarray(np.hstack([users, np.zeros((len(users), 1), np.float32)]))
+
+
 class AlsEmbedding:
-    """Implicit-feedback ALS factors; retrieval by cosine through Faiss, pair score = dot."""
+    """Implicit-feedback ALS factors; retrieval by ALS preference (dot) through Faiss.
+
+    The index holds `mips_items` vectors (equal norms), so an inner-product search over
+    them ranks items exactly by the dot product, popularity included, as ALS itself would.
+    """
 
     name = "als"
 
@@ -47,18 +73,29 @@ class AlsEmbedding:
         known = np.flatnonzero(history.item_count > 0)
         threshold = 2**62 if config.exact_retrieval else config.hnsw_threshold
         self.index = ItemIndex(
-            _unit(self.item_factors[known]), known, hnsw_threshold=threshold, threads=config.threads
+            mips_items(self.item_factors[known]),
+            known,
+            hnsw_threshold=threshold,
+            threads=config.threads,
         )
         return self
 
     def candidates(
         self, users: np.ndarray, k: int, exclude: sp.csr_matrix
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Nearest items by cosine for all users in one Faiss search."""
+        """Items of highest ALS preference for all users in one Faiss search."""
         fetch = k + extra_for(exclude)
-        sims, items = self.index.search(_unit(self.user_factors[users]), fetch)
+        sims, items = self.index.search(self.queries(users), fetch)
         valid = (items >= 0) & ~in_rows(items, exclude)
         return compact(items, sims, valid, k)
+
+    def queries(self, users: np.ndarray) -> np.ndarray:
+        """The search vectors of `users` for this source's index."""
+        return mips_queries(self.user_factors[users])
+
+    def index_vectors(self) -> np.ndarray:
+        """The vectors the index holds, in `index.item_columns` order (for an exact twin)."""
+        return mips_items(self.item_factors[self.index.item_columns])
 
     def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Raw ALS preference (dot product), which keeps the popularity that cosine drops."""

@@ -11,7 +11,12 @@ from recs.synthetic import SyntheticShop, synthetic_shop
 
 #: Small enough to fit in about a second; the defaults are tuned for real data sizes.
 FAST = PipelineConfig(
-    als_factors=16, als_iterations=5, ranker_rounds=30, ranker_min_leaf=20, threads=1
+    als_factors=16,
+    als_iterations=5,
+    ranker_rounds=30,
+    ranker_min_leaf=20,
+    label_folds=1,
+    threads=1,
 )
 
 

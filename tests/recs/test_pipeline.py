@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from recs.dataset import InteractionLog
 from recs.features import candidate_union, features
 from recs.history import build_history
-from recs.pipeline import Pipeline, cutoff_time
+from recs.pipeline import Pipeline, cutoff_time, user_holdout
 from recs.synthetic import SyntheticShop
 from tests.recs.conftest import FAST
 
@@ -115,3 +115,46 @@ def test_explanations_name_sources_and_features(fitted: Pipeline) -> None:
         assert text.startswith("source=")
         sources = text.split(";")[0].removeprefix("source=").split("+")
         assert set(sources) <= set(fitted.source_names)
+
+
+def test_label_folds_are_disjoint_and_time_correct(shop_log: InteractionLog) -> None:
+    config = replace(FAST, label_folds=3)
+    by_time = [user_holdout(shop_log, config, randomly=False, fold=f) for f in range(3)]
+    by_chance = [user_holdout(shop_log, config, randomly=True, fold=f) for f in range(3)]
+    for folds in (by_time, by_chance):
+        labels = np.stack([mask for mask, _ in folds])
+        assert labels.any(axis=1).all()
+        assert labels.sum(axis=0).max() == 1  # no event is a label twice
+        for mask, keep in folds:
+            assert not (mask & keep).any()
+    for mask, keep in by_time:  # features strictly before each user's labels
+        for user in np.unique(shop_log.user[mask])[:50]:
+            mine = shop_log.user == user
+            assert shop_log.time[mine & keep].max() <= shop_log.time[mine & mask].min()
+            assert not (
+                mine & ~mask & ~keep & (shop_log.time < shop_log.time[mine & mask].min())
+            ).any()
+
+
+def test_several_label_folds_train_one_ranker(
+    shop: SyntheticShop, shop_log: InteractionLog
+) -> None:
+    now = shop.now.timestamp()
+    one = Pipeline(FAST).fit(shop_log, now=now)
+    three = Pipeline(replace(FAST, label_folds=3, label_split="user-random")).fit(shop_log, now=now)
+    assert three.training["folds"] == 3 and three.training["split"] == "user-random"
+    assert three.training["users"] > one.training["users"]
+    assert three.ranker is not None
+
+
+def test_als_retrieval_ranks_by_dot_product(fitted: Pipeline) -> None:
+    als = fitted.sources[0]
+    users = np.arange(30)
+    empty = sp.csr_matrix((len(users), fitted.history.n_items))
+    items, _ = als.candidates(users, 10, empty)
+    known = als.index.item_columns  # type: ignore[attr-defined]
+    dots = als.user_factors[users] @ als.item_factors[known].T  # type: ignore[attr-defined]
+    best = known[np.argsort(-dots, axis=1, kind="stable")[:, :10]]
+    assert (np.sort(items, 1) == np.sort(best, 1)).mean() > 0.99
+    vectors = als.index_vectors()  # type: ignore[attr-defined]
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)

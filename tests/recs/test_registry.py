@@ -97,3 +97,32 @@ def test_registering_the_same_version_twice_keeps_the_first(tmp_path: Path) -> N
     again = registry.register("v1", _save("b"), data_hash="d", params={}, metrics={})
     assert again == first
     assert (registry.path("v1") / "model.bin").read_text() == "a"
+
+
+def test_a_product_click_from_an_email_counts_as_interest() -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from recs.dataset import from_retail
+    from retail.types import Event, Product
+
+    product = Product(
+        id="P1",
+        title="Mug",
+        brand="A",
+        category="K",
+        price=Decimal("1"),
+        currency="EUR",
+        image="m.jpg",
+        url="https://s.example/p1",
+    )
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    log = from_retail(
+        [product],
+        [
+            Event(customer_id="C1", product_id="P1", type="click", timestamp=at),
+            Event(customer_id="C2", type="open", timestamp=at),
+            Event(customer_id="C2", type="click", timestamp=at),
+        ],
+    )
+    assert log.user_ids == ("C1",) and list(log.item) == [0] and list(log.kind) == [0]

@@ -67,3 +67,13 @@ def test_format_table_and_ratio() -> None:
     assert "reelcast" in text and "—" in text and text.startswith("demo")
     assert pipeline_ratio(table) == pytest.approx(2.0)
     assert pipeline_ratio({"pop": table["pop"]}) is None
+
+
+def test_the_pipeline_is_tuned_over_its_label_split() -> None:
+    from recs.evaluation.run import PIPELINE_GRID, default_specs
+
+    spec = default_specs(quick=True)[-1]
+    assert spec.name == "reelcast" and spec.grid == PIPELINE_GRID
+    assert {p["label_split"] for p in spec.grid} == {"auto", "user-random"}
+    assert spec.build is not None
+    assert spec.build(**spec.grid[1]).config.label_split == "user-random"
