@@ -917,15 +917,14 @@ def main() -> None:
     # are identical (same picks, same copy) share one video inside a run: content
     # addressing at work. Two identical storyboards rendering at the same moment on the
     # two workers are both rendered (the second rename loses), so counts may differ a bit.
-    distinct = direct["distinct_videos"]
     for side, rendered, reused, folders in (
         ("direct", direct["rendered"], direct["reused"], direct["render_folders"]),
         ("flow", summary.rendered, summary.reused_renders, flow["render_folders"]),
     ):
-        if rendered + reused != args.customers or rendered < distinct or folders != distinct:
+        if rendered + reused != args.customers or rendered < folders or not folders:
             problems.append(
                 f"{side}: rendered {rendered}, reused {reused}, {folders} videos on disk; "
-                f"expected every one of the {distinct} distinct videos rendered in this run"
+                "expected every distinct video rendered in this run"
             )
     if direct["sent"] != direct["selected"]:
         problems.append(f"direct sent {direct['sent']} of {direct['selected']}")
@@ -960,9 +959,10 @@ def main() -> None:
     cpm_direct = 60 * direct["sent"] / direct["wall_s"]
     print(f"customers per minute: flow {cpm_flow:.1f}, direct {cpm_direct:.1f}")
     print(
-        f"videos: {distinct} distinct for {args.customers} customers (identical storyboards "
-        f"share one video); rendered in this run: direct {direct['rendered']}, flow "
-        f"{summary.rendered} (the rest reused within the same run, none across runs)"
+        f"videos: {args.customers} customers share {direct['render_folders']} distinct videos "
+        f"(direct) / {flow['render_folders']} (flow; exploration picks differ a little); "
+        f"rendered in this run: direct {direct['rendered']}, flow {summary.rendered} (the rest "
+        "are identical storyboards reused within the same run; workspaces are fresh)"
     )
     # Machine load drift between the sides (other jobs) shows as a different mean render.
     renders_flow = [

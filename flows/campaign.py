@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,6 +25,7 @@ from prefect.context import FlowRunContext
 from prefect.flow_runs import pause_flow_run
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import opaque
 from pydantic import BaseModel, Field, ValidationError
 
 from compliance.audience import (
@@ -360,6 +362,33 @@ def make_renderer(settings: Settings, ws: Workspace, campaign: str) -> Renderer:
     return FallbackRenderer(vendor, local) if settings.vendor_fallback == "local" else vendor
 
 
+def video_problems(job: Job, render: Render) -> list[str]:
+    """One decode pass of video QC (duration, size, codec, faststart, black or frozen
+    stretches outside intended stills, loudness) and the poster."""
+    verdict = qc_video(render.video, Expect.from_storyboard(job.storyboard))
+    problems = [f"video: {p}" for p in verdict.problems]
+    if not render.poster.is_file():
+        problems.append("poster: missing")
+    return problems
+
+
+def copy_problems(
+    job: Job, allow: AllowList, products: Mapping[str, Product], policy: ClaimsPolicy
+) -> list[str]:
+    """The copy's checks: the recipient's own values, a PII scan, and the claims rules
+    (catalog prices, discounts, policy phrases, the AI label)."""
+    texts = job.storyboard.texts()
+    problems = [f"pii: recipient's {f.field} in copy" for f in scan_own_values(texts, job.customer)]
+    for text in texts:
+        problems += [f"pii: {f.type} in copy" for f in scan_text(text, allow=allow)]
+    blob = "\n".join(texts)
+    shown = [products[pid] for pid in job.pick.product_ids if products[pid].title in blob]
+    problems += check_claims(
+        texts, products=shown, locale=job.customer.locale, policy=policy
+    ).problems
+    return problems
+
+
 def check_creative(
     job: Job,
     render: Render,
@@ -367,27 +396,8 @@ def check_creative(
     products: Mapping[str, Product],
     policy: ClaimsPolicy,
 ) -> list[str]:
-    """Problems that stop this creative from being sent (empty: fine).
-
-    One decode pass of video QC (duration, size, codec, faststart, black or frozen
-    stretches, loudness), the recipient's own values and a PII scan of the copy, and the
-    claims rules (catalog prices, discounts, policy phrases, the AI label).
-    """
-    verdict = qc_video(render.video, Expect.from_storyboard(job.storyboard))
-    problems = [f"video: {p}" for p in verdict.problems]
-    if not render.poster.is_file():
-        problems.append("poster: missing")
-    texts = job.storyboard.texts()
-    problems += [
-        f"pii: recipient's {f.field} in copy" for f in scan_own_values(texts, job.customer)
-    ]
-    for text in texts:
-        problems += [f"pii: {f.type} in copy" for f in scan_text(text, allow=allow)]
-    blob = "\n".join(texts)
-    shown = [products[pid] for pid in job.pick.product_ids if products[pid].title in blob]
-    claims = check_claims(texts, products=shown, locale=job.customer.locale, policy=policy)
-    problems += claims.problems
-    return sorted(set(problems))
+    """Every problem that stops this creative from being sent (empty: fine)."""
+    return sorted(set(video_problems(job, render) + copy_problems(job, allow, products, policy)))
 
 
 @step
@@ -574,7 +584,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         data.events.extend(e for e in tracking.events() if e.customer_id in known)
     summary.skipped_rows = data.skipped_rows
     summary.unknown_reference_events = data.unknown_reference_events
-    audience = choose_audience(data, params, settings, str(ws.state_db))
+    audience = choose_audience(opaque(data), params, settings, str(ws.state_db))
     summary.considered, summary.excluded = audience.considered, audience.counts()
     summary.eligible = len(audience.eligible)
     chosen = audience.eligible[: params.limit] if params.limit else audience.eligible
@@ -593,14 +603,14 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         _publish(summary, [])
         return summary
 
-    record, blocked = choose_model(data, settings, ws)
+    record, blocked = choose_model(opaque(data), settings, ws)
     if record is None:
         log.warning("%s", blocked)
         summary.blocked = blocked
         _publish(summary, [])
         return summary
     reporter().start("recommend", len(chosen))
-    picks = pick_products(data, record, [c.id for c in chosen], params, ws)
+    picks = pick_products(opaque(data), record, [c.id for c in chosen], params, ws)
     summary.sources, summary.reasons = reason_counts(picks)
     summary.model_version = next(iter(picks.values())).model_version if picks else ""
     products = {p.id: p for p in data.products}
@@ -689,8 +699,23 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         else (load_claims_policy())
     )
     rows = []
-    for job, render in zip(jobs, renders, strict=True):
-        problems = check_creative(job, render, allow, products, claims_policy)
+    # Same render key, same video: decode it once. Checks run on the render workers'
+    # threads (each decode is an ffmpeg process), not one after another.
+    video_checks: dict[str, Future[list[str]]] = {}
+    with ThreadPoolExecutor(max_workers=settings.render_workers) as pool:
+        for job, render in zip(jobs, renders, strict=True):
+            if render.key not in video_checks:
+                video_checks[render.key] = pool.submit(video_problems, job, render)
+        checked = [
+            sorted(
+                set(
+                    video_checks[r.key].result()
+                    + copy_problems(job, allow, products, claims_policy)
+                )
+            )
+            for job, r in zip(jobs, renders, strict=True)
+        ]
+    for (job, render), problems in zip(zip(jobs, renders, strict=True), checked, strict=True):
         for problem in problems:
             failed[problem] += 1
         if problems:
@@ -771,7 +796,13 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     if not params.dry_run and summary.approval != "rejected":
         reporter().start("email", len(passed))
         summary.queued, summary.already_queued = queue_emails(
-            passed, params, settings, products, secret, str(ws.state_db), data.events
+            opaque(passed),
+            params,
+            settings,
+            opaque(products),
+            secret,
+            str(ws.state_db),
+            opaque(data.events),
         )
         reporter().start("send", summary.queued)
         report, summary.mail_via = send_due(settings, ws)
