@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,10 +36,9 @@ from compliance.audience import (
     unsubscribed_in,
 )
 from compliance.audit import AuditLog
-from compliance.claims import ClaimsPolicy, check_claims
 from compliance.claims import load_policy as load_claims_policy
-from compliance.own_values import scan_own_values
-from compliance.pii import AllowList, scan_text
+from compliance.copy_checks import copy_problems
+from compliance.pii import AllowList
 from compliance.pseudonym import pseudonymize
 from compliance.suppression import SuppressionList
 from creative.errors import CreativeError
@@ -62,6 +60,7 @@ from flows.runners import task_runner
 from flows.settings import Settings
 from flows.transports import open_transport
 from flows.workspace import Workspace
+from recs.pick import reason_counts
 from recs.registry import Gate, ModelRecord, Registry
 from recs.rules import Rules
 from recs.training import load as load_model
@@ -296,21 +295,6 @@ def campaign_rules(params: CampaignParams) -> Rules:
     )
 
 
-def reason_counts(picks: Mapping[str, Pick]) -> tuple[dict[str, int], dict[str, int]]:
-    """(slots per candidate source, slots per kind of reason) over all picks."""
-    sources: Counter[str] = Counter()
-    kinds: Counter[str] = Counter()
-    for pick in picks.values():
-        for reason in pick.reasons:
-            head = reason.split(";", 1)[0]
-            if head.startswith("source="):
-                kinds["ranked"] += 1
-                sources.update(head.removeprefix("source=").split("+"))
-            else:
-                kinds[head.split("(", 1)[0]] += 1
-    return dict(sources), dict(kinds)
-
-
 @task(
     cache_policy=NO_CACHE,
     persist_result=False,
@@ -370,34 +354,6 @@ def video_problems(job: Job, render: Render) -> list[str]:
     if not render.poster.is_file():
         problems.append("poster: missing")
     return problems
-
-
-def copy_problems(
-    job: Job, allow: AllowList, products: Mapping[str, Product], policy: ClaimsPolicy
-) -> list[str]:
-    """The copy's checks: the recipient's own values, a PII scan, and the claims rules
-    (catalog prices, discounts, policy phrases, the AI label)."""
-    texts = job.storyboard.texts()
-    problems = [f"pii: recipient's {f.field} in copy" for f in scan_own_values(texts, job.customer)]
-    for text in texts:
-        problems += [f"pii: {f.type} in copy" for f in scan_text(text, allow=allow)]
-    blob = "\n".join(texts)
-    shown = [products[pid] for pid in job.pick.product_ids if products[pid].title in blob]
-    problems += check_claims(
-        texts, products=shown, locale=job.customer.locale, policy=policy
-    ).problems
-    return problems
-
-
-def check_creative(
-    job: Job,
-    render: Render,
-    allow: AllowList,
-    products: Mapping[str, Product],
-    policy: ClaimsPolicy,
-) -> list[str]:
-    """Every problem that stops this creative from being sent (empty: fine)."""
-    return sorted(set(video_problems(job, render) + copy_problems(job, allow, products, policy)))
 
 
 @step
@@ -710,7 +666,13 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
             sorted(
                 set(
                     video_checks[r.key].result()
-                    + copy_problems(job, allow, products, claims_policy)
+                    + copy_problems(
+                        job.storyboard.texts(),
+                        customer=job.customer,
+                        products=[products[pid] for pid in job.pick.product_ids],
+                        allow=allow,
+                        policy=claims_policy,
+                    )
                 )
             )
             for job, r in zip(jobs, renders, strict=True)

@@ -8,7 +8,6 @@ default reporter does nothing and the Prefect UI shows the run instead.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -82,9 +81,6 @@ class RichReporter:
         with self._lock:
             if stage in self._tasks:
                 self._progress.advance(self._tasks[stage], amount)
-
-
-Callback = Callable[[], None]
 
 
 def _ask_in_terminal(progress, flow_run_id: str, gallery: str) -> None:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -197,3 +198,18 @@ def _group_codes(
     code_of = {g: i for i, g in enumerate(names)}
     codes = np.array([code_of.get(groups.get(u, ""), -1) for u in user_ids], dtype=np.int64)
     return codes, code_of
+
+
+def reason_counts(picks: Mapping[str, Pick]) -> tuple[dict[str, int], dict[str, int]]:
+    """(slots per candidate source, slots per kind of reason) over all picks."""
+    sources: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
+    for pick in picks.values():
+        for reason in pick.reasons:
+            head = reason.split(";", 1)[0]
+            if head.startswith("source="):
+                kinds["ranked"] += 1
+                sources.update(head.removeprefix("source=").split("+"))
+            else:
+                kinds[head.split("(", 1)[0]] += 1
+    return dict(sources), dict(kinds)

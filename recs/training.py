@@ -11,7 +11,6 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from recs.config import PipelineConfig
 from recs.dataset import from_retail
@@ -155,8 +154,3 @@ def serve_current(
             model_version=pick.model_version,
         )
     return picks
-
-
-def model_folder(registry: Registry, version: str) -> Path:
-    """Where a registered model's files are."""
-    return registry.path(version)

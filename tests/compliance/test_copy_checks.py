@@ -1,0 +1,58 @@
+"""A creative's copy is checked for the recipient's values, PII and claims in one call."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from compliance.claims import load_policy
+from compliance.copy_checks import copy_problems
+from compliance.pii import AllowList
+from retail.types import Customer, Product
+
+ANN = Customer(
+    id="C1", email="ann.lee@example.com", first_name="Ann", last_name="Lee", locale="en_US"
+)
+MUG = Product(
+    id="P1",
+    title="Acme Mug",
+    brand="Acme",
+    category="Kitchen",
+    price=Decimal("9.99"),
+    currency="EUR",
+    image="m.jpg",
+    url="https://s.example/1",
+)
+LAMP = Product(
+    id="P2",
+    title="Desk Lamp",
+    brand="Acme",
+    category="Home",
+    price=Decimal("49.99"),
+    currency="EUR",
+    image="l.jpg",
+    url="https://s.example/2",
+)
+
+
+def _check(*texts: str) -> list[str]:
+    return copy_problems(
+        list(texts),
+        customer=ANN,
+        products=[MUG, LAMP],
+        allow=AllowList(["Acme"]),
+        policy=load_policy(),
+    )
+
+
+def test_clean_copy_of_the_shown_product_passes() -> None:
+    assert _check("Picked for you, Ann", "Acme Mug", "€9.99", "AI-generated") == []
+
+
+def test_recipient_values_pii_and_claims_are_all_reported() -> None:
+    problems = _check("Hi Ann Lee", "Acme Mug", "€8.99", "Call +1 202-555-0143", "best deal")
+    assert "pii: recipient's last_name in copy" in problems
+    assert any(p.startswith("pii: PHONE") for p in problems)
+    assert any(p.startswith("price: catalog price of P1") for p in problems)
+    assert not any("P2" in p for p in problems), "the lamp is not shown, so not checked"
+    assert any('superlative "best"' in p for p in problems)
+    assert any("label missing" in p for p in problems)
