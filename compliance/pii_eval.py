@@ -1,17 +1,20 @@
 """A labeled evaluation set for the PII scanner, generated from a seed at run time.
 
-Texts are templates of real marketing copy (subject lines, product blurbs, headlines,
-footers, customer-service replies). Personal values come from generators written for
-this evaluation, from the published rules of each identifier, not from the scanner's
-patterns: card numbers per brand with a Luhn check digit, IBANs per country with their
-mod-97 check digits, phone numbers from each country's numbering plan in national and
-international formats, names, streets and postcodes per country. Look-alikes (order
-numbers, SKUs, tracking numbers, prices, dates, versions, invalid-checksum cards and
-IBANs, masked numbers, postcodes alone, first-name greetings, person-like brand names
-on the allow list) carry no label.
+Texts are templates of real marketing and customer-service copy (subject lines,
+preheaders, headlines, product blurbs, reviews and social proof, transactional
+mails, SMS, footers, service replies, a few in German, French and Spanish), written
+from how shops write, not from the scanner's cue words. Personal values come from
+independent generators (`compliance.pii_eval_values`): names, street addresses and
+email addresses from Faker's locale providers, identifiers from their published
+rules. Look-alikes carry no label: order numbers, SKUs, EANs, tracking numbers,
+prices, dates, versions, invalid-checksum cards and IBANs, masked cards, postcodes
+and cities alone, company names made of surnames, product names made of capitalized
+words (some named like people: "the Olivia Tote"), first-name-only greetings and
+person-like brand names on the allow list.
 
-Gold span conventions: a PERSON span is the name without title or greeting ("Dear
-Ms [Lee]"); an ADDRESS span is the whole inserted address, postcode and city included.
+Gold span conventions: a PERSON span is the full name without title or greeting
+("Dear Ms [Lee]", "Hi [Ann Lee]"); a first name alone is not labeled. An ADDRESS span
+is the whole inserted address, postcode and city included.
 
     from compliance.pii_eval import build_eval_set
     texts = build_eval_set(seed=5, size=1000)
@@ -48,11 +51,54 @@ class LabeledText:
     kind: str
 
 
-BRANDS = (
-    "Dr. Martens", "Mr Porter", "Mrs. Meyer's", "Ted Baker", "Calvin Klein", "Tommy Hilfiger",
-    "Ralph Lauren", "Kate Spade", "Marc Jacobs", "Tory Burch", "Hugo Boss", "Paul Smith",
-    "Karl Lagerfeld", "Dr. Hauschka", "Vera Wang", "Patagonia", "Nordlicht", "Fjällräven",
-)  # fmt: skip
+# Catalog brands named like people: on the allow list, never flagged.
+PERSON_BRANDS = (
+    "Dr. Martens",
+    "Mr Porter",
+    "Mrs. Meyer's",
+    "Ted Baker",
+    "Calvin Klein",
+    "Tommy Hilfiger",
+    "Ralph Lauren",
+    "Kate Spade",
+    "Marc Jacobs",
+    "Tory Burch",
+    "Hugo Boss",
+    "Paul Smith",
+    "Karl Lagerfeld",
+    "Dr. Hauschka",
+    "Vera Wang",
+    "Michael Kors",
+    "Stella McCartney",
+    "Charlotte Tilbury",
+    "Jo Malone",
+    "Bobbi Brown",
+    "Victoria Beckham",
+    "Anya Hindmarch",
+    "Laura Mercier",
+    "Isabel Marant",
+    "Jimmy Choo",
+    "Tom Ford",
+    "Oscar de la Renta",
+)
+# Brands that do not look like people (also on the allow list, as a shop would have them).
+OTHER_BRANDS = (
+    "Patagonia",
+    "Nordlicht",
+    "Fjällräven",
+    "Arc'teryx",
+    "Le Creuset",
+    "North Face",
+    "Birkenstock",
+    "Salomon",
+    "Bose",
+    "Rituals",
+    "Muji",
+    "Le Labo",
+    "Canada Goose",
+    "Saint Laurent",
+)
+BRANDS = (*PERSON_BRANDS, *OTHER_BRANDS)
 SHOP = {
     "name": "Nordlicht Outfitters GmbH",
     "address": "Torstraße 109, 10119 Berlin",
@@ -61,13 +107,43 @@ SHOP = {
 }
 ALLOW: tuple[str, ...] = (*BRANDS, SHOP["name"], SHOP["address"], SHOP["email"], SHOP["phone"])
 
-PRODUCTS = (
-    "Merino Crew Sweater", "Trail Runner 2", "Canvas Weekender", "Linen Shirt Dress",
-    "Down Parka 700", "Air Cushion 270", "Ceramic Pour-Over Set", "4K Action Cam X3",
-    "Wool Beanie", "Leather Chelsea Boot", "Rain Shell Pro", "Cashmere Scarf",
+# Product names as catalogs write them: model names (some are first names), colours,
+# materials, product nouns, numbers.
+MODEL_NAMES = (
+    "Olivia", "Harper", "Milo", "Luna", "Ava", "Theo", "Clara", "Felix", "Stella", "Jasper",
+    "Aurora", "Summit", "Nimbus", "Atlas", "Ridge", "Sierra", "Alpine", "Harbor", "Nova",
+    "Everest", "Coastal", "Heritage", "Metro", "Voyager", "Phoenix",
+)  # fmt: skip
+PRODUCT_COLOURS = (
+    "Rose Gold", "Navy", "Olive", "Sand", "Charcoal", "Ivory", "Forest Green", "Ruby Red",
+    "Slate Blue", "Camel", "Black", "Stone", "Amber", "Jade",
+)  # fmt: skip
+PRODUCT_MATERIALS = ("Merino", "Linen", "Leather", "Cashmere", "Canvas", "Suede", "Down", "Wool")
+PRODUCT_NOUNS = (
+    "Tote", "Sweater", "Parka", "Chelsea Boot", "Sneaker", "Backpack", "Scarf", "Beanie",
+    "Shirt Dress", "Weekender", "Blazer", "Cardigan", "Desk Lamp", "Armchair", "Sofa",
+    "Duvet Cover", "Travel Mug", "Rain Jacket", "Trail Runner", "Wallet", "Watch", "Sunglasses",
+)  # fmt: skip
+HOLIDAYS = (
+    "Black Friday", "Cyber Monday", "Mother's Day", "Father's Day", "Valentine's Day",
+    "Boxing Day", "St. Patrick's Day", "Singles' Day", "Prime Day", "Christmas Eve",
 )  # fmt: skip
 
-# Card brands: IIN ranges and lengths from the schemes' published tables.
+
+def product(v: Values) -> str:
+    """A product name: model + material/colour + noun, or noun + model number."""
+    rng = v.rng
+    noun = rng.choice(PRODUCT_NOUNS)
+    shape = rng.randrange(5)
+    if shape == 0:
+        return f"{rng.choice(MODEL_NAMES)} {noun}"
+    if shape == 1:
+        return f"{rng.choice(MODEL_NAMES)} {rng.choice(PRODUCT_MATERIALS)} {noun}"
+    if shape == 2:
+        return f"{noun} in {rng.choice(PRODUCT_COLOURS)}"
+    if shape == 3:
+        return f"{rng.choice(PRODUCT_MATERIALS)} {noun} {rng.choice(('2', 'Pro', 'X3', '700'))}"
+    return f"{rng.choice(PRODUCT_COLOURS)} {rng.choice(MODEL_NAMES)} {noun}"
 
 
 # -- templates of real marketing copy ------------------------------------------------
@@ -92,7 +168,11 @@ UNLABELED: dict[str, Callable[[Values], str]] = {
     "FIRST": Values.first,
     "TITLE": Values.title,
     "BRAND": lambda v: v.rng.choice(BRANDS),
-    "PRODUCT": lambda v: v.rng.choice(PRODUCTS),
+    "PBRAND": lambda v: v.rng.choice(PERSON_BRANDS),
+    "PRODUCT": product,
+    "COMPANY": Values.company,
+    "CITY": Values.city,
+    "HOLIDAY": lambda v: v.rng.choice(HOLIDAYS),
     "SHOP": lambda v: SHOP["name"],
     "SHOP_ADDRESS": lambda v: SHOP["address"],
     "SHOP_EMAIL": lambda v: SHOP["email"],
@@ -116,36 +196,73 @@ UNLABELED: dict[str, Callable[[Values], str]] = {
 
 TEMPLATES: dict[str, tuple[str, ...]] = {
     "subject": (
-        "{FIRST}, your {PRODUCT} ships today to {ADDRESS}",
+        "{FIRST}, your {PRODUCT} ships today",
+        "{FULLNAME}, your order {ORDER} is confirmed",
         "Dear {TITLE} {LAST}, your refund to {IBAN} is on its way",
         "{FIRST}, {PERCENT} off {BRAND} ends {DATE}",
         "Your order {ORDER} has shipped – track it: {TRACKING}",
-        "Last chance: {PRODUCT} for {PRICE} (was {PRICE})",
-        "Re: your question about order {ORDER} – {FULLNAME} from our team replied",
-        "Welcome back, {FULLNAME}! Here is {PERCENT} off",
+        "Last Chance: The {PRODUCT} Is Back For {PRICE}",
+        "Happy birthday, {FULLNAME}! A gift from us inside",
+        "{FULLNAME} sent you a gift card",
         "New sign-in to your account from {IP}",
-        "Hi {FIRST}, the {BRAND} edit is here",
-        "Flash sale {DATE}: {QTY} pieces from {BRAND} under {PRICE}",
+        "{HOLIDAY} Starts Now: Up To {PERCENT} Off {PBRAND}",
+        "Still thinking about the {PRODUCT}, {FIRST}?",
+        "Congratulations {FULLNAME}, you've reached Gold status",
+        "Your appointment with {FULLNAME} is confirmed for {DATE}",
+    ),
+    "preheader": (
+        "Free returns until {DATE} · Members save an extra {PERCENT}",
+        "Picked for {FIRST}: {PRODUCT}, {PRODUCT} and more",
+        "{FULLNAME} added 3 items to your shared wishlist",
+        "New from {PBRAND} and {BRAND} – only at {SHOP}",
+        "Order {ORDER} for {FULLNAME} is ready for pickup at our {CITY} store",
+    ),
+    "headline": (
+        "Meet The {PRODUCT}",
+        "Dear {TITLE} {FULLNAME}, meet the new {PRODUCT}",
+        "The {PBRAND} Edit: {QTY} New Arrivals",
+        "{PBRAND} x {BRAND}: new drops, {PRICE} and up",
+        "Free delivery to {POSTCODE} on orders over {PRICE}",
+        "Hi {FIRST} – {QTY} picks we think you'll love",
+        "New In: {PRODUCT} – {PRICE}",
+        "Styled by {FULLNAME}: five looks for the long weekend",
+        "Text STOP to opt out. Questions? Call {PHONE}.",
+        "Welcome to the club, {FULLNAME}!",
+        "Our {CITY} Store Is Now Open",
     ),
     "blurb": (
         "The {PRODUCT} by {BRAND} ({SKU}) – now {PRICE}, {PERCENT} off until {DATE}.",
-        "{FULLNAME} from Portland just bought the {PRODUCT}. Only {QTY} left!",
+        "{FULLNAME} in {CITY} just bought the {PRODUCT}. Only {QTY} left!",
         "Built to last since {YEAR}: the {PRODUCT}, item {SKU}, EAN {EAN}.",
         "“Warm, light and packs small.” — {FULLNAME}, verified buyer",
-        "Pair it with {BRAND} boots – {PERCENT} off with code SPRING{YEAR}.",
-        "Reviewed by {FULLNAME}: five stars for the {PRODUCT} from {BRAND}.",
+        "★★★★★ “Fits true to size and the colour is perfect.” {FULLNAME}",
+        "Designed in {CITY} by {FULLNAME}, our head of product.",
         "Our {PRODUCT} comes with firmware {VERSION} and a {YEAR} warranty card.",
         "Gift card {BAD_CARD} is not valid for {BRAND} items.",
+        "Made by {COMPANY} in small batches – {PRICE}.",
+        "Meet {FULLNAME}, who has run the {CITY} workshop for {QTY} years.",
+        "“I wear it every day.” {FULLNAME}, {CITY}",
+        "As seen on {PBRAND}'s runway: the {PRODUCT}.",
+        "Reviewed by {FULLNAME}: five stars for the {PRODUCT} from {BRAND}.",
     ),
-    "headline": (
-        "Summer Sale: up to {PERCENT} off {BRAND}",
-        "Dear {TITLE} {FULLNAME}, meet the new {PRODUCT}",
-        "Hello {BRAND} fans – the {YEAR} collection has landed",
-        "Dr. Martens and {BRAND}: new drops, {PRICE} and up",
-        "Free delivery to {POSTCODE} on orders over {PRICE}",
-        "Hi {FIRST} – {QTY} picks we think you'll love",
-        "New in: {PRODUCT} – {PRICE}",
-        "Text STOP to opt out. Questions? Call {PHONE}.",
+    "sms": (
+        "{SHOP}: your parcel {TRACKING} arrives {DATE}. Reply STOP to opt out.",
+        "Hi {FIRST}! {PERCENT} off everything today. Shop now, T&Cs apply.",
+        "{FULLNAME}, your code for {PRICE} off is SPRING{YEAR}.",
+        "Your courier {FIRST} will deliver to {ADDRESS} between {HOURS}.",
+        "Your verification code is 482913. Never share it, not even with us.",
+    ),
+    "transactional": (
+        "Order {ORDER} · Delivery address: {FULLNAME}, {ADDRESS}",
+        "Billing address: {ADDRESS}. Payment: card {MASKED_CARD}.",
+        "Your parcel to {ADDRESS} left our warehouse on {DATE}.",
+        "We'll send the replacement to {ADDRESS} and notify {EMAIL} when it ships.",
+        "Signed for by {FULLNAME} at {HOURS} on {DATE}.",
+        "Order {ORDER} was paid with {CARD} on {DATE}.",
+        "Invoice {ORDER} · {COMPANY} · VAT included · {PRICE}",
+        "Gift message from {FULLNAME}: Happy birthday, enjoy it!",
+        "Your return of the {PRODUCT} ({SKU}) was received at {SHOP_ADDRESS}.",
+        "Collection point: {ADDRESS}. Bring your ID and the code 7741.",
     ),
     "footer": (
         "This email was sent to {EMAIL}. Unsubscribe · {SHOP}, {SHOP_ADDRESS}",
@@ -153,16 +270,19 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "{SHOP} · {SHOP_ADDRESS} · {SHOP_EMAIL} · You signed up in {YEAR}.",
         "Sent to {EMAIL} by {SHOP}, {SHOP_ADDRESS}. Manage preferences or unsubscribe.",
         "Prices incl. VAT. Offer valid until {DATE}. © {YEAR} {SHOP}",
-        "Your contact for this order: {FULLNAME}, phone {PHONE}.",
+        "Your personal stylist: {FULLNAME} · {PHONE} · {EMAIL}",
+        "{SHOP} is a registered trademark. Managing director: {FULLNAME}.",
     ),
     "service": (
         "Hi {FIRST}, thanks for reaching out. We've updated the email on your account to {EMAIL}.",
         "Dear {TITLE} {LAST}, we received your request. Card {CARD} on file was charged {PRICE}.",
         "We refunded {PRICE} to the account {IBAN} today. Kind regards, {FULLNAME}",
         "Your IBAN {IBAN} is saved for future refunds (order {ORDER}).",
-        "Please call us back on {PHONE} about order {ORDER}. Best regards, {FULLNAME}",
-        "Ship to: {FULLNAME}, {ADDRESS}. Tracking number {TRACKING}.",
-        "Name: {FULLNAME} · Phone: {PHONE} · Email: {EMAIL}",
+        "Please call us back on {PHONE} about order {ORDER}. Best, {FULLNAME}",
+        "My name is {FULLNAME} and I'll be looking after your return.",
+        "I've asked {FULLNAME} from our warehouse team to check the parcel.",
+        "{FULLNAME} (Customer Care) replied to your ticket about order {ORDER}.",
+        "Account holder: {FULLNAME} · IBAN: {IBAN}",
         "We blocked a login attempt from {IP} on {DATE}. If this was you, reply to this email.",
         "For the export declaration we hold your SSN {SSN}; it is never shared.",
         "We could not verify the National Insurance number {NINO} you entered.",
@@ -172,18 +292,24 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "The card {MASKED_CARD} was declined. Please use a different card, {FIRST}.",
         "Your payment of {PRICE} from the card {CARD} was declined; your bank may call you.",
         "The IBAN {BAD_IBAN} looks mistyped, please check it and reply.",
-        "Your parcel to {ADDRESS} left our warehouse on {DATE}.",
         "Hi {FIRST}, you can reach {TITLE} {LAST} from our styling team at {PHONE}.",
         "Your return label for order {ORDER} is attached. Questions? {SHOP_PHONE}.",
-        "We'll send the replacement to {ADDRESS} and notify {EMAIL} when it ships.",
         "Account {IBAN} was debited {PRICE} on {DATE}. Thanks, {FULLNAME}",
         "Your router {IP} reported the {PRODUCT} offline since {DATE} ({VERSION}).",
         "Payment of {PRICE} received from card {MASKED_CARD} for order {ORDER}.",
         "We could not charge the card {CARD}; it may have expired. Update it by {DATE}.",
         "Your new card {CARD} was added to your wallet – {PERCENT} off your next order!",
-        "Order {ORDER} was paid with {CARD} on {DATE}.",
         "Your stylist will call you on {PHONE} on {DATE} between {HOURS}.",
         "Your device {IP} is now linked to your account.",
+        "Your order was placed by {FULLNAME} using {EMAIL}.",
+        "We've passed your complaint to {FULLNAME}, our store manager in {CITY}.",
+        "Sorry for the wait, {FIRST}. {FULLNAME} will call you tomorrow.",
+        "Sehr geehrte/r {FULLNAME}, Ihre Bestellung {ORDER} wurde versandt.",
+        "Lieferadresse: {ADDRESS}. Mit freundlichen Grüßen, {FULLNAME}",
+        "Bonjour {FULLNAME}, votre colis {TRACKING} sera livré le {DATE}.",
+        "Hola {FIRST}, tu pedido {ORDER} llegará a {ADDRESS} mañana.",
+        "Cordialement, {FULLNAME}, service client {SHOP}",
+        "Thanks for your patience! — {FULLNAME}, {SHOP} support",
     ),
 }
 

@@ -1,16 +1,21 @@
 """Generators of personal values and look-alikes for the PII evaluation set.
 
-Written from the published rules of each identifier (scheme IIN tables and Luhn,
+Names, postal addresses, email addresses and some card numbers and IBANs come from
+Faker (its per-locale providers: en_US, en_GB, en_IE, de_DE, fr_FR, es_ES, it_IT,
+nl_NL, pl_PL, pt_PT, sv_SE), seeded from the set's seed, so the names and streets are
+not the scanner's lexicons and not written by whoever wrote the scanner. The other
+identifiers are generated from their published rules (scheme IIN tables and Luhn,
 ISO 13616 IBAN structures and MOD 97-10, national numbering plans, §139b AO for the
-German tax id, the Spanish DNI letter table), in the generating direction, and never
-importing the scanner: a scanner bug cannot hide in its own test data.
+German tax id, the Spanish DNI letter table), in the generating direction. Nothing
+here imports the scanner: a scanner bug cannot hide in its own test data.
 """
 
 from __future__ import annotations
 
 import random
 import string
-import unicodedata
+
+from faker import Faker
 
 # -- check digits, computed in the generating direction ------------------------------
 
@@ -56,26 +61,6 @@ DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"  # Ministerio del Interior, number mod 2
 # -- value generators ------------------------------------------------------------------
 
 # fmt: off
-FIRST_NAMES = (
-    "Anna", "Ben", "Clara", "David", "Elena", "Felix", "Grace", "Hannah", "Isabel", "Jonas",
-    "Kai", "Laura", "Marco", "Nadia", "Oscar", "Priya", "Quentin", "Rosa", "Samuel", "Tanja",
-    "Umar", "Valeria", "William", "Xenia", "Yusuf", "Zoe", "Amelie", "Bruno", "Chiara",
-    "Diego", "Emma", "Fatima", "Giulia", "Hugo", "Ingrid", "Jamal", "Katarzyna", "Leon", "Mia",
-    "Noah", "Olivia", "Pablo", "Sofia", "Theo", "Ursula", "Victor", "Wen", "Yasmin", "Aoife",
-    "Siobhan", "Lukas", "Camille", "Matteo", "Lucía", "Chloé",
-)
-LAST_NAMES = (
-    "Smith", "Johnson", "Williams", "Brown", "Garcia", "Miller", "Davis", "Rodriguez",
-    "Martinez", "Hernandez", "Lopez", "Wilson", "Anderson", "Taylor", "Thomas", "Moore",
-    "Jackson", "Martin", "Lee", "Thompson", "White", "Harris", "Clark", "Lewis", "Walker",
-    "Young", "Allen", "King", "Wright", "Scott", "Müller", "Schmidt", "Schneider", "Fischer",
-    "Weber", "Becker", "Hoffmann", "Dubois", "Lefèvre", "Moreau", "Rossi", "Russo", "Ferrari",
-    "Esposito", "Fernández", "González", "Nguyen", "Kowalski", "Novak", "O'Brien",
-    "McAllister", "Smith-Jones", "Okafor", "Haddad", "Larsen", "Johansson",
-)
-PARTICLE_LAST_NAMES = ("van der Berg", "de Vries", "von Alten", "da Silva", "di Marco")
-TITLES = ("Mr", "Mrs", "Ms", "Dr", "Mr.", "Mrs.", "Ms.", "Dr.", "Miss", "Herr", "Frau", "Mme")
-
 CARD_BRANDS: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {
     "visa": (("4",), (16, 16, 16, 13, 19)),
     "mastercard": (("51", "52", "53", "54", "55"), (16,)),
@@ -140,45 +125,16 @@ PHONE_PLANS: dict[str, tuple[str, str, tuple[tuple[str, int, tuple[int, ...]], .
     )),
 }
 
-STREETS_EN = (
-    "Oak", "Maple", "Main", "Washington", "Lake", "Cedar", "Elm", "Pine", "Sunset",
-    "Lincoln", "Madison", "Highland", "Kingsley", "Victoria", "Church", "Mill", "5th", "42nd",
-)
-STREET_TYPES_US = (
-    "Street", "St", "St.", "Avenue", "Ave", "Road", "Rd.", "Boulevard", "Drive", "Lane",
-    "Court", "Place", "Way", "Parkway",
-)
-STREET_TYPES_UK = ("Road", "Street", "Lane", "Close", "Avenue", "Crescent", "Gardens", "Terrace")
-US_CITIES = (
-    ("Portland", "OR"), ("Austin", "TX"), ("San Diego", "CA"), ("Denver", "CO"),
-    ("New York", "NY"), ("Salt Lake City", "UT"), ("Madison", "WI"), ("Boston", "MA"),
-)
-UK_CITIES = (
-    ("London", "SW"), ("Leeds", "LS"), ("Manchester", "M"), ("Bristol", "BS"), ("Glasgow", "G"),
-    ("Oxford", "OX"), ("Brighton", "BN"),
-)
-DE_STREETS = ("Haupt", "Linden", "Garten", "Schiller", "Goethe", "Bahnhof", "Kirch", "Berg")
-DE_SUFFIXES = ("straße", "str.", "weg", "allee", "platz", "gasse", "ring")
-DE_CITIES = ("Berlin", "Hamburg", "München", "Köln", "Frankfurt am Main", "Leipzig", "Bremen")
-FR_STREETS = (
-    "rue de la Paix", "rue Victor Hugo", "avenue des Champs-Élysées", "boulevard Saint-Germain",
-    "rue du Faubourg Saint-Antoine", "place Bellecour",
-)
-FR_CITIES = (("Paris", "750"), ("Lyon", "690"), ("Marseille", "130"), ("Bordeaux", "330"))
-ES_IT_STREETS = (
-    ("Calle Mayor", "ES"), ("Calle de Alcalá", "ES"), ("Gran Vía", "ES"), ("Via Roma", "IT"),
-    ("Via Giuseppe Garibaldi", "IT"), ("Corso Buenos Aires", "IT"),
-)
-ES_IT_CITIES = {
-    "ES": (("Madrid", "280"), ("Sevilla", "410")),
-    "IT": (("Milano", "201"), ("Roma", "001")),
-}
-NL_STREETS = ("Kalverstraat", "Prinsengracht", "Keizersgracht", "Damrak", "Vondelstraat")
-EMAIL_DOMAINS = (
-    "gmail.com", "outlook.com", "yahoo.co.uk", "web.de", "gmx.de", "orange.fr", "libero.it",
-    "icloud.com", "proton.me", "hotmail.es", "example.org",
-)
 # fmt: on
+
+
+# Faker locales for people (names) and for addresses (the shop ships to these).
+NAME_LOCALES = (
+    "en_US", "en_US", "en_GB", "en_IE", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL",
+    "pl_PL", "pt_PT", "sv_SE",
+)  # fmt: skip
+ADDRESS_LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL")
+TITLES = ("Mr", "Mrs", "Ms", "Dr", "Mr.", "Mrs.", "Ms.", "Dr.", "Miss", "Herr", "Frau", "Mme")
 
 
 class Values:
@@ -186,6 +142,19 @@ class Values:
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
+        self._fakers: dict[str, Faker] = {}
+        self._faker_seed = rng.randrange(2**32)
+
+    def faker(self, locale: str) -> Faker:
+        """Faker for `locale`, seeded from this generator's seed (deterministic)."""
+        if locale not in self._fakers:
+            fake = Faker(locale)
+            fake.seed_instance(self._faker_seed + sum(map(ord, locale)))
+            self._fakers[locale] = fake
+        return self._fakers[locale]
+
+    def _any_faker(self, locales: tuple[str, ...] = NAME_LOCALES) -> Faker:
+        return self.faker(self.rng.choice(locales))
 
     def _digits(self, n: int) -> str:
         return "".join(self.rng.choice(string.digits) for _ in range(n))
@@ -201,7 +170,12 @@ class Values:
         return payload + luhn_check_digit(payload)
 
     def card(self) -> str:
-        digits = self.card_digits()
+        if (
+            self.rng.random() < 0.4
+        ):  # Faker's brands (Visa, MC, Amex, Discover, JCB, Diners, Maestro)
+            digits = self.faker("en_US").credit_card_number()
+        else:
+            digits = self.card_digits()
         return self._group_card(digits)
 
     def _group_card(self, digits: str) -> str:
@@ -229,7 +203,10 @@ class Values:
         return country + iban_check_digits(country, bban) + bban
 
     def iban(self) -> str:
-        compact = self.iban_compact()
+        if self.rng.random() < 0.4:
+            compact = self._any_faker(ADDRESS_LOCALES).iban()
+        else:
+            compact = self.iban_compact()
         if self.rng.random() < 0.5:
             return compact
         return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
@@ -276,18 +253,10 @@ class Values:
         )
 
     def email(self) -> str:
-        first = _ascii(self.rng.choice(FIRST_NAMES)).lower()
-        last = _ascii(self.rng.choice(LAST_NAMES)).lower().replace("'", "")
-        local = self.rng.choice(
-            (
-                f"{first}.{last}",
-                f"{first[0]}{last}",
-                f"{first}_{last}{self.rng.randint(1, 99)}",
-                f"{first}+shop",
-                f"{last}.{first}{self.rng.randint(70, 99)}",
-            )
-        )
-        address = f"{local}@{self.rng.choice(EMAIL_DOMAINS)}"
+        fake = self._any_faker()
+        address = self.rng.choice(
+            (fake.free_email, fake.email, fake.company_email, fake.ascii_free_email)
+        )()
         return address.upper() if self.rng.random() < 0.05 else address
 
     def ipv4(self) -> str:
@@ -351,70 +320,44 @@ class Values:
         return self.rng.choice((self.ssn, self.nino, self.de_tax_id, self.es_dni))()
 
     def first(self) -> str:
-        return self.rng.choice(FIRST_NAMES)
+        return self._any_faker().first_name()
 
     def last(self) -> str:
-        if self.rng.random() < 0.08:
-            return self.rng.choice(PARTICLE_LAST_NAMES)
-        return self.rng.choice(LAST_NAMES)
+        return self._any_faker().last_name()
 
     def full_name(self) -> str:
-        return f"{self.first()} {self.last()}"
+        fake = self._any_faker()
+        name = f"{fake.first_name()} {fake.last_name()}"
+        if fake.locales[0] in ("es_ES", "pt_PT") and self.rng.random() < 0.4:
+            name += f" {fake.last_name()}"  # two surnames
+        return name
 
     def title(self) -> str:
         return self.rng.choice(TITLES)
 
     def address(self) -> str:
-        return self.rng.choice(
-            (self._us_address, self._uk_address, self._de_address, self._fr_address,
-             self._es_it_address, self._nl_address)
-        )()  # fmt: skip
+        """A street address of one locale, with postcode and city most of the time."""
+        locale = self.rng.choice(ADDRESS_LOCALES)
+        fake = self.faker(locale)
+        # One line: Faker's "Flat 3\nKing Road" is written "Flat 3, King Road" in copy.
+        street = ", ".join(" ".join(line.split()) for line in fake.street_address().splitlines())
+        if locale == "en_US":
+            if self.rng.random() < 0.3:
+                return street
+            return f"{street}, {fake.city()}, {fake.state_abbr()} {fake.zipcode()}"
+        if locale == "en_GB":
+            if self.rng.random() < 0.2:
+                return street
+            return f"{street}, {fake.city()} {fake.postcode()}"
+        return f"{street}, {fake.postcode()} {fake.city()}"
 
-    def _us_address(self) -> str:
-        street = f"{self.rng.randint(1, 9999)} {self.rng.choice(STREETS_EN)} "
-        street += self.rng.choice(STREET_TYPES_US)
-        if self.rng.random() < 0.2:
-            street += f", Apt {self.rng.randint(1, 40)}{self.rng.choice('ABCD')}"
-        if self.rng.random() < 0.3:
-            return street
-        city, state = self.rng.choice(US_CITIES)
-        return f"{street}, {city}, {state} {self._digits(5)}"
+    def company(self) -> str:
+        """A company name (often built from surnames: not a person)."""
+        return self._any_faker(ADDRESS_LOCALES).company()
 
-    def _uk_address(self) -> str:
-        street = f"{self.rng.randint(1, 250)} {self.rng.choice(STREETS_EN[:16])} "
-        street += self.rng.choice(STREET_TYPES_UK)
-        if self.rng.random() < 0.15:
-            street = f"Flat {self.rng.randint(1, 12)}, {street}"
-        city, area = self.rng.choice(UK_CITIES)
-        inward = str(self.rng.randint(1, 9)) + "".join(
-            self.rng.choice("ABDEFGHJLNPQRSTUWXYZ") for _ in range(2)
-        )
-        return f"{street}, {city} {area}{self.rng.randint(1, 19)} {inward}"
-
-    def _de_address(self) -> str:
-        if self.rng.random() < 0.2:
-            street = f"{self.rng.choice(('Berliner', 'Hamburger', 'Kölner'))} Straße"
-        else:
-            street = self.rng.choice(DE_STREETS) + self.rng.choice(DE_SUFFIXES)
-        number = f"{self.rng.randint(1, 180)}{self.rng.choice(('', '', '', 'a', 'b'))}"
-        return f"{street} {number}, {self._digits(5)} {self.rng.choice(DE_CITIES)}"
-
-    def _fr_address(self) -> str:
-        city, prefix = self.rng.choice(FR_CITIES)
-        number = f"{self.rng.randint(1, 120)}{self.rng.choice(('', '', ' bis'))}"
-        street = self.rng.choice(FR_STREETS)
-        return f"{number} {street}, {prefix}{self.rng.randint(1, 20):02d} {city}"
-
-    def _es_it_address(self) -> str:
-        street, country = self.rng.choice(ES_IT_STREETS)
-        city, prefix = self.rng.choice(ES_IT_CITIES[country])
-        sep = ", " if country == "ES" else " "
-        return f"{street}{sep}{self.rng.randint(1, 150)}, {prefix}{self.rng.randint(10, 99)} {city}"
-
-    def _nl_address(self) -> str:
-        postcode = f"{self.rng.randint(1011, 1099)} {self.rng.choice('ABCEHJKLMNPRSTVWXZ')}"
-        postcode += self.rng.choice("ABCEHJKLMNPRSTVWXZ")
-        return f"{self.rng.choice(NL_STREETS)} {self.rng.randint(1, 400)}, {postcode} Amsterdam"
+    def city(self) -> str:
+        """A city name alone (not an address)."""
+        return self._any_faker(ADDRESS_LOCALES).city()
 
     # look-alikes (never personal data)
 
@@ -510,15 +453,10 @@ class Values:
 
     def postcode_alone(self) -> str:
         return self.rng.choice(
-            (f"ZIP {self._digits(5)}", f"{self._digits(5)} {self.rng.choice(DE_CITIES)}",
+            (f"ZIP {self._digits(5)}", f"{self._digits(5)} {self.faker('de_DE').city()}",
              f"all {self.rng.choice(('SW', 'EC', 'M', 'LS'))}{self.rng.randint(1, 20)} postcodes",
              f"postcode {self._digits(4)}")
         )  # fmt: skip
 
     def hours(self) -> str:
         return self.rng.choice(("Mon–Fri 9:00–18:00", "24/7", "8am–8pm ET", "10:00-16:00 CET"))
-
-
-def _ascii(name: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", name.replace("ß", "ss"))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))

@@ -22,7 +22,11 @@ _CARD_RANGES: tuple[tuple[int, int, int, frozenset[int]], ...] = (
     (6, 622126, 622925, frozenset({16, 17, 18, 19})),  # Discover co-brand (UnionPay)
     (2, 62, 62, frozenset({16, 17, 18, 19})),  # UnionPay
     (2, 81, 82, frozenset({16})),  # UnionPay / RuPay
-    (4, 3528, 3589, frozenset({16, 17, 18, 19})),  # JCB
+    # JCB: 3528-3589 issued; the whole 35 block is reserved to JCB, and generators
+    # (and some issuers' test ranges) use it. 2131 and 1800 are JCB's old 15-digit IINs.
+    (2, 35, 35, frozenset({16, 17, 18, 19})),  # JCB
+    (4, 2131, 2131, frozenset({15})),  # JCB (15 digits)
+    (4, 1800, 1800, frozenset({15})),  # JCB (15 digits)
     (3, 300, 305, frozenset({14, 15, 16, 17, 18, 19})),  # Diners Club International
     (2, 36, 36, frozenset({14, 15, 16, 17, 18, 19})),  # Diners Club International
     (2, 38, 39, frozenset({14, 15, 16, 17, 18, 19})),  # Diners Club
@@ -32,6 +36,8 @@ _CARD_RANGES: tuple[tuple[int, int, int, frozenset[int]], ...] = (
     (4, 6304, 6304, frozenset(range(12, 20))),  # Maestro (UK)
     (4, 6759, 6759, frozenset(range(12, 20))),  # Maestro (UK)
     (4, 6761, 6763, frozenset(range(12, 20))),  # Maestro
+    (4, 604, 604, frozenset(range(12, 20))),  # Maestro (UK, "0604")
+    (4, 6390, 6390, frozenset(range(12, 20))),  # Maestro
     (4, 2200, 2204, frozenset({16, 17, 18, 19})),  # Mir
     (2, 60, 60, frozenset({16})),  # RuPay
     (3, 508, 508, frozenset({16})),  # RuPay

@@ -29,12 +29,14 @@ _DATE = re.compile(r"\(?(?:\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})|\d{4}-\d{2}-\
 _IBAN_SHAPE = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){2,8}")
 _REFERENCE_CUE = re.compile(
     r"(?:order|invoice|tracking|parcel|shipment|sku|item|article|art\.|model|part|ref|"
-    r"reference|voucher|coupon|gift card|ticket|case|code|serial|batch|lot|ean|gtin|upc|isbn|#)"
+    r"reference|voucher|coupon|gift card|ticket|case|code|serial|batch|lot|ean|gtin|upc|isbn|"
+    r"bestellung|auftrag|rechnung|sendung|commande|facture|colis|pedido|factura|envío|ordine|"
+    r"fattura|spedizione|bestelling|factuur|#)"
     r"\w*\s*(?:number|no\.?|nr\.?|id)?\s*[:#]?\s*#?\s*$",
     re.IGNORECASE,
 )
 _PHONE_CUE = re.compile(
-    r"(?:phone|tel|call|fax|mobile|cell|hotline|whatsapp|sms|text|ring|dial|telefon|"
+    r"\b(?:phone|tel|call|fax|mobile|cell|hotline|whatsapp|sms|text|ring|dial|telefon|"
     r"téléphone|tél|teléfono|llama|anrufen)",
     re.IGNORECASE,
 )

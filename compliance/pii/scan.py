@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from compliance.pii.addresses import find_addresses
 from compliance.pii.allow import AllowList, as_allow_list
 from compliance.pii.finding import Finding, PiiType
 from compliance.pii.national_ids import find_national_ids
 from compliance.pii.network import find_emails, find_ips
 from compliance.pii.payment import find_cards, find_ibans
-from compliance.pii.people import find_addresses, find_people
+from compliance.pii.people import find_people
 from compliance.pii.phone import DEFAULT_REGIONS, find_phones
 
 # When two findings overlap, the more specific (checksummed) one stands.

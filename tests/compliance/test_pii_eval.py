@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import ipaddress
 import random
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -89,6 +91,28 @@ def test_generated_ids_follow_their_rules(values: Values) -> None:
         assert serial != "0000"
         ip = values.ip()
         ipaddress.ip_address(ip)
+
+
+def test_names_and_addresses_come_from_faker_not_from_the_scanner_lexicons() -> None:
+    import compliance.pii_eval_values as generators
+
+    tree = ast.parse(Path(generators.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert "faker" in imported
+    assert "names" not in imported  # the scanner's name lists (Census files)
+    texts = build_eval_set(seed=5, size=600)
+    people = {t.text[s.start : s.end] for t in texts for s in t.spans if s.type == "PERSON"}
+    assert len(people) > 200  # varied, not a short list
+
+
+def test_look_alikes_include_products_companies_and_allowed_brands() -> None:
+    texts = build_eval_set(seed=5, size=600)
+    clean = [t.text for t in texts if not t.spans]
+    assert any(
+        brand in text for text in clean for brand in ("Calvin Klein", "Tom Ford", "Ted Baker")
+    )
+    assert any("GmbH" in text or "Ltd" in text or "S.A." in text or "Inc" in text for text in clean)
 
 
 def test_generators_do_not_import_the_scanner() -> None:

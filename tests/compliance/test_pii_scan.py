@@ -83,12 +83,73 @@ def test_look_alikes_are_not_flagged(text: str) -> None:
     assert scan_text(text) == []
 
 
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Sorry for the wait. Luciano Cuzzocrea will call you tomorrow.", "Luciano Cuzzocrea"),
+        ("Olaf Momberg-van Laarhoven added 3 items to your wishlist", "Olaf Momberg-van Laarhoven"),
+        ("Managing director: Rodrigo Brito Costa.", "Rodrigo Brito Costa"),
+        ("“Love it.” Mikołaj Drywa", "Mikołaj Drywa"),
+        ("Styled by Anna Schmidt: five looks", "Anna Schmidt"),
+        ("Ignatz Wulff, your order is confirmed", "Ignatz Wulff"),
+    ],
+)
+def test_full_names_without_a_salutation_are_found(text: str, name: str) -> None:
+    assert _found(text) == [("PERSON", name)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Still thinking about the Olivia Tote?",
+        "New In: Stella Chelsea Boot in Rose Gold",
+        "Our Madrid Store Is Now Open",
+        "May Sale: Forest Green and Ruby Red are back",
+        "Invoice from Nelson Ltd, VAT included",
+        "Made by Martin & Sons in small batches",
+    ],
+)
+def test_products_colours_and_companies_are_not_people(text: str) -> None:
+    assert [t for t, _ in _found(text)] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Ship to 66181 Lonnie Dam Apt. 750 now", "66181 Lonnie Dam Apt. 750"),
+        ("to Studio 58, Bradley Spur, Lake Elizabeth L30 2EB.",
+         "Studio 58, Bradley Spur, Lake Elizabeth L30 2EB"),
+        ("at 47966 Chandler Ports Suite 251, Nashfort, GA 43281.",
+         "47966 Chandler Ports Suite 251, Nashfort, GA 43281"),
+        ("an Kati-Girschner-Weg 6/2, 42770 Augsburg", "Kati-Girschner-Weg 6/2, 42770 Augsburg"),
+        ("à 705, boulevard Victoire Teixeira, 15819 Guyot",
+         "705, boulevard Victoire Teixeira, 15819 Guyot"),
+        ("a Pasaje de Lucio Diéguez 92 Piso 7, 13374 Salamanca",
+         "Pasaje de Lucio Diéguez 92 Piso 7, 13374 Salamanca"),
+        ("a Via Hugo, 76 Appartamento 2, 74017 Scagnello",
+         "Via Hugo, 76 Appartamento 2, 74017 Scagnello"),
+        ("naar Samweg 3, 4428 OZ Retranchement", "Samweg 3, 4428 OZ Retranchement"),
+    ],
+)  # fmt: skip
+def test_addresses_of_several_countries_are_found_whole(text: str, value: str) -> None:
+    assert _found(text) == [("ADDRESS", value)]
+
+
+def test_less_common_street_suffixes_need_more_than_a_number() -> None:
+    assert _found("Buy 2 Black Ridge Wallets, Spring 2026 is here") == []
+
+
 def test_allowed_terms_are_never_flagged() -> None:
     text = "Dr. Martens by Mr Porter. Nordlicht GmbH, Torstraße 109, 10119 Berlin, +49 30 2025 1190"
     assert {t for t, _ in _found(text)} == {"PERSON", "ADDRESS", "PHONE"}
     allow = ["Dr. Martens", "mr porter", "Torstraße 109, 10119 Berlin", "+49 30 2025 1190"]
     assert scan_text(text, allow=allow) == []
     assert scan_text(text, allow=AllowList(allow)) == []
+
+
+def test_person_like_brands_on_the_allow_list_are_not_flagged() -> None:
+    text = "As seen on Stella McCartney's runway. The Mr Porter Edit. Calvin Klein x Tom Ford."
+    assert _found(text, allow=["Stella McCartney", "Mr Porter", "Calvin Klein", "Tom Ford"]) == []
 
 
 def test_allow_list_does_not_hide_personal_data_around_a_brand() -> None:
