@@ -1,10 +1,16 @@
-"""Video QC: is a rendered file fit to send? One decode pass plus ffprobe.
+"""Video QC: is a rendered file fit to send? One in-process decode pass (PyAV).
 
-The decode pass runs blackdetect, freezedetect and (when there is audio) ebur128 over the
-whole file and counts its frames. freezedetect's noise floor is -80 dB: a slow Ken Burns
-over a flat product shot changes frames by about -65 dB and must not count as frozen,
-while a truly repeated frame differs by nothing. ffprobe gives codec, size, duration and
-the MP4 layout.
+The file is opened once: its container tells codec, size, frame rate, duration and
+layout, and one demux pass decodes every video frame (and the audio, through ffmpeg's
+ebur128 filter). Per frame, a 1-in-16 point sample of the luma plane is enough:
+
+- black: at least 98 % of the samples at most 5 % above video black (ffmpeg's
+  blackdetect rule, pix_th=0.05);
+- frozen: the mean absolute luma difference to the first frame of a candidate freeze at
+  most 0.064 levels (-72 dB of full scale). Point samples estimate that mean without
+  bias. x264 keeps refining a repeated picture, so its frames differ by up to about 0.035
+  (-77 dB); the slowest Ken Burns of our templates moves 0.045–0.13 a frame and more
+  than 0.1 within two frames of the reference, so it never counts as frozen.
 
 Intended stills: an end card held for a second is frozen by design. The storyboard knows
 exactly when nothing perceptible changes (`Storyboard.still_spans`), so `Expect` carries
@@ -15,21 +21,23 @@ template cannot hide a stalled middle behind this rule.
 
 from __future__ import annotations
 
-import re
-import subprocess
+import math
+from collections.abc import Iterator
 from pathlib import Path
 
+import av
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from creative.audio import parse_ebur128
-from creative.encode import find_ffmpeg
 from creative.errors import CreativeError
-from creative.probe import VideoInfo, check_video, probe_video
+from creative.probe import VideoInfo, check_video, video_info
 from creative.storyboard import Storyboard
 
-_BLACK = re.compile(r"black_start:\s*([\d.]+)\s+black_end:\s*([\d.]+)\s+black_duration:\s*([\d.]+)")
-_FREEZE = re.compile(r"lavfi\.freezedetect\.freeze_(start|end):\s*([\d.]+)")
-_TOLERANCE_S = 0.15  # freezedetect's timestamps are a frame or two late
+_TOLERANCE_S = 0.15  # a few frames of slack around the intended still spans
+_SAMPLE = 4  # every 4th luma sample in each direction
+_BLACK_RATIO = 0.98  # blackdetect's picture_black_ratio_th
+_BLACK_PIX = 0.05  # blackdetect's pix_th, as a share of the luma range
+_FREEZE_MAFD = 10 ** (-72 / 20) * 255  # in 8-bit luma levels
 
 
 class Expect(BaseModel):
@@ -91,21 +99,17 @@ class _Scan(BaseModel):
     has_audio: bool
 
 
-def qc_video(
-    path: Path, expect: Expect, *, ffmpeg: str | None = None, ffprobe: str | None = None
-) -> Verdict:
-    """Check `path` against `expect` with ffprobe and one decode pass.
+def qc_video(path: Path, expect: Expect) -> Verdict:
+    """Check `path` against `expect` in one pass over the file; never raises for a bad file.
 
-    Raises CreativeError only if ffmpeg/ffprobe are missing; an unreadable file is a
-    failed Verdict.
+    An unreadable or undecodable file is a failed Verdict.
     """
     try:
-        info = probe_video(path, ffprobe)
-    except CreativeError as exc:
-        if str(exc).startswith("ffprobe not found"):
-            raise
+        with av.open(str(path)) as container:
+            info = video_info(container, path)
+            scan = _scan(container, info)
+    except (av.FFmpegError, OSError, CreativeError) as exc:
         return Verdict(ok=False, problems=[f"unreadable video: {exc}"])
-    scan = _scan(path, info, find_ffmpeg(ffmpeg))
     problems = check_video(info, expect.min_s, expect.max_s)
     if info.codec != expect.codec and info.codec != "h264":
         problems.append(f"codec is {info.codec}, expected {expect.codec}")
@@ -161,53 +165,97 @@ def _outside(start: float, end: float, spans: tuple[tuple[float, float], ...]) -
     return max(0.0, end - start - covered)
 
 
-def _scan(path: Path, info: VideoInfo, ffmpeg: str) -> _Scan:
+def _scan(container: av.container.InputContainer, info: VideoInfo) -> _Scan:
     """The one decode pass: black and frozen stretches, loudness, frame count."""
-    has_audio = _has_audio(path, ffmpeg)
-    video = "[0:v]blackdetect=d=0.3:pix_th=0.05,freezedetect=n=-80dB:d=0.3[v]"
-    graph, maps = video, ["-map", "[v]"]
-    if has_audio:
-        graph += ";[0:a]ebur128=peak=true[a]"
-        maps += ["-map", "[a]"]
-    command = [
-        ffmpeg, "-hide_banner", "-nostats", "-loglevel", "info", "-i", str(path),
-        "-filter_complex", graph, *maps, "-f", "null", "-progress", "pipe:1", "-",
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, timeout=120, check=False)
-    log = result.stderr.decode("utf-8", "replace")
-    if result.returncode != 0:
-        raise CreativeError(f"ffmpeg cannot decode {path}: {log[-800:].strip()}")
-    frames = re.findall(r"^frame=(\d+)", result.stdout.decode(), re.MULTILINE)
-    black = [(float(a), float(b)) for a, b, _ in _BLACK.findall(log)]
-    freezes: list[tuple[float, float]] = []
-    start: float | None = None
-    for kind, value in _FREEZE.findall(log):
-        if kind == "start":
-            start = float(value)
-        elif start is not None:
-            freezes.append((start, float(value)))
-            start = None
-    if start is not None:  # frozen up to the end of the file
-        freezes.append((start, info.duration_s))
-    loudness, peak = parse_ebur128(log) if has_audio else (None, None)
+    video = container.streams.video[0]
+    video.thread_type = "SLICE"
+    video.codec_context.thread_count = 1  # QC runs beside renders, one core each
+    audio = container.streams.audio[0] if container.streams.audio else None
+    meter = _Loudness(audio) if audio is not None else None
+    black_level: float | None = None
+    times: list[float] = []
+    black: list[bool] = []
+    moved: list[bool] = []
+    reference: np.ndarray | None = None
+    streams = (video, audio) if audio is not None else (video,)
+    for packet in container.demux(*streams):
+        for frame in packet.decode():
+            if isinstance(frame, av.AudioFrame):
+                assert meter is not None
+                meter.push(frame)
+                continue
+            plane = frame.planes[0]
+            luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+            sample = luma[::_SAMPLE, : frame.width : _SAMPLE].astype(np.int16)
+            if black_level is None:
+                lo, hi = (0, 255) if frame.color_range == 2 else (16, 235)
+                black_level = lo + _BLACK_PIX * (hi - lo)
+            times.append(float(frame.time) if frame.time is not None else len(times) / info.fps)
+            black.append(float(np.mean(sample <= black_level)) >= _BLACK_RATIO)
+            if reference is None or np.abs(sample - reference).mean() > _FREEZE_MAFD:
+                reference = sample
+                moved.append(True)
+            else:
+                moved.append(False)
+    end = times[-1] + 1 / info.fps if times and info.fps else info.duration_s
+    at = lambda i: times[i] if i < len(times) else end  # noqa: E731
+    loudness, peak = meter.result() if meter is not None else (None, None)
     return _Scan(
-        frames=int(frames[-1]) if frames else None,
-        black=black,
-        freezes=freezes,
+        frames=len(times),
+        black=[(at(a), at(b)) for a, b in _runs(black)],
+        # A frozen run starts at the frame it repeats: the one before its first repeat.
+        freezes=[(at(max(0, a - 1)), at(b)) for a, b in _runs([not m for m in moved])],
         loudness=loudness,
         true_peak=peak,
-        has_audio=has_audio,
+        has_audio=audio is not None,
     )
 
 
-def _has_audio(path: Path, ffmpeg: str) -> bool:
-    ffprobe = str(Path(ffmpeg).with_name("ffprobe"))
-    command = [
-        ffprobe, "-v", "error", "-select_streams", "a", "-show_entries", "stream=index",
-        "-of", "csv=p=0", str(path),
-    ]  # fmt: skip
-    try:
-        result = subprocess.run(command, capture_output=True, timeout=30, check=False)
-    except OSError:
-        return False
-    return bool(result.stdout.strip())
+def _runs(flags: list[bool]) -> list[tuple[int, int]]:
+    """(first, last + 1) frame indices of each run of True flags."""
+    runs: list[tuple[int, int]] = []
+    start: int | None = None
+    for index, flag in enumerate(flags):
+        if flag and start is None:
+            start = index
+        elif not flag and start is not None:
+            runs.append((start, index))
+            start = None
+    if start is not None:
+        runs.append((start, len(flags)))
+    return runs
+
+
+class _Loudness:
+    """EBU R128 integrated loudness and true peak of an audio stream (ffmpeg's ebur128)."""
+
+    def __init__(self, stream: av.audio.stream.AudioStream) -> None:
+        self._graph = av.filter.Graph()
+        source = self._graph.add_abuffer(template=stream)
+        meter = self._graph.add("ebur128", "peak=true:metadata=1")
+        sink = self._graph.add("abuffersink")
+        source.link_to(meter)
+        meter.link_to(sink)
+        self._graph.configure()
+        self._last: dict[str, str] = {}
+
+    def push(self, frame: av.AudioFrame | None) -> None:
+        self._graph.push(frame)
+        for out in self._drain():
+            self._last = dict(out.metadata)
+
+    def result(self) -> tuple[float | None, float | None]:
+        """(integrated LUFS, true peak dBFS); None for silence."""
+        self.push(None)
+        loud = self._last.get("lavfi.r128.I")
+        peak = self._last.get("lavfi.r128.true_peak")
+        lufs = float(loud) if loud is not None and float(loud) > -70 else None
+        peak_db = 20 * math.log10(float(peak)) if peak is not None and float(peak) > 0 else None
+        return lufs, peak_db
+
+    def _drain(self) -> Iterator[av.AudioFrame]:
+        while True:
+            try:
+                yield self._graph.pull()
+            except (av.error.BlockingIOError, av.error.EOFError):
+                return
