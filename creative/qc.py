@@ -1,16 +1,11 @@
-"""Video QC: is a rendered file fit to send? One in-process decode pass (PyAV).
+"""Video QC: is a rendered file fit to send? One in-process pass over the file (PyAV).
 
-The file is opened once: its container tells codec, size, frame rate, duration and
-layout, and one demux pass decodes every video frame (and the audio, through ffmpeg's
-ebur128 filter). Per frame, a 1-in-16 point sample of the luma plane is enough:
-
-- black: at least 98 % of the samples at most 5 % above video black (ffmpeg's
-  blackdetect rule, pix_th=0.05);
-- frozen: the mean absolute luma difference to the first frame of a candidate freeze at
-  most 0.064 levels (-72 dB of full scale). Point samples estimate that mean without
-  bias. x264 keeps refining a repeated picture, so its frames differ by up to about 0.035
-  (-77 dB); the slowest Ken Burns of our templates moves 0.045–0.13 a frame and more
-  than 0.1 within two frames of the reference, so it never counts as frozen.
+The container tells codec, size, frame rate, frame count, duration and layout. What the
+frames show (black or frozen stretches, `creative.content`) is measured by one decode
+pass, or, for a local render, taken from the statistics the renderer measured on the
+frames it encoded: then QC decodes only the keyframes and checks that each matches the
+rendered frame of the same index, so a file that does not hold those frames fails. Audio
+is decoded and metered (EBU R128 through ffmpeg's ebur128 filter) either way.
 
 Intended stills: an end card held for a second is frozen by design. The storyboard knows
 exactly when nothing perceptible changes (`Storyboard.still_spans`), so `Expect` carries
@@ -29,15 +24,13 @@ import av
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from creative.content import SAMPLE, ContentStats, FrameStats
 from creative.errors import CreativeError
 from creative.probe import VideoInfo, check_video, video_info
 from creative.storyboard import Storyboard
 
 _TOLERANCE_S = 0.15  # a few frames of slack around the intended still spans
-_SAMPLE = 4  # every 4th luma sample in each direction
-_BLACK_RATIO = 0.98  # blackdetect's picture_black_ratio_th
-_BLACK_PIX = 0.05  # blackdetect's pix_th, as a share of the luma range
-_FREEZE_MAFD = 10 ** (-72 / 20) * 255  # in 8-bit luma levels
+_LUMA_TOLERANCE = 3.0  # mean luma levels between a rendered frame and its encoding
 
 
 class Expect(BaseModel):
@@ -91,26 +84,29 @@ class Verdict(BaseModel):
 
 
 class _Scan(BaseModel):
-    frames: int | None
-    black: list[tuple[float, float]]
-    freezes: list[tuple[float, float]]
+    content: ContentStats
+    mismatch: str | None = None
     loudness: float | None
     true_peak: float | None
     has_audio: bool
 
 
-def qc_video(path: Path, expect: Expect) -> Verdict:
+def qc_video(path: Path, expect: Expect, content: ContentStats | None = None) -> Verdict:
     """Check `path` against `expect` in one pass over the file; never raises for a bad file.
 
-    An unreadable or undecodable file is a failed Verdict.
+    With `content` (what the renderer measured on the frames it encoded) only keyframes
+    are decoded, to check that the file holds those frames. An unreadable or undecodable
+    file is a failed Verdict.
     """
     try:
         with av.open(str(path)) as container:
             info = video_info(container, path)
-            scan = _scan(container, info)
+            scan = _scan(container, info, content)
     except (av.FFmpegError, OSError, CreativeError) as exc:
         return Verdict(ok=False, problems=[f"unreadable video: {exc}"])
     problems = check_video(info, expect.min_s, expect.max_s)
+    if scan.mismatch:
+        problems.append(scan.mismatch)
     if info.codec != expect.codec and info.codec != "h264":
         problems.append(f"codec is {info.codec}, expected {expect.codec}")
     if (info.width, info.height) != (expect.width, expect.height):
@@ -119,14 +115,15 @@ def qc_video(path: Path, expect: Expect) -> Verdict:
         )
     if expect.fps is not None and abs(info.fps - expect.fps) > 0.01:
         problems.append(f"frame rate is {info.fps:g}, expected {expect.fps:g}")
-    if expect.frames is not None and scan.frames is not None and scan.frames != expect.frames:
-        problems.append(f"{scan.frames} frames decoded, expected {expect.frames}")
+    frames = scan.content.frames
+    if expect.frames is not None and frames != expect.frames:
+        problems.append(f"{frames} frames decoded, expected {expect.frames}")
     if info.size_bytes > expect.max_bytes:
         problems.append(f"file is {info.size_bytes:,} bytes, over the {expect.max_bytes:,} budget")
-    for start, end in scan.black:
+    for start, end in scan.content.black:
         if end - start > expect.max_black_s:
             problems.append(f"black from {start:.2f} s to {end:.2f} s ({end - start:.2f} s)")
-    for start, end in scan.freezes:
+    for start, end in scan.content.freezes:
         outside = _outside(start, end, expect.still_spans)
         if outside > expect.max_freeze_s:
             problems.append(
@@ -147,9 +144,10 @@ def qc_video(path: Path, expect: Expect) -> Verdict:
     measured = {
         "duration_s": info.duration_s,
         "size_bytes": info.size_bytes,
-        "frames": scan.frames,
-        "black": scan.black,
-        "freezes": scan.freezes,
+        "frames": frames,
+        "content": "decoded" if content is None else "rendered, keyframes checked",
+        "black": list(scan.content.black),
+        "freezes": list(scan.content.freezes),
         "loudness_lufs": scan.loudness,
         "true_peak_db": scan.true_peak,
     }
@@ -165,18 +163,19 @@ def _outside(start: float, end: float, spans: tuple[tuple[float, float], ...]) -
     return max(0.0, end - start - covered)
 
 
-def _scan(container: av.container.InputContainer, info: VideoInfo) -> _Scan:
-    """The one decode pass: black and frozen stretches, loudness, frame count."""
+def _scan(
+    container: av.container.InputContainer, info: VideoInfo, content: ContentStats | None
+) -> _Scan:
+    """The one pass: frames (all, or only keyframes when `content` is known) and audio."""
     video = container.streams.video[0]
     video.thread_type = "SLICE"
     video.codec_context.thread_count = 1  # QC runs beside renders, one core each
+    if content is not None:
+        video.codec_context.skip_frame = "NONKEY"
     audio = container.streams.audio[0] if container.streams.audio else None
     meter = _Loudness(audio) if audio is not None else None
-    black_level: float | None = None
-    times: list[float] = []
-    black: list[bool] = []
-    moved: list[bool] = []
-    reference: np.ndarray | None = None
+    stats = FrameStats(info.fps or 1.0)
+    mismatch: str | None = None
     streams = (video, audio) if audio is not None else (video,)
     for packet in container.demux(*streams):
         for frame in packet.decode():
@@ -186,44 +185,41 @@ def _scan(container: av.container.InputContainer, info: VideoInfo) -> _Scan:
                 continue
             plane = frame.planes[0]
             luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-            sample = luma[::_SAMPLE, : frame.width : _SAMPLE].astype(np.int16)
-            if black_level is None:
-                lo, hi = (0, 255) if frame.color_range == 2 else (16, 235)
-                black_level = lo + _BLACK_PIX * (hi - lo)
-            times.append(float(frame.time) if frame.time is not None else len(times) / info.fps)
-            black.append(float(np.mean(sample <= black_level)) >= _BLACK_RATIO)
-            if reference is None or np.abs(sample - reference).mean() > _FREEZE_MAFD:
-                reference = sample
-                moved.append(True)
-            else:
-                moved.append(False)
-    end = times[-1] + 1 / info.fps if times and info.fps else info.duration_s
-    at = lambda i: times[i] if i < len(times) else end  # noqa: E731
+            luma = luma[:, : frame.width]
+            time_s = float(frame.time) if frame.time is not None else None
+            if content is None:
+                stats.add_luma(luma, time_s, full_range=frame.color_range == 2)
+            elif mismatch is None:
+                mismatch = _spot_check(luma, time_s, info.fps, content)
     loudness, peak = meter.result() if meter is not None else (None, None)
+    if content is None:
+        content = stats.result()
+    else:
+        content = content.model_copy(update={"frames": info.frames or 0})
     return _Scan(
-        frames=len(times),
-        black=[(at(a), at(b)) for a, b in _runs(black)],
-        # A frozen run starts at the frame it repeats: the one before its first repeat.
-        freezes=[(at(max(0, a - 1)), at(b)) for a, b in _runs([not m for m in moved])],
+        content=content,
+        mismatch=mismatch,
         loudness=loudness,
         true_peak=peak,
         has_audio=audio is not None,
     )
 
 
-def _runs(flags: list[bool]) -> list[tuple[int, int]]:
-    """(first, last + 1) frame indices of each run of True flags."""
-    runs: list[tuple[int, int]] = []
-    start: int | None = None
-    for index, flag in enumerate(flags):
-        if flag and start is None:
-            start = index
-        elif not flag and start is not None:
-            runs.append((start, index))
-            start = None
-    if start is not None:
-        runs.append((start, len(flags)))
-    return runs
+def _spot_check(
+    luma: np.ndarray, time_s: float | None, fps: float, content: ContentStats
+) -> str | None:
+    """A problem if this decoded keyframe is not the rendered frame of the same index."""
+    index = round((time_s or 0.0) * fps)
+    decoded = float(luma[::SAMPLE, ::SAMPLE].mean())
+    if index >= len(content.luma):
+        return f"the file has a frame at {time_s or 0:.2f} s that was never rendered"
+    rendered = content.luma[index]
+    if abs(decoded - rendered) > _LUMA_TOLERANCE:
+        return (
+            f"frame {index} in the file is not the rendered frame"
+            f" (mean luma {decoded:.1f}, rendered {rendered:.1f})"
+        )
+    return None
 
 
 class _Loudness:
