@@ -238,7 +238,8 @@ class _Loudness:
     def push(self, frame: av.AudioFrame | None) -> None:
         self._graph.push(frame)
         for out in self._drain():
-            self._last = dict(out.metadata)
+            if "lavfi.r128.I" in out.metadata:  # the flushed tail may carry none
+                self._last = dict(out.metadata)
 
     def result(self) -> tuple[float | None, float | None]:
         """(integrated LUFS, true peak dBFS); None for silence."""

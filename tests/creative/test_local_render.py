@@ -222,6 +222,31 @@ def test_stats_measured_while_rendering_agree_with_a_full_decode(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", ["hero", "carousel", "price-drop"])
+def test_every_template_passes_qc_both_ways(name: str, tmp_path: Path, images_root: Path) -> None:
+    """A render of each shipped template passes QC from its own statistics and from a full
+    decode (the carousel's audio bed is 9 s: loudness must be read to the very end)."""
+    from creative.check import SAMPLE_PRODUCTS, sample_images
+
+    template = load_template(TEMPLATES, name, ASSETS)
+    customer = Customer(id="c-1", email="a@example.com", first_name="Anna", locale="en_US")
+    pick = Pick(
+        customer_id="c-1", product_ids=tuple(p.id for p in SAMPLE_PRODUCTS[:3]),
+        scores=(1.0, 0.9, 0.8), reasons=("x",) * 3, model_version="m",
+    )  # fmt: skip
+    board = build_storyboard(
+        template, pick, {p.id: p for p in SAMPLE_PRODUCTS}, customer,
+        images_root=sample_images(images_root),
+    )  # fmt: skip
+    render = LocalRenderer(preset="ultrafast").render(board, tmp_path)
+    expect = Expect.from_storyboard(board)
+    for verdict in (qc_video(render.video, expect, render.content), qc_video(render.video, expect)):
+        assert verdict.ok, (name, verdict.measured["content"], verdict.problems)
+        if board.audio is not None:
+            assert verdict.measured["loudness_lufs"] is not None
+
+
+@pytest.mark.slow
 def test_a_file_that_does_not_hold_the_rendered_frames_fails(
     rendered: tuple[Storyboard, Render, Path], tmp_path: Path
 ) -> None:
