@@ -1,4 +1,4 @@
-"""What a video file really is (ffprobe), and whether it is fit to send.
+"""What a video file really is (read in-process with PyAV), and whether it is fit to send.
 
 Faststart is read from the MP4's top-level boxes directly: the `moov` index must come
 before the `mdat` media data, or a browser has to download the whole file before playing.
@@ -6,16 +6,15 @@ before the `mdat` media data, or a browser has to download the whole file before
 
 from __future__ import annotations
 
-import json
-import shutil
 import struct
-import subprocess
-from fractions import Fraction
 from pathlib import Path
 
+import av
 from pydantic import BaseModel, ConfigDict
 
 from creative.errors import CreativeError
+
+_RANGES = {1: "tv", 2: "pc"}  # AVColorRange: MPEG (limited), JPEG (full)
 
 
 class VideoInfo(BaseModel):
@@ -34,45 +33,45 @@ class VideoInfo(BaseModel):
     color_range: str | None
     faststart: bool
     size_bytes: int
+    has_audio: bool = False
 
 
-def probe_video(path: Path, ffprobe: str | None = None) -> VideoInfo:
-    """Probe the first video stream of `path` with ffprobe.
+def probe_video(path: Path) -> VideoInfo:
+    """The facts about the first video stream of `path` (no decoding).
 
-    Raises CreativeError if ffprobe is missing or cannot read the file.
+    Raises CreativeError if the file cannot be read or has no video stream.
     """
-    binary = shutil.which(ffprobe or "ffprobe")
-    if binary is None:
-        raise CreativeError(
-            "ffprobe not found: install ffmpeg, which ships it (e.g. apt-get install -y ffmpeg)"
-        )
-    command = [
-        binary, "-v", "error", "-print_format", "json",
-        "-show_format", "-show_streams", "-select_streams", "v:0", str(path),
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, timeout=60, check=False)
-    if result.returncode != 0:
-        tail = result.stderr.decode("utf-8", "replace")[-1000:].strip()
-        raise CreativeError(f"ffprobe cannot read {path}: {tail}")
-    data = json.loads(result.stdout)
-    streams = data.get("streams") or []
-    if not streams:
+    try:
+        with av.open(str(path)) as container:
+            return video_info(container, path)
+    except (av.FFmpegError, OSError) as exc:
+        raise CreativeError(f"cannot read {path}: {exc}") from None
+
+
+def video_info(container: av.container.InputContainer, path: Path) -> VideoInfo:
+    """The VideoInfo of an opened container (raises CreativeError without a video stream)."""
+    if not container.streams.video:
         raise CreativeError(f"{path} has no video stream")
-    stream, fmt = streams[0], data.get("format", {})
-    duration = stream.get("duration") or fmt.get("duration") or 0
-    frames = stream.get("nb_frames")
+    stream = container.streams.video[0]
+    context = stream.codec_context
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    else:
+        duration = (container.duration or 0) / av.time_base
+    rate = stream.average_rate or stream.guessed_rate
     return VideoInfo(
         path=path,
-        codec=stream.get("codec_name", ""),
-        pix_fmt=stream.get("pix_fmt", ""),
-        width=int(stream.get("width", 0)),
-        height=int(stream.get("height", 0)),
-        duration_s=float(duration),
-        fps=_rate(stream.get("avg_frame_rate") or stream.get("r_frame_rate") or "0/1"),
-        frames=int(frames) if frames and str(frames).isdigit() else None,
-        color_range=stream.get("color_range"),
+        codec=context.name or "",
+        pix_fmt=context.format.name if context.format is not None else "",
+        width=int(stream.width or 0),
+        height=int(stream.height or 0),
+        duration_s=duration,
+        fps=float(rate) if rate else 0.0,
+        frames=int(stream.frames) or None,
+        color_range=_RANGES.get(int(context.color_range or 0)),
         faststart=_moov_before_mdat(path),
         size_bytes=path.stat().st_size,
+        has_audio=bool(container.streams.audio),
     )
 
 
@@ -94,13 +93,6 @@ def check_video(info: VideoInfo, min_s: float = 6.0, max_s: float = 10.0) -> lis
     if not info.faststart:
         problems.append("not faststart: the moov box comes after the media data")
     return problems
-
-
-def _rate(value: str) -> float:
-    try:
-        return float(Fraction(value))
-    except (ValueError, ZeroDivisionError):
-        return 0.0
 
 
 def _moov_before_mdat(path: Path) -> bool:

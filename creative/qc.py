@@ -1,10 +1,11 @@
-"""Video QC: is a rendered file fit to send? One decode pass plus ffprobe.
+"""Video QC: is a rendered file fit to send? One in-process pass over the file (PyAV).
 
-The decode pass runs blackdetect, freezedetect and (when there is audio) ebur128 over the
-whole file and counts its frames. freezedetect's noise floor is -80 dB: a slow Ken Burns
-over a flat product shot changes frames by about -65 dB and must not count as frozen,
-while a truly repeated frame differs by nothing. ffprobe gives codec, size, duration and
-the MP4 layout.
+The container tells codec, size, frame rate, frame count, duration and layout. What the
+frames show (black or frozen stretches, `creative.content`) is measured by one decode
+pass, or, for a local render, taken from the statistics the renderer measured on the
+frames it encoded: then QC decodes only the keyframes and checks that each matches the
+rendered frame of the same index, so a file that does not hold those frames fails. Audio
+is decoded and metered (EBU R128 through ffmpeg's ebur128 filter) either way.
 
 Intended stills: an end card held for a second is frozen by design. The storyboard knows
 exactly when nothing perceptible changes (`Storyboard.still_spans`), so `Expect` carries
@@ -15,21 +16,21 @@ template cannot hide a stalled middle behind this rule.
 
 from __future__ import annotations
 
-import re
-import subprocess
+import math
+from collections.abc import Iterator
 from pathlib import Path
 
+import av
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from creative.audio import parse_ebur128
-from creative.encode import find_ffmpeg
+from creative.content import SAMPLE, ContentStats, FrameStats
 from creative.errors import CreativeError
-from creative.probe import VideoInfo, check_video, probe_video
+from creative.probe import VideoInfo, check_video, video_info
 from creative.storyboard import Storyboard
 
-_BLACK = re.compile(r"black_start:\s*([\d.]+)\s+black_end:\s*([\d.]+)\s+black_duration:\s*([\d.]+)")
-_FREEZE = re.compile(r"lavfi\.freezedetect\.freeze_(start|end):\s*([\d.]+)")
-_TOLERANCE_S = 0.15  # freezedetect's timestamps are a frame or two late
+_TOLERANCE_S = 0.15  # a few frames of slack around the intended still spans
+_LUMA_TOLERANCE = 3.0  # mean luma levels between a rendered frame and its encoding
 
 
 class Expect(BaseModel):
@@ -83,30 +84,29 @@ class Verdict(BaseModel):
 
 
 class _Scan(BaseModel):
-    frames: int | None
-    black: list[tuple[float, float]]
-    freezes: list[tuple[float, float]]
+    content: ContentStats
+    mismatch: str | None = None
     loudness: float | None
     true_peak: float | None
     has_audio: bool
 
 
-def qc_video(
-    path: Path, expect: Expect, *, ffmpeg: str | None = None, ffprobe: str | None = None
-) -> Verdict:
-    """Check `path` against `expect` with ffprobe and one decode pass.
+def qc_video(path: Path, expect: Expect, content: ContentStats | None = None) -> Verdict:
+    """Check `path` against `expect` in one pass over the file; never raises for a bad file.
 
-    Raises CreativeError only if ffmpeg/ffprobe are missing; an unreadable file is a
-    failed Verdict.
+    With `content` (what the renderer measured on the frames it encoded) only keyframes
+    are decoded, to check that the file holds those frames. An unreadable or undecodable
+    file is a failed Verdict.
     """
     try:
-        info = probe_video(path, ffprobe)
-    except CreativeError as exc:
-        if str(exc).startswith("ffprobe not found"):
-            raise
+        with av.open(str(path)) as container:
+            info = video_info(container, path)
+            scan = _scan(container, info, content)
+    except (av.FFmpegError, OSError, CreativeError) as exc:
         return Verdict(ok=False, problems=[f"unreadable video: {exc}"])
-    scan = _scan(path, info, find_ffmpeg(ffmpeg))
     problems = check_video(info, expect.min_s, expect.max_s)
+    if scan.mismatch:
+        problems.append(scan.mismatch)
     if info.codec != expect.codec and info.codec != "h264":
         problems.append(f"codec is {info.codec}, expected {expect.codec}")
     if (info.width, info.height) != (expect.width, expect.height):
@@ -115,14 +115,15 @@ def qc_video(
         )
     if expect.fps is not None and abs(info.fps - expect.fps) > 0.01:
         problems.append(f"frame rate is {info.fps:g}, expected {expect.fps:g}")
-    if expect.frames is not None and scan.frames is not None and scan.frames != expect.frames:
-        problems.append(f"{scan.frames} frames decoded, expected {expect.frames}")
+    frames = scan.content.frames
+    if expect.frames is not None and frames != expect.frames:
+        problems.append(f"{frames} frames decoded, expected {expect.frames}")
     if info.size_bytes > expect.max_bytes:
         problems.append(f"file is {info.size_bytes:,} bytes, over the {expect.max_bytes:,} budget")
-    for start, end in scan.black:
+    for start, end in scan.content.black:
         if end - start > expect.max_black_s:
             problems.append(f"black from {start:.2f} s to {end:.2f} s ({end - start:.2f} s)")
-    for start, end in scan.freezes:
+    for start, end in scan.content.freezes:
         outside = _outside(start, end, expect.still_spans)
         if outside > expect.max_freeze_s:
             problems.append(
@@ -143,9 +144,10 @@ def qc_video(
     measured = {
         "duration_s": info.duration_s,
         "size_bytes": info.size_bytes,
-        "frames": scan.frames,
-        "black": scan.black,
-        "freezes": scan.freezes,
+        "frames": frames,
+        "content": "decoded" if content is None else "rendered, keyframes checked",
+        "black": list(scan.content.black),
+        "freezes": list(scan.content.freezes),
         "loudness_lufs": scan.loudness,
         "true_peak_db": scan.true_peak,
     }
@@ -161,53 +163,96 @@ def _outside(start: float, end: float, spans: tuple[tuple[float, float], ...]) -
     return max(0.0, end - start - covered)
 
 
-def _scan(path: Path, info: VideoInfo, ffmpeg: str) -> _Scan:
-    """The one decode pass: black and frozen stretches, loudness, frame count."""
-    has_audio = _has_audio(path, ffmpeg)
-    video = "[0:v]blackdetect=d=0.3:pix_th=0.05,freezedetect=n=-80dB:d=0.3[v]"
-    graph, maps = video, ["-map", "[v]"]
-    if has_audio:
-        graph += ";[0:a]ebur128=peak=true[a]"
-        maps += ["-map", "[a]"]
-    command = [
-        ffmpeg, "-hide_banner", "-nostats", "-loglevel", "info", "-i", str(path),
-        "-filter_complex", graph, *maps, "-f", "null", "-progress", "pipe:1", "-",
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, timeout=120, check=False)
-    log = result.stderr.decode("utf-8", "replace")
-    if result.returncode != 0:
-        raise CreativeError(f"ffmpeg cannot decode {path}: {log[-800:].strip()}")
-    frames = re.findall(r"^frame=(\d+)", result.stdout.decode(), re.MULTILINE)
-    black = [(float(a), float(b)) for a, b, _ in _BLACK.findall(log)]
-    freezes: list[tuple[float, float]] = []
-    start: float | None = None
-    for kind, value in _FREEZE.findall(log):
-        if kind == "start":
-            start = float(value)
-        elif start is not None:
-            freezes.append((start, float(value)))
-            start = None
-    if start is not None:  # frozen up to the end of the file
-        freezes.append((start, info.duration_s))
-    loudness, peak = parse_ebur128(log) if has_audio else (None, None)
+def _scan(
+    container: av.container.InputContainer, info: VideoInfo, content: ContentStats | None
+) -> _Scan:
+    """The one pass: frames (all, or only keyframes when `content` is known) and audio."""
+    video = container.streams.video[0]
+    video.thread_type = "SLICE"
+    video.codec_context.thread_count = 1  # QC runs beside renders, one core each
+    if content is not None:
+        video.codec_context.skip_frame = "NONKEY"
+    audio = container.streams.audio[0] if container.streams.audio else None
+    meter = _Loudness(audio) if audio is not None else None
+    stats = FrameStats(info.fps or 1.0)
+    mismatch: str | None = None
+    streams = (video, audio) if audio is not None else (video,)
+    for packet in container.demux(*streams):
+        for frame in packet.decode():
+            if isinstance(frame, av.AudioFrame):
+                assert meter is not None
+                meter.push(frame)
+                continue
+            plane = frame.planes[0]
+            luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+            luma = luma[:, : frame.width]
+            time_s = float(frame.time) if frame.time is not None else None
+            if content is None:
+                stats.add_luma(luma, time_s, full_range=frame.color_range == 2)
+            elif mismatch is None:
+                mismatch = _spot_check(luma, time_s, info.fps, content)
+    loudness, peak = meter.result() if meter is not None else (None, None)
+    if content is None:
+        content = stats.result()
+    else:
+        content = content.model_copy(update={"frames": info.frames or 0})
     return _Scan(
-        frames=int(frames[-1]) if frames else None,
-        black=black,
-        freezes=freezes,
+        content=content,
+        mismatch=mismatch,
         loudness=loudness,
         true_peak=peak,
-        has_audio=has_audio,
+        has_audio=audio is not None,
     )
 
 
-def _has_audio(path: Path, ffmpeg: str) -> bool:
-    ffprobe = str(Path(ffmpeg).with_name("ffprobe"))
-    command = [
-        ffprobe, "-v", "error", "-select_streams", "a", "-show_entries", "stream=index",
-        "-of", "csv=p=0", str(path),
-    ]  # fmt: skip
-    try:
-        result = subprocess.run(command, capture_output=True, timeout=30, check=False)
-    except OSError:
-        return False
-    return bool(result.stdout.strip())
+def _spot_check(
+    luma: np.ndarray, time_s: float | None, fps: float, content: ContentStats
+) -> str | None:
+    """A problem if this decoded keyframe is not the rendered frame of the same index."""
+    index = round((time_s or 0.0) * fps)
+    decoded = float(luma[::SAMPLE, ::SAMPLE].mean())
+    if index >= len(content.luma):
+        return f"the file has a frame at {time_s or 0:.2f} s that was never rendered"
+    rendered = content.luma[index]
+    if abs(decoded - rendered) > _LUMA_TOLERANCE:
+        return (
+            f"frame {index} in the file is not the rendered frame"
+            f" (mean luma {decoded:.1f}, rendered {rendered:.1f})"
+        )
+    return None
+
+
+class _Loudness:
+    """EBU R128 integrated loudness and true peak of an audio stream (ffmpeg's ebur128)."""
+
+    def __init__(self, stream: av.audio.stream.AudioStream) -> None:
+        self._graph = av.filter.Graph()
+        source = self._graph.add_abuffer(template=stream)
+        meter = self._graph.add("ebur128", "peak=true:metadata=1")
+        sink = self._graph.add("abuffersink")
+        source.link_to(meter)
+        meter.link_to(sink)
+        self._graph.configure()
+        self._last: dict[str, str] = {}
+
+    def push(self, frame: av.AudioFrame | None) -> None:
+        self._graph.push(frame)
+        for out in self._drain():
+            if "lavfi.r128.I" in out.metadata:  # the flushed tail may carry none
+                self._last = dict(out.metadata)
+
+    def result(self) -> tuple[float | None, float | None]:
+        """(integrated LUFS, true peak dBFS); None for silence."""
+        self.push(None)
+        loud = self._last.get("lavfi.r128.I")
+        peak = self._last.get("lavfi.r128.true_peak")
+        lufs = float(loud) if loud is not None and float(loud) > -70 else None
+        peak_db = 20 * math.log10(float(peak)) if peak is not None and float(peak) > 0 else None
+        return lufs, peak_db
+
+    def _drain(self) -> Iterator[av.AudioFrame]:
+        while True:
+            try:
+                yield self._graph.pull()
+            except (av.error.BlockingIOError, av.error.EOFError):
+                return

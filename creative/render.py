@@ -23,9 +23,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from creative.audio import normalization_gain_db
+from creative.content import ContentStats, FrameStats
 from creative.encode import FrameEncoder, GifEncoder, find_ffmpeg
 from creative.errors import RenderError
 from creative.frames import FrameComposer
@@ -53,6 +54,9 @@ class Render(BaseModel):
     width: int
     height: int
     reused: bool
+    content: ContentStats | None = Field(
+        default=None, description="what the encoded frames show, measured while rendering"
+    )
 
 
 @runtime_checkable
@@ -149,7 +153,8 @@ class LocalRenderer:
                 ffmpeg=self.ffmpeg,
             ) as gif_encoder,
         ):  # fmt: skip
-            poster = _pump(composer, encoder, gif_encoder, gif_frames)
+            stats = FrameStats(fmt.fps)
+            poster = _pump(composer, encoder, gif_encoder, gif_frames, stats)
         Image.fromarray(poster).save(
             folder / POSTER_FILE, quality=self.poster_quality, optimize=True, progressive=True
         )
@@ -166,6 +171,7 @@ class LocalRenderer:
             "encode": storyboard.encode.model_dump(),
             "audio_gain_db": gain if storyboard.audio is not None else None,
             "still_spans": storyboard.still_spans(),
+            "content": stats.result().model_dump(mode="json"),
         }
         (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
 
@@ -194,9 +200,14 @@ class LocalRenderer:
 
 
 def _pump(
-    composer: FrameComposer, encoder: FrameEncoder, gif: GifEncoder, gif_frames: range
+    composer: FrameComposer,
+    encoder: FrameEncoder,
+    gif: GifEncoder,
+    gif_frames: range,
+    stats: FrameStats,
 ) -> np.ndarray:
-    """Compose frames here while a writer thread feeds them to ffmpeg; returns the poster.
+    """Compose frames here while a writer thread feeds them to ffmpeg and measures them
+    into `stats` (for QC); returns the poster.
 
     Writing to a pipe releases the GIL, so composing frame n + 1 overlaps with ffmpeg
     reading frame n; a few preallocated buffers cap the memory and avoid allocations.
@@ -216,6 +227,7 @@ def _pump(
                     encoder.write(frame)
                     if index in gif_frames:
                         gif.write(frame)
+                    stats.add_rgb(frame)
                 except BaseException as exc:  # handed to the composing thread
                     failure.append(exc)
             free.put(frame)
@@ -248,6 +260,7 @@ def _existing(folder: Path, key: str) -> Render | None:
         manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
         if manifest["key"] != key or any(f.stat().st_size == 0 for f in (video, poster, gif)):
             return None
+        content = manifest.get("content")
         return Render(
             video=video,
             poster=poster,
@@ -257,8 +270,9 @@ def _existing(folder: Path, key: str) -> Render | None:
             width=manifest["width"],
             height=manifest["height"],
             reused=True,
+            content=None if content is None else ContentStats.model_validate(content),
         )
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError):  # pydantic's errors are ValueErrors
         return None
 
 

@@ -347,9 +347,9 @@ def make_renderer(settings: Settings, ws: Workspace, campaign: str) -> Renderer:
 
 
 def video_problems(job: Job, render: Render) -> list[str]:
-    """One decode pass of video QC (duration, size, codec, faststart, black or frozen
+    """Video QC in one pass over the file (duration, size, codec, faststart, black or frozen
     stretches outside intended stills, loudness) and the poster."""
-    verdict = qc_video(render.video, Expect.from_storyboard(job.storyboard))
+    verdict = qc_video(render.video, Expect.from_storyboard(job.storyboard), render.content)
     problems = [f"video: {p}" for p in verdict.problems]
     if not render.poster.is_file():
         problems.append("poster: missing")

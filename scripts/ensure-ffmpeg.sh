@@ -1,6 +1,6 @@
 #!/bin/sh
-# ffmpeg and ffprobe encode and check the videos. Install them from the system's
-# packages when they are missing (Debian/Ubuntu: apt-get; macOS: brew).
+# ffmpeg encodes the videos (PyAV checks them in-process; some tests call ffprobe). Install
+# it from the system's packages when missing (Debian/Ubuntu: apt-get; macOS: brew).
 set -e
 if command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1; then
     exit 0

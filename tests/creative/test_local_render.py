@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -196,6 +197,83 @@ def test_render_passes_video_qc_with_its_end_card_hold(
     verdict = qc_video(render.video, expect)
     assert verdict.ok, verdict.problems
     assert verdict.measured["frames"] == 192
+
+
+@pytest.mark.slow
+def test_stats_measured_while_rendering_agree_with_a_full_decode(
+    rendered: tuple[Storyboard, Render, Path],
+) -> None:
+    board, render, _ = rendered
+    assert render.content is not None
+    reused = LocalRenderer().render(board, render.video.parents[2])
+    assert reused.reused and reused.content == render.content  # kept in the manifest
+    expect = Expect.from_storyboard(board)
+    quick = qc_video(render.video, expect, render.content)
+    full = qc_video(render.video, expect)
+    assert quick.ok and full.ok, (quick.problems, full.problems)
+    assert quick.measured["content"] == "rendered, keyframes checked"
+    assert full.measured["content"] == "decoded"
+    assert quick.measured["frames"] == full.measured["frames"] == 192
+    # The end card's hold, seen the same way on both sides (to a frame).
+    (q_start, q_end), (f_start, f_end) = quick.measured["freezes"][-1], full.measured["freezes"][-1]  # type: ignore[index]
+    assert abs(q_start - f_start) <= 1 / 24 + 1e-9 and q_end == f_end == 8.0
+    decoded = _decoded_luma(render.video)
+    assert np.abs(np.array(render.content.luma) - decoded).max() < 2.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["hero", "carousel", "price-drop"])
+def test_every_template_passes_qc_both_ways(name: str, tmp_path: Path, images_root: Path) -> None:
+    """A render of each shipped template passes QC from its own statistics and from a full
+    decode (the carousel's audio bed is 9 s: loudness must be read to the very end)."""
+    from creative.check import SAMPLE_PRODUCTS, sample_images
+
+    template = load_template(TEMPLATES, name, ASSETS)
+    customer = Customer(id="c-1", email="a@example.com", first_name="Anna", locale="en_US")
+    pick = Pick(
+        customer_id="c-1", product_ids=tuple(p.id for p in SAMPLE_PRODUCTS[:3]),
+        scores=(1.0, 0.9, 0.8), reasons=("x",) * 3, model_version="m",
+    )  # fmt: skip
+    board = build_storyboard(
+        template, pick, {p.id: p for p in SAMPLE_PRODUCTS}, customer,
+        images_root=sample_images(images_root),
+    )  # fmt: skip
+    render = LocalRenderer(preset="ultrafast").render(board, tmp_path)
+    expect = Expect.from_storyboard(board)
+    for verdict in (qc_video(render.video, expect, render.content), qc_video(render.video, expect)):
+        assert verdict.ok, (name, verdict.measured["content"], verdict.problems)
+        if board.audio is not None:
+            assert verdict.measured["loudness_lufs"] is not None
+
+
+@pytest.mark.slow
+def test_a_file_that_does_not_hold_the_rendered_frames_fails(
+    rendered: tuple[Storyboard, Render, Path], tmp_path: Path
+) -> None:
+    board, render, _ = rendered
+    other = tmp_path / "other.mp4"
+    command = [
+        "ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=720x1280:rate=24:duration=8",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+        "-movflags", "+faststart", "-y", str(other),
+    ]  # fmt: skip
+    subprocess.run(command, check=True, timeout=120)
+    verdict = qc_video(other, Expect.from_storyboard(board), render.content)
+    assert not verdict.ok
+    assert any("is not the rendered frame" in p for p in verdict.problems), verdict.problems
+
+
+def _decoded_luma(video: Path) -> np.ndarray:
+    """Mean luma (the Y plane as coded) of every frame's 1-in-16 sample, decoded in full."""
+    import av
+
+    means = []
+    with av.open(str(video)) as container:
+        for frame in container.decode(video=0):
+            plane = frame.planes[0]
+            luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+            means.append(luma[::4, : frame.width : 4].mean())
+    return np.array(means)
 
 
 @pytest.mark.slow
