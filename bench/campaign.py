@@ -451,7 +451,7 @@ FLOW_WRAPS = {
     "serve_current": "recs",
     "load_template": "storyboards",
     "build_storyboard": "storyboards",
-    "check_creative": "checks",
+    "copy_problems": "checks",
     "compose_campaign_email": "email",
     "dispatch": "send",
     "write_gallery": "bookkeeping",
@@ -461,11 +461,7 @@ FLOW_WRAPS = {
     "_publish": "bookkeeping",
     "reason_counts": "bookkeeping",
     "_wait_with_progress": "render",
-    "probe_video": "checks",
     "qc_video": "checks",
-    "check_claims": "checks",
-    "scan_text": "checks",
-    "scan_own_values": "checks",
 }
 TASKS = (
     "load_files",
@@ -751,12 +747,8 @@ def overhead_details(flow: dict, direct: dict, workers: int) -> list[str]:
         if n:
             lines.append(f"{name}: {n} calls, {s:.2f} s on the flow thread (overlaps rendering)")
     for name in (
-        "fc.check_creative",
-        "fc.probe_video",
+        "fc.copy_problems",
         "fc.qc_video",
-        "fc.check_claims",
-        "fc.scan_text",
-        "fc.scan_own_values",
         "AuditLog.__init__",
         "AuditLog.append",
         "AuditLog.record",
