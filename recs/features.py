@@ -72,6 +72,7 @@ def candidate_union(users: np.ndarray, lists: Sequence[np.ndarray], n_items: int
 def feature_names(history: History, sources: Sequence[Source]) -> tuple[str, ...]:
     """Column names, in order, for this history's dataset and these sources."""
     names = [f"{s.name}_score" for s in sources] + [f"{s.name}_rank" for s in sources]
+    names += [f"{s.name}_recent" for s in sources if hasattr(s, "profile_score")]
     names += ["n_sources", "item_pop", "item_recent", "item_trend", "user_activity"]
     names += ["recency_item"]
     if history.category_share is not None:
@@ -93,6 +94,9 @@ def features(history: History, sources: Sequence[Source], cands: CandidateSet) -
     flat_users = np.broadcast_to(users[:, None], items.shape).ravel()
     cols: list[np.ndarray] = [s.score(users, items) for s in sources]
     cols += list(cands.ranks.astype(np.float32))
+    # What the user is into right now: the same item-item models over their latest events.
+    recent = history.recent[users]
+    cols += [s.profile_score(recent, items) for s in sources if hasattr(s, "profile_score")]
     cols.append((cands.ranks < NOT_RETRIEVED).sum(axis=0))
     cols.append(np.log1p(history.item_count)[safe])
     cols.append(np.log1p(history.item_decayed)[safe])

@@ -49,6 +49,9 @@ class History:
     #: per user: mean and spread of log price over the items they touched (None: no prices)
     price_mean: np.ndarray | None
     price_std: np.ndarray | None
+    #: users × items: the user's latest events, weight halving every `recent_half_life`
+    #: events counted back from the user's last one (what they are into right now)
+    recent: sp.csr_matrix
 
     @property
     def n_users(self) -> int:
@@ -135,4 +138,23 @@ def build_history(log: InteractionLog, *, now: float, config: PipelineConfig) ->
         user_count=user_count,
         price_mean=price_mean,
         price_std=price_std,
+        recent=_recent(log, config.recent_half_life),
     )
+
+
+def _recent(log: InteractionLog, half_life: float) -> sp.csr_matrix:
+    """Users × items: each event weighs 2^(−b / half_life), b = how many of the user's
+    events came after it (0 = the latest; equal times keep the log's order)."""
+    n = len(log.user)
+    order = np.lexsort((np.arange(n), log.time, log.user))
+    ends = np.cumsum(np.bincount(log.user, minlength=log.n_users))
+    back = np.empty(n, dtype=np.float64)
+    back[order] = ends[log.user[order]] - 1 - np.arange(n)
+    # Past six half-lives (weight < 1/64) an event no longer counts: keeps the rows short.
+    keep = back < 6 * half_life
+    recent = sp.csr_matrix(
+        (np.exp2(-back[keep] / half_life), (log.user[keep], log.item[keep])),
+        shape=(log.n_users, log.n_items),
+    )
+    recent.sum_duplicates()
+    return recent.astype(np.float32)

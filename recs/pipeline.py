@@ -4,6 +4,11 @@
 the events before a cutoff, with the events after it as labels; then the sources are
 refitted on the whole log to serve. `recommend_indices` is the `Recommender` protocol;
 `rank` also says which sources proposed each item and which features pushed it up.
+
+The ranker's labels are cut from the training log the way the deployment will be asked:
+one time cutoff for a retailer's next campaign ("time"), each user's next event after
+their earlier ones ("user-last", as leave-last-out), or random shares of each user's
+events ("user-random", as a random split); `PipelineConfig.label_split` chooses.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from recs.sources import AlsEmbedding, CategoryAffinity, CoOccurrence, Ease, Sou
 logger = logging.getLogger(__name__)
 
 #: Bump when the algorithm changes in a way that changes results for the same inputs.
-ALGORITHM = "rc1"
+ALGORITHM = "rc2"
 # Reciprocal-rank fusion constant for the no-ranker fallback (tiny logs): the usual 60.
 _RRF_K = 60.0
 
@@ -81,7 +86,12 @@ def _labels(log: InteractionLog, mask: np.ndarray) -> sp.csr_matrix:
 
 
 def user_holdout(
-    log: InteractionLog, config: PipelineConfig, *, randomly: bool, fold: int = 0
+    log: InteractionLog,
+    config: PipelineConfig,
+    *,
+    randomly: bool,
+    fold: int = 0,
+    last: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(labels, features) masks: fold `fold` of each user's `label_share` of events.
 
@@ -89,6 +99,7 @@ def user_holdout(
     events after it, so a user's features come only from that user's earlier events.
     `randomly` labels the f-th disjoint random share instead (seeded, k-fold over each
     user's events) and keeps all the rest as features, to mirror a random evaluation split.
+    `last` labels one event per user and fold (the f-th last), as leave-last-out tests.
     A user keeps at least one feature event; users too short for a fold have no labels.
     """
     n = len(log.user)
@@ -102,7 +113,10 @@ def user_holdout(
     starts = np.r_[0, np.cumsum(counts)[:-1]]
     position = np.arange(n) - starts[users]
     size = counts[users]
-    held = np.minimum(np.maximum(np.round(size * config.label_share), 1), size - 1)
+    if last:
+        held = np.minimum(1, size - 1)
+    else:
+        held = np.minimum(np.maximum(np.round(size * config.label_share), 1), size - 1)
     # Counted back from each user's end: [size - (f+1)·held, size - f·held) are labels.
     low, high = size - (fold + 1) * held, size - fold * held
     ok = low >= 1
@@ -235,7 +249,9 @@ class Pipeline:
             if split != "user":
                 return "time", folds
         for fold in range(config.label_folds):
-            mask, keep = user_holdout(log, config, randomly=split == "user-random", fold=fold)
+            mask, keep = user_holdout(
+                log, config, randomly=split == "user-random", fold=fold, last=split == "user-last"
+            )
             if not mask.any():
                 break
             folds.append((mask, keep, now))
@@ -424,7 +440,7 @@ def _lookup_rows(matrix: sp.csr_matrix, users: np.ndarray, items: np.ndarray) ->
 
 
 def _version(log: InteractionLog, now: float, config: PipelineConfig) -> str:
-    """`rc1-<12 hex>`: hash of the events, the item facts, `now` and the knobs (not threads)."""
+    """`rc2-<12 hex>`: hash of the events, the item facts, `now` and the knobs (not threads)."""
     digest = hashlib.sha256()
 
     def add(label: str, payload: bytes) -> None:

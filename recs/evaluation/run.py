@@ -60,9 +60,10 @@ class ModelSpec:
 
 
 #: The pipeline's tuning grid: how its ranker's training labels are cut from the log. "auto"
-#: (one time cutoff, or each user's latest events) mirrors a split by time; "user-random"
+#: (one time cutoff, or each user's latest events) mirrors a split by time; "user-last"
+#: (each user's next event after their earlier ones) mirrors leave-last-out; "user-random"
 #: (random shares of each user's events) mirrors a random split. Validation decides.
-PIPELINE_GRID = grid(label_split=["auto", "user-random"])
+PIPELINE_GRID = grid(label_split=["auto", "user-last", "user-random"])
 
 
 def _pipeline_spec(pipeline_grid: tuple[dict[str, Any], ...] = PIPELINE_GRID) -> ModelSpec:
@@ -96,7 +97,7 @@ def default_specs(
     - ease: λ ∈ {50, 100, 250, 500, 1000} / {100, 500}
     - als: factors ∈ {64, 128} × regularization ∈ {1, 10, 30} × iterations ∈ {15, 30}
       × alpha ∈ {1, 3, 10} / factors 64, iterations 15, regularization ∈ {10, 30} × alpha ∈ {1, 3}
-    - reelcast: `PIPELINE_GRID` (label_split ∈ {auto, user-random}), both settings
+    - reelcast: `PIPELINE_GRID` (label_split ∈ {auto, user-last, user-random}), both settings
     - pop: no grid.
     """
     if quick:

@@ -69,6 +69,13 @@ class CoOccurrence:
 
     def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Summed similarity of each item to the user's history."""
-        scores = self._scores(users)
+        return self._pairs(self._scores(users), users, items)
+
+    def profile_score(self, profile: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+        """Similarity of each item to a weighted item profile per row (e.g. recent items)."""
+        return self._pairs((profile @ self.similarity).tocsr(), np.arange(len(items)), items)
+
+    @staticmethod
+    def _pairs(scores: sp.csr_matrix, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         rows = np.broadcast_to(np.arange(len(users))[:, None], items.shape)
         return lookup(scores, rows.ravel(), np.maximum(items, 0).ravel()).reshape(items.shape)

@@ -29,6 +29,9 @@ class Ease:
         weights[np.diag_indices_from(weights)] = 0.0
         self.weights = weights.astype(np.float32)
         self.profile = history.seen
+        # Items nobody touched have all-zero weights: a score of 0 says nothing about them
+        # (cold items reach customers through content similarity instead).
+        self.cold = np.flatnonzero(history.item_count == 0)
         return self
 
     def _dense(self, users: np.ndarray) -> np.ndarray:
@@ -41,9 +44,15 @@ class Ease:
         scores = self._dense(users)
         r, c = exclude.nonzero()
         scores[r, c] = -np.inf
+        scores[:, self.cold] = -np.inf
         items, vals = dense_top_k(scores, k)
         return compact(items, vals, (items >= 0) & ~in_rows(items, exclude), k)
 
     def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """EASE score of each pair."""
         return np.take_along_axis(self._dense(users), np.maximum(items, 0), axis=1)
+
+    def profile_score(self, profile: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+        """EASE score of each item from a weighted item profile per row (e.g. recent items)."""
+        dense = np.asarray(profile @ self.weights, dtype=np.float32)
+        return np.take_along_axis(dense, np.maximum(items, 0), axis=1)

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from recs.dataset import InteractionLog
@@ -134,6 +135,45 @@ def test_label_folds_are_disjoint_and_time_correct(shop_log: InteractionLog) -> 
             assert not (
                 mine & ~mask & ~keep & (shop_log.time < shop_log.time[mine & mask].min())
             ).any()
+
+
+def test_user_last_folds_label_each_users_next_event(shop_log: InteractionLog) -> None:
+    config = replace(FAST, label_folds=3)
+    folds = [user_holdout(shop_log, config, randomly=False, fold=f, last=True) for f in range(3)]
+    labels = np.stack([mask for mask, _ in folds])
+    assert labels.sum(axis=0).max() == 1  # no event is a label twice
+    order = np.lexsort((np.arange(len(shop_log.user)), shop_log.time, shop_log.user))
+    for fold, (mask, keep) in enumerate(folds):
+        # One label per user: the (fold+1)-th last event; features are that user's earlier ones.
+        assert np.bincount(shop_log.user[mask]).max() == 1
+        for user in np.unique(shop_log.user[mask])[:50]:
+            mine = order[shop_log.user[order] == user]
+            assert mask[mine].tolist() == [False] * (len(mine) - fold - 1) + [True] + [False] * fold
+            assert keep[mine].tolist() == [True] * (len(mine) - fold - 1) + [False] * (fold + 1)
+    pipeline = Pipeline(replace(FAST, label_split="user-last")).fit(
+        shop_log, now=float(shop_log.time.max()) + 1
+    )
+    assert pipeline.training["split"] == "user-last"
+    assert pipeline.training["label_events"] == int(folds[0][0].sum())
+
+
+def test_the_recent_profile_weighs_each_users_latest_events_most(
+    shop_log: InteractionLog,
+) -> None:
+    history = build_history(shop_log, now=float(shop_log.time.max()) + 1, config=FAST)
+    half = FAST.recent_half_life
+    for user in range(20):
+        mine = np.flatnonzero(shop_log.user == user)
+        mine = mine[np.argsort(shop_log.time[mine], kind="stable")]
+        expected: dict[int, float] = {}
+        for back, event in enumerate(mine[::-1]):
+            if back < 6 * half:
+                item = int(shop_log.item[event])
+                expected[item] = expected.get(item, 0.0) + 2.0 ** (-back / half)
+        row = history.recent[user]
+        assert dict(zip(row.indices.tolist(), row.data.tolist(), strict=True)) == pytest.approx(
+            expected
+        )
 
 
 def test_several_label_folds_train_one_ranker(

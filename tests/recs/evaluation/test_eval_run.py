@@ -74,6 +74,6 @@ def test_the_pipeline_is_tuned_over_its_label_split() -> None:
 
     spec = default_specs(quick=True)[-1]
     assert spec.name == "reelcast" and spec.grid == PIPELINE_GRID
-    assert {p["label_split"] for p in spec.grid} == {"auto", "user-random"}
+    assert {p["label_split"] for p in spec.grid} == {"auto", "user-last", "user-random"}
     assert spec.build is not None
-    assert spec.build(**spec.grid[1]).config.label_split == "user-random"
+    assert spec.build(**spec.grid[-1]).config.label_split == "user-random"
