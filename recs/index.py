@@ -10,10 +10,11 @@ from typing import Literal
 import faiss
 import numpy as np
 
-# Measured on 100k normalised items (DESIGN.md): recall@10 ≈ 0.9997 at 6–15k queries/s.
+# Measured on 34k unit ALS item vectors of the 50k-item synthetic catalog, top 100:
+# recall 0.993 at efSearch 64, 1.000 at 128 (5.8k queries/s on one thread, exact 2.2k/s).
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 200
-HNSW_EF_SEARCH = 64
+HNSW_EF_SEARCH = 128
 # Below this many queries, extra OpenMP threads cost more than they give; single queries
 # with two threads collapsed to ~40 q/s on a loaded box.
 _SMALL_BATCH = 64
@@ -45,7 +46,7 @@ class ItemIndex:
         hnsw_threshold: int = 20_000,
         threads: int | None = None,
     ) -> None:
-        """Index `vectors[i]` as model item `item_columns[i]` (unit-length float32 rows)."""
+        """Index `vectors[i]` as model item `item_columns[i]` (float32 rows)."""
         if len(vectors) != len(item_columns):
             raise ValueError("one item column per vector")
         self.threads = threads or os.cpu_count() or 1

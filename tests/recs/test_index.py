@@ -28,7 +28,7 @@ def test_large_catalogs_use_hnsw_with_the_measured_parameters() -> None:
     assert index.kind == "hnsw"
     assert isinstance(index.faiss_index, faiss.IndexHNSWFlat)
     assert index.faiss_index.metric_type == faiss.METRIC_INNER_PRODUCT
-    assert index.faiss_index.hnsw.efSearch == 64
+    assert index.faiss_index.hnsw.efSearch == 128
     assert index.faiss_index.hnsw.efConstruction == 200
     exact = ItemIndex(vectors, np.arange(300), hnsw_threshold=10_000)
     _, approximate_top = index.search(vectors[:100], 10)

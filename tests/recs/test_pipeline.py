@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from recs.dataset import InteractionLog
 from recs.features import candidate_union, features
 from recs.history import build_history
+from recs.index import ItemIndex
 from recs.pipeline import Pipeline, cutoff_time, user_holdout
 from recs.synthetic import SyntheticShop
 from tests.recs.conftest import FAST
@@ -196,5 +197,23 @@ def test_als_retrieval_ranks_by_dot_product(fitted: Pipeline) -> None:
     dots = als.user_factors[users] @ als.item_factors[known].T  # type: ignore[attr-defined]
     best = known[np.argsort(-dots, axis=1, kind="stable")[:, :10]]
     assert (np.sort(items, 1) == np.sort(best, 1)).mean() > 0.99
+    assert als.index.kind == "flat"  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(als.index_vectors(), als.item_factors[known])  # type: ignore[attr-defined]
+
+
+def test_large_catalogs_retrieve_by_cosine_through_hnsw(
+    shop: SyntheticShop, shop_log: InteractionLog
+) -> None:
+    """Above the HNSW threshold the ALS source searches unit vectors, and the graph finds
+    what exact search over the same vectors finds."""
+    pipeline = Pipeline(replace(FAST, hnsw_threshold=50)).fit(shop_log, now=shop.now.timestamp())
+    als = pipeline.sources[0]
+    assert als.index.kind == "hnsw"  # type: ignore[attr-defined]
     vectors = als.index_vectors()  # type: ignore[attr-defined]
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    exact = ItemIndex(vectors, als.index.item_columns, hnsw_threshold=2**62)  # type: ignore[attr-defined]
+    queries = als.queries(np.arange(pipeline.history.n_users))  # type: ignore[attr-defined]
+    k = 20
+    approx, best = als.index.search(queries, k)[1], exact.search(queries, k)[1]  # type: ignore[attr-defined]
+    recall = np.mean([len(set(a) & set(b)) / k for a, b in zip(approx, best, strict=True)])
+    assert recall >= 0.99
