@@ -129,11 +129,11 @@ class LocalRenderer:
             gain = normalization_gain_db(
                 storyboard.audio.path, storyboard.audio.loudness, self.ffmpeg
             )
-        composer = FrameComposer(storyboard)
+        frame_count = fmt.frame_count
         gif = storyboard.gif
         step = max(1, round(fmt.fps / gif.fps))
-        first = min(round(gif.start * fmt.fps), composer.frame_count - 1)
-        last = min(composer.frame_count, first + round(gif.duration * fmt.fps))
+        first = min(round(gif.start * fmt.fps), frame_count - 1)
+        last = min(frame_count, first + round(gif.duration * fmt.fps))
         gif_frames = range(first, last, step)
         with (
             FrameEncoder(
@@ -145,7 +145,7 @@ class LocalRenderer:
                 ffmpeg=self.ffmpeg,
                 threads=self.threads,
                 audio=storyboard.audio,
-                duration_s=composer.frame_count / fmt.fps,
+                duration_s=frame_count / fmt.fps,
                 audio_gain_db=gain,
             ) as encoder,
             GifEncoder(
@@ -153,6 +153,8 @@ class LocalRenderer:
                 ffmpeg=self.ffmpeg,
             ) as gif_encoder,
         ):  # fmt: skip
+            # Built while the two ffmpeg processes start up (tens of ms each).
+            composer = FrameComposer(storyboard)
             stats = FrameStats(fmt.fps)
             poster = _pump(composer, encoder, gif_encoder, gif_frames, stats)
         Image.fromarray(poster).save(
@@ -164,7 +166,7 @@ class LocalRenderer:
             "key": key,
             "template": storyboard.template,
             "template_version": storyboard.template_version,
-            "duration_s": composer.frame_count / fmt.fps,
+            "duration_s": frame_count / fmt.fps,
             "width": fmt.width,
             "height": fmt.height,
             "fps": fmt.fps,

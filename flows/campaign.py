@@ -311,10 +311,12 @@ def render_video(job: Job, renderer: Renderer, out_dir: str, metrics_db: str) ->
         result = renderer.render(
             job.storyboard, Path(out_dir), subject=job.pseudonym, customer=job.customer
         )
+    # A vendor render's latency (submit, queue, poll, download) is the vendor's stage.
+    stage = "render" if isinstance(renderer, LocalRenderer) else "vendor"
     metrics = Metrics(Path(metrics_db))
     try:
         if not result.reused:
-            metrics.observe("render", time.perf_counter() - started)
+            metrics.observe(stage, time.perf_counter() - started)
         metrics.incr("renders_reused_total" if result.reused else "renders_total")
     finally:
         metrics.close()

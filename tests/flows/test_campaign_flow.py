@@ -202,6 +202,31 @@ def test_demo_command_summary_has_counts_and_no_personal_data(prefect_api, tmp_p
     assert len(list(mailbox.Maildir(tmp_path / "ws" / "mail", create=False))) == 2
 
 
+@pytest.mark.slow
+def test_demo_through_the_video_vendor_simulator(prefect_api, tmp_path):
+    """`reelcast demo --renderer vendor`: renders go over real HTTP to the simulator, the
+    summary names the vendor, and the vendor's latency is its own metrics stage."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REELCAST_")}
+    env["PREFECT_API_URL"] = prefect_api["api_url"]
+    env["COLUMNS"] = "120"
+    ws = tmp_path / "ws"
+    command = [sys.executable, "-m", "flows.cli", "demo", "--limit", "2", "--renderer", "vendor"]
+    result = subprocess.run(
+        [*command, "--workspace", str(ws)],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout + result.stderr
+    assert "video vendor" in out and "Traceback" not in out
+    assert len(list(mailbox.Maildir(ws / "mail", create=False))) == 2
+    metrics = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "metrics", "--workspace", str(ws)],
+        capture_output=True, text=True, env=env, timeout=120, check=True,
+    )  # fmt: skip
+    assert 'reelcast_stage_seconds_count{stage="vendor"} 2' in metrics.stdout
+    assert 'stage="render"' not in metrics.stdout
+
+
 def test_without_send_now_emails_wait_for_each_customers_local_hour(
     prefect_api, small_retailer, tmp_path
 ):
