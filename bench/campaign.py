@@ -26,7 +26,7 @@ every email, or the benchmark fails.
 
 Stages (seconds of wall time; they add up to the side's wall time):
 load, audience, model (load the approved model), recs (serve), storyboards, render (the whole
-fan-out, first submit to last result), checks (ffprobe + PII scans, flow only), email
+fan-out, first submit to last result), checks (video QC + copy checks, flow only), email
 (compose + enqueue), send (SMTP sink + dispatch), bookkeeping (audit log, metrics,
 tracking exposures, gallery, artifacts; flow only), orchestration (the rest: Prefect
 flow/task machinery and the flow body's glue). For the flow, stage times come from

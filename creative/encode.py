@@ -93,6 +93,7 @@ def encode_command(
         # Limited-range BT.709, tagged as such: what every player assumes for H.264.
         "-vf", "scale=out_color_matrix=bt709:out_range=tv",
         "-c:v", "libx264",
+        "-g", str(max(1, round(encode.keyframe_s * fps))),
         "-preset", encode.preset,
         "-crf", str(encode.crf),
         "-threads", str(threads),

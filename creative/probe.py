@@ -96,21 +96,31 @@ def check_video(info: VideoInfo, min_s: float = 6.0, max_s: float = 10.0) -> lis
 
 
 def _moov_before_mdat(path: Path) -> bool:
-    """Walk the top-level MP4 boxes until `moov` or `mdat` shows up first."""
+    """Walk the top-level MP4 boxes until `moov` or `mdat` shows up first.
+
+    Anything that is not a well-formed box list (a raw stream, a damaged file) is False.
+    """
+    end = path.stat().st_size
     with path.open("rb") as f:
-        while header := f.read(8):
-            if len(header) < 8:
-                return False
-            size, kind = struct.unpack(">I4s", header)
-            if kind == b"moov":
-                return True
-            if kind == b"mdat":
-                return False
-            if size == 1:  # 64-bit size follows the type
-                size = struct.unpack(">Q", f.read(8))[0]
-                f.seek(size - 16, 1)
-            elif size < 8:  # 0 means "to the end of the file": no moov after it
-                return False
-            else:
-                f.seek(size - 8, 1)
+        try:
+            while header := f.read(8):
+                if len(header) < 8:
+                    return False
+                size, kind = struct.unpack(">I4s", header)
+                if kind == b"moov":
+                    return True
+                if kind == b"mdat":
+                    return False
+                start = f.tell() - 8
+                if size == 1:  # 64-bit size follows the type
+                    size = struct.unpack(">Q", f.read(8))[0]
+                    if size < 16:
+                        return False
+                elif size < 8:  # 0 means "to the end of the file": no moov after it
+                    return False
+                if start + size > end:
+                    return False
+                f.seek(start + size)
+        except (struct.error, ValueError, OverflowError):
+            return False
     return False

@@ -3,9 +3,11 @@
 The container tells codec, size, frame rate, frame count, duration and layout. What the
 frames show (black or frozen stretches, `creative.content`) is measured by one decode
 pass, or, for a local render, taken from the statistics the renderer measured on the
-frames it encoded: then QC decodes only the keyframes and checks that each matches the
-rendered frame of the same index, so a file that does not hold those frames fails. Audio
-is decoded and metered (EBU R128 through ffmpeg's ebur128 filter) either way.
+frames it encoded: then QC decodes only the keyframes (one at least every 2 s,
+`Encode.keyframe_s`) and checks that each matches the rendered frame of the same index
+and that the file has as many frames as were rendered, so a file that does not hold
+those frames fails. Audio is decoded and metered (EBU R128 through ffmpeg's ebur128
+filter) either way.
 
 Intended stills: an end card held for a second is frozen by design. The storyboard knows
 exactly when nothing perceptible changes (`Storyboard.still_spans`), so `Expect` carries
@@ -117,7 +119,8 @@ def qc_video(path: Path, expect: Expect, content: ContentStats | None = None) ->
         problems.append(f"frame rate is {info.fps:g}, expected {expect.fps:g}")
     frames = scan.content.frames
     if expect.frames is not None and frames != expect.frames:
-        problems.append(f"{frames} frames decoded, expected {expect.frames}")
+        where = "decoded" if content is None else "in the file"
+        problems.append(f"{frames} frames {where}, expected {expect.frames}")
     if info.size_bytes > expect.max_bytes:
         problems.append(f"file is {info.size_bytes:,} bytes, over the {expect.max_bytes:,} budget")
     for start, end in scan.content.black:
@@ -166,16 +169,21 @@ def _outside(start: float, end: float, spans: tuple[tuple[float, float], ...]) -
 def _scan(
     container: av.container.InputContainer, info: VideoInfo, content: ContentStats | None
 ) -> _Scan:
-    """The one pass: frames (all, or only keyframes when `content` is known) and audio."""
+    """The one pass: frames (all, or only keyframes when `content` is known) and audio.
+
+    Times are counted from the video stream's first timestamp, as the storyboard counts.
+    """
     video = container.streams.video[0]
     video.thread_type = "SLICE"
     video.codec_context.thread_count = 1  # QC runs beside renders, one core each
     if content is not None:
         video.codec_context.skip_frame = "NONKEY"
+    start = float(video.start_time * video.time_base) if video.start_time is not None else 0.0
     audio = container.streams.audio[0] if container.streams.audio else None
     meter = _Loudness(audio) if audio is not None else None
     stats = FrameStats(info.fps or 1.0)
-    mismatch: str | None = None
+    problems: list[str] = []
+    keyframes = 0
     streams = (video, audio) if audio is not None else (video,)
     for packet in container.demux(*streams):
         for frame in packet.decode():
@@ -186,19 +194,25 @@ def _scan(
             plane = frame.planes[0]
             luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
             luma = luma[:, : frame.width]
-            time_s = float(frame.time) if frame.time is not None else None
+            time_s = float(frame.time) - start if frame.time is not None else None
             if content is None:
                 stats.add_luma(luma, time_s, full_range=frame.color_range == 2)
-            elif mismatch is None:
-                mismatch = _spot_check(luma, time_s, info.fps, content)
+            elif not problems:
+                keyframes += 1
+                problems += _spot_check(luma, time_s, info.fps, content)
     loudness, peak = meter.result() if meter is not None else (None, None)
     if content is None:
         content = stats.result()
     else:
-        content = content.model_copy(update={"frames": info.frames or 0})
+        frames = info.frames or 0
+        if frames != content.frames:
+            problems.append(f"the file has {frames} frames, {content.frames} were rendered")
+        if not keyframes:
+            problems.append("no keyframe could be decoded")
+        content = content.model_copy(update={"frames": frames})
     return _Scan(
         content=content,
-        mismatch=mismatch,
+        mismatch="; ".join(problems) or None,
         loudness=loudness,
         true_peak=peak,
         has_audio=audio is not None,
@@ -207,19 +221,21 @@ def _scan(
 
 def _spot_check(
     luma: np.ndarray, time_s: float | None, fps: float, content: ContentStats
-) -> str | None:
+) -> list[str]:
     """A problem if this decoded keyframe is not the rendered frame of the same index."""
-    index = round((time_s or 0.0) * fps)
+    if time_s is None:
+        return ["a keyframe in the file has no timestamp"]
+    index = round(time_s * fps)
     decoded = float(luma[::SAMPLE, ::SAMPLE].mean())
-    if index >= len(content.luma):
-        return f"the file has a frame at {time_s or 0:.2f} s that was never rendered"
+    if not 0 <= index < len(content.luma):
+        return [f"the file has a frame at {time_s:.2f} s that was never rendered"]
     rendered = content.luma[index]
     if abs(decoded - rendered) > _LUMA_TOLERANCE:
-        return (
+        return [
             f"frame {index} in the file is not the rendered frame"
             f" (mean luma {decoded:.1f}, rendered {rendered:.1f})"
-        )
-    return None
+        ]
+    return []
 
 
 class _Loudness:

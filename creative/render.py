@@ -155,7 +155,7 @@ class LocalRenderer:
         ):  # fmt: skip
             # Built while the two ffmpeg processes start up (tens of ms each).
             composer = FrameComposer(storyboard)
-            stats = FrameStats(fmt.fps)
+            stats = FrameStats(fmt.fps, freeze_threshold=0.0)  # exact frames
             poster = _pump(composer, encoder, gif_encoder, gif_frames, stats)
         Image.fromarray(poster).save(
             folder / POSTER_FILE, quality=self.poster_quality, optimize=True, progressive=True

@@ -251,6 +251,9 @@ class Encode(_Value):
     preset: Literal[
         "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower"
     ] = "veryfast"
+    #: a keyframe at least this often: players seek to it, and QC decodes only keyframes
+    #: of a local render to check the file holds the rendered frames (`creative.qc`)
+    keyframe_s: float = Field(default=2.0, gt=0, le=10)
 
 
 class Storyboard(_Value):

@@ -61,6 +61,7 @@ from flows.settings import Settings
 from flows.transports import open_transport
 from flows.workspace import Workspace
 from recs.pick import reason_counts
+from recs.pipeline import is_current
 from recs.registry import Gate, ModelRecord, Registry
 from recs.rules import Rules
 from recs.training import load as load_model
@@ -226,8 +227,12 @@ def choose_model(
     """
     registry = Registry(ws.models)
     record = registry.approved()
-    if record is not None:
+    if record is not None and is_current(record.version):
         return record, ""
+    if record is not None:
+        get_run_logger().info(
+            "approved model %s is from an older reelcast: training a new one", record.version
+        )
     now = max((e.timestamp for e in data.events), default=datetime.now(UTC))
     reporter().start("train", 1)
     trained = train(data.products, data.events, [c.id for c in data.customers], now=now)
@@ -311,8 +316,10 @@ def render_video(job: Job, renderer: Renderer, out_dir: str, metrics_db: str) ->
         result = renderer.render(
             job.storyboard, Path(out_dir), subject=job.pseudonym, customer=job.customer
         )
-    # A vendor render's latency (submit, queue, poll, download) is the vendor's stage.
-    stage = "render" if isinstance(renderer, LocalRenderer) else "vendor"
+    # A vendor render's latency (submit, queue, poll, download) is the vendor's stage; a
+    # fallback render made here is a local render.
+    local = isinstance(renderer, LocalRenderer) or result.key in getattr(renderer, "fallbacks", {})
+    stage = "render" if local else "vendor"
     metrics = Metrics(Path(metrics_db))
     try:
         if not result.reused:

@@ -36,7 +36,7 @@ from recs.sources import AlsEmbedding, CategoryAffinity, CoOccurrence, Ease, Sou
 logger = logging.getLogger(__name__)
 
 #: Bump when the algorithm changes in a way that changes results for the same inputs.
-ALGORITHM = "rc2"
+ALGORITHM = "rc3"
 # Reciprocal-rank fusion constant for the no-ranker fallback (tiny logs): the usual 60.
 _RRF_K = 60.0
 
@@ -430,7 +430,18 @@ class Pipeline:
             pipeline = pickle.load(handle)
         if not isinstance(pipeline, cls):
             raise RecsError(f"{path} does not hold a reelcast Pipeline")
+        if not is_current(pipeline.version):
+            raise RecsError(
+                f"model {pipeline.version} was trained by an older reelcast (algorithm "
+                f"{pipeline.version.split('-')[0]}, now {ALGORITHM}): train a new one with "
+                "`reelcast recs train`"
+            )
         return pipeline
+
+
+def is_current(version: str) -> bool:
+    """Whether a model version was trained by this algorithm (older pickles cannot serve)."""
+    return version.startswith(f"{ALGORITHM}-")
 
 
 def _lookup_rows(matrix: sp.csr_matrix, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -440,7 +451,7 @@ def _lookup_rows(matrix: sp.csr_matrix, users: np.ndarray, items: np.ndarray) ->
 
 
 def _version(log: InteractionLog, now: float, config: PipelineConfig) -> str:
-    """`rc2-<12 hex>`: hash of the events, the item facts, `now` and the knobs (not threads)."""
+    """`rc3-<12 hex>`: hash of the events, the item facts, `now` and the knobs (not threads)."""
     digest = hashlib.sha256()
 
     def add(label: str, payload: bytes) -> None:

@@ -94,3 +94,19 @@ def test_audio_stream_is_reported(tmp_path: Path) -> None:
     subprocess.run(command, check=True, timeout=60)
     assert probe_video(out).has_audio
     assert not probe_video(_tiny_video(tmp_path / "mute.mp4", faststart=True)).has_audio
+
+
+def test_a_raw_stream_is_not_faststart_and_qc_does_not_raise(tmp_path: Path) -> None:
+    """Annex-B H.264 reads as a 64-bit box size of garbage: no box walk may crash on it."""
+    from creative.qc import Expect, qc_video
+
+    raw = tmp_path / "raw.h264"
+    command = [
+        "ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=24:duration=2",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-f", "h264",
+        "-y", str(raw),
+    ]  # fmt: skip
+    subprocess.run(command, check=True, timeout=60)
+    assert probe_video(raw).faststart is False
+    verdict = qc_video(raw, Expect(width=64, height=64))
+    assert not verdict.ok and any("not faststart" in p for p in verdict.problems)

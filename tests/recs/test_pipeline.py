@@ -11,6 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from recs.dataset import InteractionLog
+from recs.errors import RecsError
 from recs.features import candidate_union, features
 from recs.history import build_history
 from recs.index import ItemIndex
@@ -217,3 +218,15 @@ def test_large_catalogs_retrieve_by_cosine_through_hnsw(
     approx, best = als.index.search(queries, k)[1], exact.search(queries, k)[1]  # type: ignore[attr-defined]
     recall = np.mean([len(set(a) & set(b)) / k for a, b in zip(approx, best, strict=True)])
     assert recall >= 0.99
+
+
+def test_a_model_of_an_older_algorithm_is_refused_with_what_to_do(
+    fitted: Pipeline, tmp_path: Path
+) -> None:
+    import copy
+
+    old = copy.copy(fitted)
+    old.version = "rc1-0123456789ab"
+    old.save(tmp_path / "model.pkl")
+    with pytest.raises(RecsError, match=r"older reelcast .*reelcast recs train"):
+        Pipeline.load(tmp_path / "model.pkl")
