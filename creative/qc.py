@@ -87,7 +87,7 @@ class Verdict(BaseModel):
 
 class _Scan(BaseModel):
     content: ContentStats
-    mismatch: str | None = None
+    mismatches: list[str] = []  # the file is not the render its statistics describe
     loudness: float | None
     true_peak: float | None
     has_audio: bool
@@ -107,8 +107,7 @@ def qc_video(path: Path, expect: Expect, content: ContentStats | None = None) ->
     except (av.FFmpegError, OSError, CreativeError) as exc:
         return Verdict(ok=False, problems=[f"unreadable video: {exc}"])
     problems = check_video(info, expect.min_s, expect.max_s)
-    if scan.mismatch:
-        problems.append(scan.mismatch)
+    problems += scan.mismatches
     if info.codec != expect.codec and info.codec != "h264":
         problems.append(f"codec is {info.codec}, expected {expect.codec}")
     if (info.width, info.height) != (expect.width, expect.height):
@@ -212,7 +211,7 @@ def _scan(
         content = content.model_copy(update={"frames": frames})
     return _Scan(
         content=content,
-        mismatch="; ".join(problems) or None,
+        mismatches=problems,
         loudness=loudness,
         true_peak=peak,
         has_audio=audio is not None,

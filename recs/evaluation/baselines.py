@@ -10,10 +10,10 @@ from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
 
 from recs.dataset import InteractionLog
 from recs.evaluation.protocols import interaction_matrix
+from recs.sources.embedding import fit_als
 
 # Users scored per block: bounds the dense users × items score block (2048 × 50k floats
 # is 400 MB; real catalogs past that should use the pipeline's Faiss retrieval).
@@ -205,21 +205,14 @@ class ALS(_Scorer):
 
     def fit(self, log: InteractionLog, *, now: float) -> Self:
         """Alternate least-squares solves for user and item factors."""
-        from implicit.cpu.als import AlternatingLeastSquares  # import cost only when used
-
-        x = self._fit_matrix(log)
-        # implicit checks the BLAS thread count when the model is built, so build it inside.
-        with threadpool_limits(1, "blas"):
-            model = AlternatingLeastSquares(
-                factors=self.factors,
-                regularization=self.regularization,
-                iterations=self.iterations,
-                alpha=self.alpha,
-                random_state=self.seed,
-            )
-            model.fit(x, show_progress=False)
-        self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
-        self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
+        self.user_factors, self.item_factors = fit_als(
+            self._fit_matrix(log),
+            factors=self.factors,
+            regularization=self.regularization,
+            iterations=self.iterations,
+            alpha=self.alpha,
+            seed=self.seed,
+        )
         return self
 
     def scores(self, users: np.ndarray) -> np.ndarray:

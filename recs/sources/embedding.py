@@ -22,6 +22,41 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(unit, dtype=np.float32)
 
 
+def fit_als(
+    matrix: sp.csr_matrix,
+    *,
+    factors: int,
+    regularization: float,
+    iterations: int,
+    alpha: float,
+    seed: int,
+    threads: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """implicit's ALS on a user × item csr matrix: (user factors, item factors), float32.
+
+    implicit's own threads (`threads`, 0 = all cores) do the work; a multi-threaded BLAS
+    underneath only fights them, and implicit checks the BLAS thread count when the model
+    is built, so the model is built inside the limit.
+    """
+    from implicit.cpu.als import AlternatingLeastSquares  # import cost only when used
+
+    with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            factors=factors,
+            regularization=regularization,
+            iterations=iterations,
+            alpha=alpha,
+            random_state=seed,
+            num_threads=threads,
+            calculate_training_loss=False,
+        )
+        model.fit(matrix, show_progress=False)
+    return (
+        np.ascontiguousarray(model.user_factors, dtype=np.float32),
+        np.ascontiguousarray(model.item_factors, dtype=np.float32),
+    )
+
+
 class AlsEmbedding:
     """Implicit-feedback ALS factors searched through Faiss.
 
@@ -38,22 +73,15 @@ class AlsEmbedding:
 
     def fit(self, history: History, config: PipelineConfig) -> Self:
         """Factorise the user × item weights (confidence 1 + alpha·w), then index the items."""
-        from implicit.cpu.als import AlternatingLeastSquares
-
-        # implicit's own threads do the work; a multi-threaded BLAS underneath only fights them.
-        with threadpool_limits(1, "blas"):
-            model = AlternatingLeastSquares(
-                factors=config.als_factors,
-                regularization=config.als_regularization,
-                iterations=config.als_iterations,
-                alpha=config.als_alpha,
-                random_state=config.seed,
-                num_threads=config.threads or 0,
-                calculate_training_loss=False,
-            )
-            model.fit(history.weights.astype(np.float32).tocsr(), show_progress=False)
-        self.user_factors = np.ascontiguousarray(model.user_factors, dtype=np.float32)
-        self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+        self.user_factors, self.item_factors = fit_als(
+            history.weights.astype(np.float32).tocsr(),
+            factors=config.als_factors,
+            regularization=config.als_regularization,
+            iterations=config.als_iterations,
+            alpha=config.als_alpha,
+            seed=config.seed,
+            threads=config.threads or 0,
+        )
         # Only items someone touched have meaningful factors; the rest stay out of the index.
         known = np.flatnonzero(history.item_count > 0)
         threshold = 2**62 if config.exact_retrieval else config.hnsw_threshold
