@@ -75,11 +75,16 @@ def video_info(container: av.container.InputContainer, path: Path) -> VideoInfo:
     )
 
 
-def check_video(info: VideoInfo, min_s: float = 6.0, max_s: float = 10.0) -> list[str]:
-    """Problems that make a video unfit for email landing pages; empty means OK."""
+def check_video(
+    info: VideoInfo, min_s: float = 6.0, max_s: float = 10.0, *, codec: str = "h264"
+) -> list[str]:
+    """Problems that make a video unfit for email landing pages; empty means OK.
+
+    `codec` is the codec the video must have (the template's; h264 by default).
+    """
     problems = []
-    if info.codec != "h264":
-        problems.append(f"codec is {info.codec or 'unknown'}, expected h264")
+    if info.codec != codec:
+        problems.append(f"codec is {info.codec or 'unknown'}, expected {codec}")
     if info.pix_fmt != "yuv420p":
         problems.append(f"pixel format is {info.pix_fmt or 'unknown'}, expected yuv420p")
     if info.color_range == "pc":

@@ -571,13 +571,24 @@ def _text(
     context: Mapping[str, str],
     personalize: bool,
 ) -> str:
-    """Render one text field; product data are variables, so they are never evaluated."""
-    chosen = source if personalize or fallback is None else fallback
+    """Render one text field; product data are variables, so they are never evaluated.
+
+    `field` is the text's place in the template (`layers[3]`, `headlines[0]`). Anything the
+    text's expression does wrong at render time (unsafe attribute access the sandbox
+    refuses, `1/0`, a filter applied to the wrong type…) is a TemplateError naming the
+    template file and the field (`….text` or `….fallback`), never a crash.
+    """
+    chosen, part = (source, "text") if personalize or fallback is None else (fallback, "fallback")
     try:
         return _SPACES.sub(" ", render_text(chosen, context)).strip()
-    except jinja2.TemplateError as exc:
+    except Exception as exc:  # the expression is the template author's, any error is theirs
         shown = f"{template.folder.name}/{TEMPLATE_FILE}"
-        raise TemplateError(f"{shown}: {field}: {exc}") from None
+        where = f"{field}.{part}"
+        if isinstance(exc, jinja2.TemplateError):
+            detail = str(exc) if exc.message else type(exc).__name__
+        else:
+            detail = f"cannot render the text ({type(exc).__name__}: {exc})"
+        raise TemplateError(f"{shown}: {where}: {detail}") from None
 
 
 def _product_image(product: Product, images_root: Path) -> tuple[Path, str]:

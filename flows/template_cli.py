@@ -33,7 +33,8 @@ NameArg = Annotated[str, typer.Argument(help="Template name (a folder in the tem
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    _err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
+    # soft_wrap: one line however long the path in it is (scripts grep for `error:`)
+    _err.print(Text.assemble(("error: ", "bold red"), message), highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -57,9 +58,13 @@ def check(name: NameArg) -> None:
     is under it, and held frames QC would call frozen. Exits 1 if anything is found.
     """
     from creative.check import check_template
+    from creative.errors import CreativeError
 
     template = _load(name)
-    issues = check_template(template)
+    try:
+        issues = check_template(template)
+    except CreativeError as exc:  # e.g. a text the sandbox refuses to render
+        raise _fail(str(exc)) from None
     if issues:
         _err.print(
             Text(f"template {name}: {len(issues)} problem(s)", style="bold red"), highlight=False

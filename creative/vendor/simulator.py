@@ -69,7 +69,9 @@ class Knobs(BaseModel):
 
     api_key: str = Field("sim-key", min_length=1, description="Bearer key the API accepts")
     webhook_secret: str = Field("sim-webhook-secret", min_length=1)
-    latency_s: float = Field(0.0, ge=0, description="Added to every API answer")
+    latency_s: float = Field(
+        0.0, ge=0, description="Added to every API answer (after the request was acted on)"
+    )
     queue_s: float = Field(0.0, ge=0, description="Time a job waits before it starts")
     workers: int = Field(2, ge=1, description="Jobs rendering at once (fixed at the first)")
     failure_rate: float = Field(0.0, ge=0, le=1, description="Share of jobs ending 'failed'")
@@ -182,14 +184,18 @@ class VendorSimulator:
         )
 
     def _guarded(self, handler):  # type: ignore[no-untyped-def]
-        """Latency, recording, auth (401), rate limit (429) and random 503s, then `handler`."""
+        """Recording, auth (401), rate limit (429) and random 503s, `handler`, then latency.
+
+        The latency delays the answer, not the work: like a slow real vendor, a request
+        the client gave up on may still have been carried out (a render created).
+        """
 
         async def endpoint(request: Request) -> Response:
-            if self.knobs.latency_s:
-                await asyncio.sleep(self.knobs.latency_s)
             body = await request.body()
             self._record(request, body)
             response = await self._answer(handler, request, body)
+            if self.knobs.latency_s:
+                await asyncio.sleep(self.knobs.latency_s)
             self.counts.answers[response.status_code] += 1
             return response
 

@@ -124,6 +124,41 @@ def test_scene_fade_transition_crossfades(tmp_path: Path) -> None:
     assert (int(r), int(b)) == (127, 128)
 
 
+def _two_scenes(tmp_path: Path, transition: dict[str, Any]) -> Storyboard:
+    """Scene a (red, 0–2.5 s), then scene b (blue, from 2 s) coming in with `transition`."""
+    scenes = [
+        {"id": "a", "start": 0, "end": 2.5},
+        {"id": "b", "start": 2.0, "end": 4, "transition": transition},
+    ]
+    layers = [
+        {"type": "rect", "scene": "a", "color": "#FF0000", "box": {"x": 0, "y": 0, "w": 1, "h": 1}},
+        {"type": "rect", "scene": "b", "color": "#0000FF", "box": {"x": 0, "y": 0, "w": 1, "h": 1}},
+    ]
+    return _board(tmp_path, layers, scenes=scenes)
+
+
+def test_scene_slide_up_transition_moves_the_whole_scene_in_from_below(tmp_path: Path) -> None:
+    board = _two_scenes(tmp_path, {"type": "slide_up", "duration": 0.5, "ease": "linear"})
+    assert tuple(_frame(board, 1.9)[199, 50]) == (255, 0, 0)  # not started: all red
+    middle = _frame(board, 2.2)  # 40 % in: scene b covers the bottom 40 % (rows 120 …)
+    column = middle[:, 50]
+    assert tuple(column[119]) == (255, 0, 0) and tuple(column[120]) == (0, 0, 255)
+    assert int(np.argmax(column[:, 2] > 128)) == 120
+    assert tuple(middle[150, 0]) == tuple(middle[150, 199]) == (0, 0, 255)  # full width
+    assert tuple(_frame(board, 2.4)[39, 50]) == (255, 0, 0)  # 80 % in: rows 40 …
+    assert tuple(_frame(board, 2.4)[40, 50]) == (0, 0, 255)
+    assert tuple(_frame(board, 2.5)[0, 50]) == (0, 0, 255)  # done
+
+
+def test_scene_cut_transition_switches_on_the_scene_start_frame(tmp_path: Path) -> None:
+    # A cut ignores its duration: no fade, no slide, the frame at 2.0 s is all scene b.
+    board = _two_scenes(tmp_path, {"type": "cut", "duration": 0.5, "ease": "linear"})
+    before, at, later = (_frame(board, t) for t in (1.9, 2.0, 2.2))
+    assert (before[:, :, 0] == 255).all() and (before[:, :, 2] == 0).all()
+    for frame in (at, later):
+        assert (frame[:, :, 2] == 255).all() and (frame[:, :, 0] == 0).all()
+
+
 @pytest.mark.parametrize("zoom_ease", ["linear", "in_out"])
 def test_ken_burns_zoom_follows_its_easing_with_sub_pixel_steps(
     tmp_path: Path, zoom_ease: str
@@ -155,6 +190,53 @@ def test_easing_curves_start_and_end_in_place() -> None:
         assert ease(kind, 0) == 0 and ease(kind, 1) == 1
     assert ease("in", 0.5) < 0.5 < ease("out", 0.5)
     assert ease("in_out", 0.5) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("kind", "x", "expected"),
+    [
+        # Cubic curves (templates/README.md): in = x³, out = 1 - (1 - x)³, in_out = 4x³ up
+        # to the middle, then its mirror image. Numbers written out, not recomputed by ease().
+        ("linear", 0.25, 0.25),
+        ("linear", 0.7, 0.7),
+        ("in", 0.5, 0.125),
+        ("in", 0.25, 0.015625),
+        ("out", 0.5, 0.875),
+        ("out", 0.25, 0.578125),
+        ("in_out", 0.25, 0.0625),
+        ("in_out", 0.5, 0.5),
+        ("in_out", 0.75, 0.9375),
+        ("in_out", 0.1, 0.004),
+        ("in", -0.5, 0.0),  # clamped to [0, 1]
+        ("out", 1.5, 1.0),
+    ],
+)
+def test_easing_curves_are_the_documented_cubics(kind: str, x: float, expected: float) -> None:
+    assert ease(kind, x) == pytest.approx(expected, abs=1e-12)
+
+
+def test_slide_position_at_a_chosen_time_is_pinned(tmp_path: Path) -> None:
+    # The white rect (x 50 … 149) slides in from 100 px to the left over 1 s with ease
+    # "out": at t = 1.3 (x = 0.3) it has covered 1 - 0.7³ = 65.7 %, so it is
+    # 100 × 0.343 = 34.3 px short: it spans x = 16 … 115 (linear would give 20 … 119).
+    slide = {"side": "left", "distance": 0.5, "duration": 1.0, "ease": "out"}
+    board = _board(tmp_path, [{**WHITE_RECT, "start": 1.0, "slide": slide}])
+    row = _frame(board, 1.3)[100, :, 0]
+    assert (row[15], row[16], row[115], row[116]) == (0, 255, 255, 0)
+
+
+def test_ken_burns_zoom_at_a_chosen_time_is_pinned(tmp_path: Path) -> None:
+    # Zoom 1 → 2 over 4 s with ease "in": at t = 2 s the eased progress is 0.5³ = 0.125,
+    # the zoom 2^0.125 = 1.0905, so the 40 px white square is 43.62 px wide.
+    image = {
+        "type": "image", "box": {"x": 0, "y": 0, "w": 1, "h": 1}, "end": 4,
+        "zoom": {"start": 1.0, "end": 2.0, "ease": "in"},
+    }  # fmt: skip
+    board = _board(tmp_path, [image])
+    part = next(p for p in board.layers if getattr(p, "moving", False))
+    assert part.zoom(2.0) == pytest.approx(1.0905077, abs=1e-6)
+    width = _frame(board, 2.0)[100, :, 0].astype(float).sum() / 255
+    assert width == pytest.approx(43.62, abs=0.5)
 
 
 def test_still_spans_are_the_held_stretches_of_the_design(tmp_path: Path) -> None:

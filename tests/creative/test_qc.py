@@ -19,6 +19,7 @@ def _make(
     audio: str | None = None,
     faststart: bool = True,
     graph: str | None = None,
+    encoder: str = "libx264",
 ) -> Path:
     """Encode a lavfi source (optionally through `graph`, and with audio) like our renders."""
     command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", video]
@@ -26,7 +27,8 @@ def _make(
         command += ["-filter_complex", graph]
     if audio:
         command += ["-f", "lavfi", "-i", audio, "-c:a", "aac", "-shortest"]
-    command += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    command += ["-c:v", encoder, "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    command += ["-x265-params", "log-level=error"] if encoder == "libx265" else []
     command += ["-movflags", "+faststart"] if faststart else []
     subprocess.run([*command, "-y", str(path)], check=True, timeout=60)
     return path
@@ -79,6 +81,18 @@ def test_too_long_video_is_caught(tmp_path: Path) -> None:
     verdict = qc_video(_make(tmp_path / "long.mp4", _moving(12)), EXPECT)
     assert any("duration 12.00 s is outside 6–10 s" in p for p in verdict.problems)
     assert "288 frames decoded, expected 192" in verdict.problems
+
+
+def test_an_h264_file_fails_when_the_template_expects_another_codec(tmp_path: Path) -> None:
+    video = _make(tmp_path / "ok.mp4", _moving(8))
+    verdict = qc_video(video, EXPECT.model_copy(update={"codec": "hevc"}))
+    assert verdict.problems == ["codec is h264, expected hevc"]
+
+
+def test_the_expected_codec_is_the_one_checked(tmp_path: Path) -> None:
+    hevc = _make(tmp_path / "hevc.mp4", _moving(8), encoder="libx265")
+    assert qc_video(hevc, EXPECT.model_copy(update={"codec": "hevc"})).ok
+    assert qc_video(hevc, EXPECT).problems == ["codec is hevc, expected h264"]
 
 
 def test_missing_faststart_and_size_budget_are_caught(tmp_path: Path) -> None:

@@ -5,17 +5,27 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from PIL import Image
 
-from creative import CreativeError, Storyboard, Template, build_storyboard, load_template
+from creative import (
+    CreativeError,
+    Storyboard,
+    Template,
+    TemplateError,
+    build_storyboard,
+    load_template,
+)
 from creative.plates import draw_static
 from creative.storyboard import ImagePart
 from retail.types import Customer, Pick, Product
 
 MakeProduct = Callable[..., Product]
+Edit = Callable[[Callable[[dict[str, Any]], None]], Path]
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 
 def _board(
@@ -59,6 +69,70 @@ def test_first_name_with_template_syntax_is_shown_literally(
     sneaky = customer.model_copy(update={"first_name": "{{ price }}"})
     board = _board(hero, make_product(), sneaky, pick, images_root)
     assert "{{ price }}, this one's for you" in board.texts()
+
+
+def _edited_hero(template_copy: Edit, field: str, text: str) -> tuple[Template, str]:
+    """A hero copy whose `title` layer `field` ("text" or "fallback") is `text`."""
+    where: list[str] = []
+
+    def edit(data: dict[str, Any]) -> None:
+        index = next(i for i, la in enumerate(data["layers"]) if la.get("id") == "title")
+        data["layers"][index][field] = text
+        where.append(f"layers[{index}].{field}")
+
+    return load_template(template_copy(edit), "hero", ASSETS), where[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{{ title.__class__.__mro__ }}",
+        "{{ title.__class__.__mro__[1].__subclasses__() }}",
+        "{{ title.format.__globals__ }}",
+    ],
+)
+def test_the_sandbox_refuses_unsafe_access_in_a_template_text(
+    template_copy: Edit,
+    make_product: MakeProduct,
+    customer: Customer,
+    pick: Pick,
+    images_root: Path,
+    text: str,
+) -> None:
+    # A plain jinja2.Environment renders these (e.g. "(<class 'str'>, <class 'object'>)").
+    template, field = _edited_hero(template_copy, "text", text)
+    with pytest.raises(TemplateError) as caught:
+        _board(template, make_product(), customer, pick, images_root)
+    message = str(caught.value)
+    assert "unsafe" in message
+    assert message.startswith(f"hero/template.yaml: {field}: "), message
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "detail"),
+    [
+        ("text", "{{ 1/0 }}", "ZeroDivisionError: division by zero"),
+        ("text", "{{ range(10**9)|list|length }}", "OverflowError"),
+        ("text", "{% if title %}{{ title|no_such_filter }}{% endif %}", "no_such_filter"),
+        ("fallback", "{{ title[999] }}", "no element 999"),
+    ],
+)
+def test_runtime_errors_in_a_template_text_name_the_file_and_field(
+    template_copy: Edit,
+    make_product: MakeProduct,
+    customer: Customer,
+    pick: Pick,
+    images_root: Path,
+    field: str,
+    text: str,
+    detail: str,
+) -> None:
+    template, where = _edited_hero(template_copy, field, text)
+    with pytest.raises(TemplateError) as caught:
+        _board(template, make_product(), customer, pick, images_root, personalize=False)
+    message = str(caught.value)
+    assert message.startswith(f"hero/template.yaml: {where}: "), message
+    assert detail in message
 
 
 def test_price_is_formatted_for_the_customers_locale(

@@ -94,6 +94,36 @@ def test_cli_check_passes_and_fails_with_the_issues_listed(
     assert "price: contrast" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        (
+            "{{ title.__class__.__mro__ }}",
+            "access to attribute '__class__' of 'str' object is unsafe",
+        ),
+        ("{{ 1/0 }}", "cannot render the text (ZeroDivisionError: division by zero)"),
+    ],
+)
+def test_cli_check_reports_a_text_that_cannot_render_in_one_line(
+    template_copy: Edit, monkeypatch: pytest.MonkeyPatch, text: str, detail: str
+) -> None:
+    index: list[int] = []
+
+    def edit(data: dict[str, Any]) -> None:
+        index.append(next(i for i, la in enumerate(data["layers"]) if la.get("id") == "title"))
+        data["layers"][index[0]]["text"] = text
+
+    monkeypatch.setenv("REELCAST_TEMPLATES_DIR", str(template_copy(edit)))
+    monkeypatch.setenv("REELCAST_ASSETS_DIR", str(ASSETS))
+    result = CliRunner().invoke(template_app, ["check", "hero"])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert result.output.count("\n") == 1, result.output  # one line, however long
+    assert result.output.startswith(f"error: hero/template.yaml: layers[{index[0]}].text: ")
+    assert detail in result.output
+
+
 def test_cli_reports_a_missing_template_without_a_traceback(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from creative import Storyboard, probe_video
+from creative.storyboard import ImagePart
 from creative.vendor import (
     VendorClient,
     VendorConfig,
@@ -20,7 +21,8 @@ from creative.vendor import (
     VendorRenderer,
     VendorUnavailable,
 )
-from creative.vendor.ledger import RenderLedger
+from creative.vendor.ledger import LedgerEntry, RenderLedger
+from creative.vendor.protocol import RenderObject
 from creative.vendor.renderer import LEDGER_FILE
 from creative.vendor.simulator import VendorSimulator
 from tests.creative.vendor.conftest import API_KEY
@@ -164,6 +166,100 @@ def test_an_ambiguous_failure_survives_a_restart_without_a_second_render(
     assert render.video.is_file()
     assert sim.counts.created == 1
     assert _creates(sim) == 1
+
+
+def _ledger_entry(workspace: Path, key: str) -> LedgerEntry | None:
+    ledger = RenderLedger(workspace / LEDGER_FILE)
+    try:
+        return ledger.get(key)
+    finally:
+        ledger.close()
+
+
+def test_the_render_id_is_recorded_on_the_first_2xx_and_a_restart_follows_it(
+    tmp_path: Path,
+    make_board: Callable[..., Storyboard],
+    make_renderer: Callable[..., VendorRenderer],
+    simulator: tuple[VendorSimulator, str],
+    out_dir: Path,
+) -> None:
+    sim, url = simulator
+    workspace = tmp_path / "workspace"
+    board = make_board()
+    config = VendorConfig(base_url=url, api_key=API_KEY, request_timeout_s=3.0)
+
+    async def create_only() -> RenderObject:
+        ledger = RenderLedger(workspace / LEDGER_FILE)
+        try:
+            async with VendorClient(config, ledger) as client:
+                return await client.create(board, campaign="spring")
+        finally:
+            ledger.close()
+
+    created = asyncio.run(create_only())  # the process ends right after the create's 2xx
+
+    # Recorded on the 2xx itself, not later by polling: nothing has read the render yet.
+    entry = _ledger_entry(workspace, board.key())
+    assert entry is not None and entry.render_id == created.id
+    assert not [r for r in sim.received if r.path.startswith("/v2/renders/")]
+    seen = len(sim.received)
+
+    # A new process follows the recorded render: no second create, no metadata lookup.
+    render = make_renderer(workspace, webhook_secret=None).render(board, out_dir)
+
+    assert render.video.is_file()
+    after = sim.received[seen:]
+    assert not [r for r in after if r.path == "/v2/renders"], after
+    assert {r.path for r in after} == {f"/v2/renders/{created.id}"}
+    assert sim.counts.created == 1 and _creates(sim) == 1
+
+
+def test_answers_slower_than_the_client_timeout_never_cost_a_second_render(
+    tmp_path: Path,
+    make_board: Callable[..., Storyboard],
+    make_renderer: Callable[..., VendorRenderer],
+    simulator: tuple[VendorSimulator, str],
+    out_dir: Path,
+) -> None:
+    sim, url = simulator
+    workspace = tmp_path / "workspace"
+    board = make_board()
+    config = VendorConfig(
+        base_url=url, api_key=API_KEY, request_timeout_s=0.3, attempts=3, backoff_s=0.05,
+        backoff_max_s=0.1,
+    )  # fmt: skip
+    images = {p.sha256: p.path for p in board.layers if isinstance(p, ImagePart)}
+
+    async def create_on_a_slow_vendor() -> None:
+        ledger = RenderLedger(workspace / LEDGER_FILE)
+        try:
+            async with VendorClient(config, ledger) as client:
+                for digest, path in images.items():
+                    await client.upload(path, digest)
+                # From here every answer comes after the client stopped waiting for it.
+                sim.knobs.latency_s = 1.0
+                with pytest.raises(VendorUnavailable, match=r"no answer \(ReadTimeout\)"):
+                    await client.create(board, campaign="spring")
+        finally:
+            ledger.close()
+
+    asyncio.run(create_on_a_slow_vendor())
+
+    # The vendor did create the render; the client never heard, so its later tries were
+    # metadata lookups, never a second create, and the ledger says "maybe created".
+    assert sim.counts.created == 1 and _creates(sim) == 1
+    lookups = [r for r in sim.received if r.method == "GET" and r.path == "/v2/renders"]
+    assert len(lookups) == 2
+    entry = _ledger_entry(workspace, board.key())
+    assert entry is not None and entry.render_id is None
+
+    sim.knobs.latency_s = 0.0
+    renderer = make_renderer(workspace, webhook_secret=None)
+    render = renderer.render(board, out_dir)
+
+    assert render.video.is_file()
+    assert sim.counts.created == 1 and _creates(sim) == 1
+    assert renderer.costs().renders == 1
 
 
 def test_vendor_down_raises_vendor_unavailable_within_the_budget(
