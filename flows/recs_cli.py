@@ -24,6 +24,14 @@ CustomersOpt = Annotated[Path, typer.Option(help="Customers CSV.")]
 EventsOpt = Annotated[Path, typer.Option(help="Events CSV.")]
 
 
+def _fail_line(message: str) -> typer.Exit:
+    """Like `fail`, but the message stays one line however long its file paths are."""
+    from rich.text import Text
+
+    err.print(Text.assemble(("error: ", "bold red"), message), highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
 def _load(catalog: Path, customers: Path, events: Path):  # type: ignore[no-untyped-def]
     from retail.errors import RetailDataError
     from retail.loaders import load_retail
@@ -86,12 +94,26 @@ def evaluate_command(
     Works on any retailer's history in the retail file formats.
     """
     from recs.dataset import from_retail
+    from recs.evaluation.protocols import relevant_items, split
     from recs.evaluation.run import default_specs, evaluate, format_table
 
     if protocol not in ("leave-last-out", "random-80-10-10"):
         raise fail("--protocol must be leave-last-out or random-80-10-10")
     data = _load(catalog, customers, events)
     log = from_retail(data.products, data.events, [c.id for c in data.customers])
+    # Without events to hold out every metric is a meaningless zero: say so instead.
+    if len(log.user) == 0:
+        raise _fail_line(
+            f"{events}: no usable events (a view, cart, purchase or product click of a "
+            f"product in {catalog}): nothing to evaluate; pass the retailer's event history"
+        )
+    parts = split(log, protocol)
+    if relevant_items(parts.test, parts.test_seen).nnz == 0:
+        raise _fail_line(
+            f"{events}: no customer has enough events to hold one out for {protocol} "
+            "(one needs 2 events or more, the held-out one on a product not seen before): "
+            "pass a longer event history"
+        )
     with console.status(f"Evaluating ({protocol})…"):
         table = evaluate(log, protocol, default_specs(quick=quick, n_items=log.n_items))
     if as_json:

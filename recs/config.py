@@ -67,7 +67,17 @@ class PipelineConfig:
     #: "user-last" = each user's next event after their earlier ones (one label per user
     #: and fold: what leave-last-out asks); "user-random" = random shares of each user's
     #: events (what a random split asks);
-    #: "auto" = "time" unless fewer than `min_label_users` users have events on both sides
+    #: "auto" = "time" unless fewer than `min_label_users` users have events on both sides.
+    #: Time-correctness: "time" is time-correct for everything (every fold's History holds
+    #: only events strictly before its cutoff). The user modes cut only each user's OWN
+    #: history at that user's labels ("user", "user-last": the user's events before the
+    #: labels; "user-random": all the user's other events, later ones included, as the
+    #: random split it mirrors); the global item statistics of a fold (popularity, trend,
+    #: co-occurrence, ALS/EASE item factors, category top items) are computed from every
+    #: user's feature events, which include OTHER users' events after this user's label
+    #: time. So the user modes (and "auto" when it falls back to "user") may learn from
+    #: item statistics of the label period: fine for logs of separate bursts such as
+    #: MovieLens, not a forecast of a retailer's next campaign; use "time" for that.
     label_split: str = "auto"
     label_share: float = 0.15
     #: train the ranker on this many label folds stacked (more query groups): "time" and

@@ -16,37 +16,47 @@ from recs.matrix import splitmix_uniform
 
 def explore(
     customer_ids: Sequence[str],
-    chosen: np.ndarray,
-    pool_size: np.ndarray,
+    pool: np.ndarray,
+    shown: np.ndarray,
     *,
     epsilon: float,
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Which rows explore, the pool position shown in their last slot, and its propensity.
 
-    `chosen` (rows × n) holds the greedy pool positions; a row explores with probability
-    `epsilon` and then shows a uniform pick among its `pool_size` eligible positions not
-    already in its other slots. Propensity = P(this item in the last slot) under the policy:
-    ε / m, plus (1 − ε) when it is also the greedy choice.
+    `pool` (rows × width) holds each row's candidate items, -1 in empty slots anywhere in
+    the row; `shown` (rows × n) the items the greedy policy shows, -1 when empty. The
+    eligible positions of a row are its non-empty pool slots whose item is not in one of
+    the other (first n − 1) shown slots: the last slot's own greedy item stays eligible.
+    With m eligible positions, a row explores with probability ε when m > 0 and then shows
+    one of them drawn uniformly. The returned propensity is P(the item in the last slot)
+    under this policy: ε / m for an explored item, plus (1 − ε) when it is also the greedy
+    item; a row with m = 0 always shows its greedy item (propensity 1). Positions are -1
+    for rows that do not explore.
     """
+    n_rows = len(pool)
     keys = np.array([zlib.crc32(c.encode()) for c in customer_ids], dtype=np.uint64)
     coin = splitmix_uniform(keys, seed)
     draw = splitmix_uniform(keys, seed + 1)
-    n = chosen.shape[1]
-    others = n - 1
-    # Eligible = pool positions not used by the other slots; the last slot's own greedy item
-    # stays eligible, so the number of choices is pool − (filled other slots).
-    filled_others = (chosen[:, :others] >= 0).sum(axis=1)
-    choices = np.maximum(pool_size - filled_others, 0)
-    does = (coin < epsilon) & (choices > 0) & (n > 0)
-    pick = np.full(len(chosen), -1, dtype=np.int64)
-    propensity = np.ones(len(chosen))
-    for r in np.flatnonzero(does).tolist():
-        used = set(chosen[r, :others].tolist())
-        free = [p for p in range(int(pool_size[r])) if p not in used]
-        pick[r] = free[int(draw[r] * len(free))]
-    greedy = chosen[:, -1] if n else np.full(len(chosen), -1)
-    m = np.maximum(choices, 1)
-    explore_p = epsilon / m
-    propensity = np.where(pick == greedy, explore_p + (1 - epsilon), explore_p)
-    return does, pick, propensity
+    n = shown.shape[1]
+    others = shown[:, : max(n - 1, 0)]
+    eligible = pool >= 0
+    for slot in range(others.shape[1]):
+        eligible &= pool != np.where(others[:, slot] >= 0, others[:, slot], -2)[:, None]
+    m = eligible.sum(axis=1)
+    does = (coin < epsilon) & (m > 0) & (n > 0)
+    # The k-th eligible position (k uniform in [0, m)): the first whose running count > k.
+    k = np.minimum((draw * m).astype(np.int64), np.maximum(m - 1, 0))
+    position = np.argmax(np.cumsum(eligible, axis=1) > k[:, None], axis=1)
+    position = np.where(does, position, -1)
+    greedy = shown[:, -1] if n else np.full(n_rows, -1)
+    rows = np.arange(n_rows)
+    last = np.where(does, pool[rows, np.maximum(position, 0)], greedy)
+    last_eligible = np.zeros(n_rows, dtype=bool)
+    if pool.shape[1]:
+        last_eligible = (eligible & (pool == last[:, None]) & (last[:, None] >= 0)).any(axis=1)
+    propensity = np.where(last_eligible, epsilon / np.maximum(m, 1), 0.0) + np.where(
+        last == greedy, 1.0 - epsilon, 0.0
+    )
+    propensity = np.where(m > 0, propensity, 1.0)
+    return does, position, propensity

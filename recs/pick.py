@@ -59,33 +59,89 @@ def serve(
     Never recommends an out-of-stock or blocked product, nor one the customer bought
     (unless the rules let that category come back after `repurchase_days`). Customers
     with no history get (group) popularity; a customer left with nothing gets no Pick.
-    Each reason is machine-readable: `source=als+cooc;top=recency_item,cat_affinity`,
-    `fallback=popular-locale`, `content(sim=0.42)` or `explore(p=0.0125)`.
+    Each reason is machine-readable, one of: a ranked pick
+    `source=als+cooc;top=recency_item,cat_affinity` (`top=rrf` when no ranker could be
+    trained), popularity `fallback=popular` or `fallback=popular-locale`, a new product
+    `content(sim=0.42)`, or the exploration slot `explore(p=0.0125)` (its propensity).
     """
     if n < 1:
         raise RecsError(f"n must be at least 1, got {n}")
     if pipeline.history is None:
         raise RecsError("the pipeline is not fitted: call fit(log, now=...) first")
     rules = rules or Rules()
-    history = pipeline.history
-    log = history.log
-    index = {u: i for i, u in enumerate(log.user_ids)}
     unique = list(dict.fromkeys(customer_ids))
-    rows = np.array([index.get(c, -1) for c in unique], dtype=np.int64)
-    now_s = now.timestamp()
-    allowed = allowed_items(log, rules)
-    exclude = purchase_exclusions(log, now=now_s, rules=rules)
-    boosts = item_boosts(log, rules)
+    shared = _Shared(pipeline, now.timestamp(), n, rules, groups)
+    picks: dict[str, Pick] = {}
+    # In batches: the pool, reasons and content similarities are dense per customer, so a
+    # whole customer base at once would not fit in memory. Every draw and rule is per
+    # customer, so the batching does not change any Pick.
+    size = pipeline.config.batch_users
+    for begin in range(0, len(unique), size):
+        picks.update(_serve_batch(shared, unique[begin : begin + size]))
+    if len(picks) < len(unique):
+        logger.info("%d customers had nothing left to recommend", len(unique) - len(picks))
+    return picks
+
+
+class _Shared:
+    """What every batch of `serve` reads: the rules applied to the catalog, once."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        now: float,
+        n: int,
+        rules: Rules,
+        groups: Mapping[str, str] | None,
+    ) -> None:
+        history = pipeline.history
+        assert history is not None
+        self.pipeline = pipeline
+        self.history = history
+        self.n = n
+        self.rules = rules
+        self.groups = groups
+        log = history.log
+        self.index = {u: i for i, u in enumerate(log.user_ids)}
+        self.allowed = allowed_items(log, rules)
+        self.exclude = purchase_exclusions(log, now=now, rules=rules)
+        self.boosts = item_boosts(log, rules)
+        self.pool = max(rules.pool, n)
+        self.popular_items, _ = group_popular(history, None, self.allowed, self.pool)
+        self._fallback: tuple[np.ndarray, np.ndarray, dict[str, int]] | None = None
+        self._content: ContentSimilarity | None = None
+
+    def fallback(self) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+        """(items, scores) of (group) popularity per group code, and the codes by name."""
+        if self._fallback is None:
+            codes, code_of = _group_codes(self.history.log.user_ids, self.groups)
+            items, scores = group_popular(self.history, codes, self.allowed, 2 * self.pool)
+            self._fallback = (items, scores, code_of)
+        return self._fallback
+
+    def content(self) -> ContentSimilarity:
+        """Never-interacted items, indexed by text (built on first use)."""
+        if self._content is None:
+            self._content = ContentSimilarity(self.history, self.allowed)
+        return self._content
+
+
+def _serve_batch(shared: _Shared, unique: list[str]) -> dict[str, Pick]:
+    """The Picks of one batch of distinct customer ids (see `serve`)."""
+    pipeline, history, n, rules = shared.pipeline, shared.history, shared.n, shared.rules
+    log = history.log
+    rows = np.array([shared.index.get(c, -1) for c in unique], dtype=np.int64)
+    allowed, exclude, boosts = shared.allowed, shared.exclude, shared.boosts
     categories = log.item_category
 
-    pool = max(rules.pool, n)
+    pool = shared.pool
     # Ranked candidates, then popular ones below them, so that the diversity rule can
     # reach other categories even for a single-minded customer.
     width = 2 * pool
     items = np.full((len(unique), width), -1, dtype=np.int64)
     scores = np.full((len(unique), width), -np.inf)
     reasons = np.full((len(unique), width), "", dtype=object)
-    popular_items, _ = group_popular(history, None, allowed, pool)
+    popular_items = shared.popular_items
     warm = np.flatnonzero((rows >= 0) & (history.user_count[np.maximum(rows, 0)] > 0))
     if len(warm):
         ranked = pipeline.rank(rows[warm], pool, exclude=exclude, allowed=allowed, explain=True)
@@ -111,11 +167,11 @@ def serve(
         sources[warm, :pool] = ranked.sources
     cold = np.setdiff1d(np.arange(len(unique)), warm)
     if len(cold):
-        codes, code_of = _group_codes(log.user_ids, groups)
-        fallback_items, fallback_scores = group_popular(history, codes, allowed, width)
+        fallback_items, fallback_scores, code_of = shared.fallback()
         group = np.full(len(cold), len(fallback_items) - 1)
         if code_of:
-            asked = np.array([code_of.get(groups.get(unique[i], ""), -1) for i in cold])  # type: ignore[union-attr]
+            groups = shared.groups or {}
+            asked = np.array([code_of.get(groups.get(unique[i], ""), -1) for i in cold])
             group = np.where(asked >= 0, asked, group)
         got = fallback_items.shape[1]
         items[cold, :got] = fallback_items[group]
@@ -139,8 +195,7 @@ def serve(
     # A never-bought-by-anyone product similar to the customer's history takes one slot
     # (not the exploration slot), so new arrivals can be shown before they sell.
     if len(warm):
-        content = ContentSimilarity(history, allowed)
-        cold_item, similarity = content.best(rows[warm])
+        cold_item, similarity = shared.content().best(rows[warm])
         slot = n - 2 if n >= 2 else 0
         for r in np.flatnonzero(
             (cold_item >= 0) & (similarity >= rules.cold_item_similarity)
@@ -159,18 +214,18 @@ def serve(
                 chosen_scores[row, slot] = float(similarity[r])
                 picked_reason[row, slot] = f"content(sim={similarity[r]:.2f})"
 
-    pool_size = (items >= 0).sum(axis=1)
+    # The pool has empty (-1) slots anywhere in a row: exploration draws among the filled
+    # ones not shown in the other slots, so its logged propensity is exact.
     explores, position, propensity = explore(
-        unique, chosen, pool_size, epsilon=rules.epsilon, seed=rules.seed
+        unique, items, picked, epsilon=rules.epsilon, seed=rules.seed
     )
     picks: dict[str, Pick] = {}
     for r, customer_id in enumerate(unique):
         row_items = picked[r].tolist()
         row_scores = chosen_scores[r].tolist()
         row_reasons = picked_reason[r].tolist()
-        explored = int(items[r, position[r]]) if explores[r] and position[r] >= 0 else -1
-        if explored >= 0 and explored not in row_items[:-1]:
-            row_items[-1] = explored
+        if explores[r]:
+            row_items[-1] = int(items[r, position[r]])
             row_scores[-1] = float(scores[r, position[r]])
             row_reasons[-1] = f"explore(p={propensity[r]:.4g})"
         keep = [i for i, item in enumerate(row_items) if item >= 0]
@@ -183,8 +238,6 @@ def serve(
             reasons=tuple(str(row_reasons[i]) for i in keep),
             model_version=pipeline.version,
         )
-    if len(picks) < len(unique):
-        logger.info("%d customers had nothing left to recommend", len(unique) - len(picks))
     return picks
 
 

@@ -9,6 +9,9 @@ The ranker's labels are cut from the training log the way the deployment will be
 one time cutoff for a retailer's next campaign ("time"), each user's next event after
 their earlier ones ("user-last", as leave-last-out), or random shares of each user's
 events ("user-random", as a random split); `PipelineConfig.label_split` chooses.
+Only "time" is time-correct across users: in the user modes a user's own features stop
+at that user's labels, but the item statistics shared by all (popularity, trend,
+co-occurrence, item factors) include other users' later events (see `Pipeline`).
 """
 
 from __future__ import annotations
@@ -140,7 +143,22 @@ def cutoff_time(times: np.ndarray, now: float, config: PipelineConfig, *, fold: 
 
 
 class Pipeline:
-    """Two-stage recommender implementing `recs.base.Recommender` (name "reelcast")."""
+    """Two-stage recommender implementing `recs.base.Recommender` (name "reelcast").
+
+    Time-correctness of the ranker's training depends on `config.label_split`:
+
+    - "time" (and "auto" with at least `min_label_users` users on both sides of the
+      cutoff): each fold's History, hence every source and feature, is built from the
+      events strictly before that fold's cutoff; the labels are the events after it.
+    - "user", "user-last", "user-random" ("auto" falls back to "user" below
+      `min_label_users`): each fold cuts every user's own events at that user's labels,
+      so a user's own features (history, recency, affinity, price band, views, carts)
+      never contain that user's labels nor, except for "user-random", later events. But
+      all users share one History per fold, so the global item statistics (item
+      popularity and trend, co-occurrence, ALS/EASE item factors, category top items)
+      include other users' events from after this user's label time: not a leak of the
+      label itself, but the ranker may learn from the label period's item trends.
+    """
 
     name = "reelcast"
 
@@ -368,12 +386,15 @@ class Pipeline:
         """Per feature row, the names of up to `count` features that raised its score most.
 
         LightGBM's SHAP values (`pred_contrib`); costly, so ask only for the items shown.
+        At least one name per row: when no feature raised the score, the one that lowered
+        it least. Without a ranker (a log too small to train one), no names.
         """
         if self.ranker is None or len(x) == 0:
             return [[] for _ in range(len(x))]
         contrib = self.ranker.contributions(x)
         best = np.argsort(-contrib, axis=1, kind="stable")[:, :count]
         positive = np.take_along_axis(contrib, best, 1) > 0
+        positive[:, 0] = True
         return [
             [self.feature_names[f] for f, ok in zip(row, keep, strict=True) if ok]
             for row, keep in zip(best.tolist(), positive.tolist(), strict=True)
@@ -398,10 +419,15 @@ class Pipeline:
         return out
 
     def reason(self, source_bits: int, top: list[str]) -> str:
-        """The machine-readable reason of one ranked pick."""
+        """The machine-readable reason of one ranked pick: `source=als+cooc;top=f1,f2`.
+
+        `top` always has a value: the ranker's top features, or `rrf` when no ranker was
+        trained (the sources' ranks fused by reciprocal rank decided the order).
+        """
         names = [n for s, n in enumerate(self.source_names) if source_bits >> s & 1]
-        text = f"source={'+'.join(names) or 'none'}"
-        return f"{text};top={','.join(top)}" if top else text
+        if not top:
+            top = ["rrf"] if self.ranker is None else ["none"]
+        return f"source={'+'.join(names) or 'none'};top={','.join(top)}"
 
     # -- persistence ----------------------------------------------------------------------
 

@@ -141,7 +141,8 @@ def select(
 
     Returns (positions into the pool, -1 when empty; the score each was chosen with).
     With "cap", a category already at `max_per_category` is skipped while any other
-    candidate remains; with "mmr", the chosen score is λ·relevance − (1−λ)·[category seen].
+    candidate remains; with "mmr", the chosen score is λ·relevance − (1−λ)·[category seen]
+    (at λ = 0 only a new category counts; ties go to the more relevant entry).
     """
     n_rows, width = items.shape
     chosen = np.full((n_rows, n), -1, dtype=np.int64)
@@ -160,14 +161,22 @@ def select(
             prev_cat = np.where(pos >= 0, cat[rows, np.maximum(pos, 0)], -1)
             same += (cat == prev_cat[:, None]) & (pos[:, None] >= 0)
         score = np.where(taken, -np.inf, rel)
+        finite = np.isfinite(score)
         if rules.diversity == "mmr":
-            adjusted = rules.mmr_lambda * score - (1 - rules.mmr_lambda) * (same > 0)
+            # Only finite entries are combined: at λ = 0, 0 × -inf would be NaN, and NaN
+            # wins argmax, so an empty slot would be "chosen" and the row left empty.
+            mmr = rules.mmr_lambda * np.where(finite, score, 0.0) - (1 - rules.mmr_lambda) * (
+                same > 0
+            )
+            adjusted = np.where(finite, mmr, -np.inf)
         else:
             over = same >= rules.max_per_category
             # Over-cap entries stay eligible below everything else: a catalog with too few
             # categories still fills the Pick.
-            adjusted = np.where(over & np.isfinite(score), score - 1e6, score)
-        best = np.argmax(adjusted, axis=1)
+            adjusted = np.where(over & finite, score - 1e6, score)
+        # Ties (all of a category at λ = 0) go to the more relevant entry.
+        top = adjusted.max(axis=1, initial=-np.inf)
+        best = np.argmax(np.where(adjusted == top[:, None], score, -np.inf), axis=1)
         ok = np.isfinite(adjusted[rows, best])
         chosen[ok, slot] = best[ok]
         chosen_score[ok, slot] = rel[ok, best[ok]]

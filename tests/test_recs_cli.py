@@ -61,3 +61,39 @@ def test_evaluate_prints_one_json_object_with_every_model(small_retailer, tmp_pa
     table = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(table["models"]) == {"pop", "itemknn", "ease", "als", "reelcast"}
     assert all(row["ndcg@10"] is not None for row in table["models"].values())
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        pytest.param([], "no usable events", id="header-only"),
+        pytest.param(
+            ["C-unknown,NOT-A-PRODUCT,view,2026-10-03T06:09:00+00:00"],
+            "no usable events",
+            id="unknown-products",
+        ),
+        pytest.param(
+            ["C00004,{product},view,2026-10-03T06:09:00+00:00"],
+            "no customer has enough events",
+            id="nothing-to-hold-out",
+        ),
+    ],
+)
+def test_evaluate_without_usable_events_fails_with_one_clear_line(
+    small_retailer, tmp_path: Path, rows: list[str], expected: str
+) -> None:
+    product = small_retailer.catalog.read_text().splitlines()[1].split(",", 1)[0]
+    events = tmp_path / "events.csv"
+    lines = ["customer_id,product_id,type,timestamp", *(r.format(product=product) for r in rows)]
+    events.write_text("\n".join(lines) + "\n")
+    files = _files(small_retailer)
+    files[files.index("--events") + 1] = str(events)
+    for protocol in ("leave-last-out", "random-80-10-10"):
+        result = _recs("evaluate", *files, "--protocol", protocol, "--json", cwd=tmp_path)
+        assert result.returncode == 2, result.stdout
+        assert "Traceback" not in result.stderr
+        assert result.stdout.strip() == ""  # no table of zeros
+        message = result.stderr.strip()
+        assert len(message.splitlines()) == 1, message
+        assert message.startswith("error: ") and expected in message
+        assert str(events) in message and "pass " in message  # the file, and what to do

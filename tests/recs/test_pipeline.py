@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import recs.pipeline as pipeline_module
 from recs.dataset import InteractionLog
 from recs.errors import RecsError
 from recs.features import candidate_union, features
@@ -230,3 +231,125 @@ def test_a_model_of_an_older_algorithm_is_refused_with_what_to_do(
     old.save(tmp_path / "model.pkl")
     with pytest.raises(RecsError, match=r"older reelcast .*reelcast recs train"):
         Pipeline.load(tmp_path / "model.pkl")
+
+
+# -- time-correctness of training, checked on what `Pipeline.fit` really builds -----------
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[tuple[tuple, dict, object]]:
+    """Wrap `recs.pipeline.<name>`: every call's (args, kwargs, result), in call order."""
+    calls: list[tuple[tuple, dict, object]] = []
+    real = getattr(pipeline_module, name)
+
+    def spy(*args: object, **kwargs: object) -> object:
+        result = real(*args, **kwargs)
+        calls.append((args, kwargs, result))
+        return result
+
+    monkeypatch.setattr(pipeline_module, name, spy)
+    return calls
+
+
+#: three time folds whose cutoffs are pinned by `min_label_days` (now − 14, 28, 42 days),
+#: so that adding an event to the log cannot move them
+TIME_FOLDS = replace(FAST, label_split="time", label_folds=3, min_label_days=14.0)
+
+
+def test_every_training_fold_history_holds_only_events_before_its_cutoff(
+    shop: SyntheticShop, shop_log: InteractionLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = shop.now.timestamp()
+    built = _spy(monkeypatch, "build_history")
+    pipeline = Pipeline(TIME_FOLDS).fit(shop_log, now=now)
+    cutoffs = [cutoff_time(shop_log.time, now, TIME_FOLDS, fold=f) for f in range(3)]
+    assert pipeline.training["split"] == "time" and pipeline.training["folds"] == 3
+    assert pipeline.training["cutoff"] == cutoffs[0] and pipeline.ranker is not None
+    *folds, serving = [history for _, _, history in built]
+    assert len(folds) == 3
+    for history, cutoff in zip(folds, cutoffs, strict=True):
+        assert history.now == cutoff
+        assert history.log.time.max() < cutoff  # strictly before the fold's cutoff
+        assert len(history.log.time) == int((shop_log.time < cutoff).sum())  # and all of them
+        assert history.last_item_time.max() < cutoff
+        assert history.item_count.sum() == len(history.log.time)
+    # Only the History the model serves from (built after training) sees everything.
+    assert serving.now == now and len(serving.log.time) == len(shop_log.time)
+
+
+def _training_features(
+    log: InteractionLog, now: float, monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[float, np.ndarray, np.ndarray, np.ndarray]]:
+    """(fold cutoff, users, candidate items, features) of every ranker training batch."""
+    with monkeypatch.context() as patch:
+        calls = _spy(patch, "features")
+        Pipeline(TIME_FOLDS).fit(log, now=now)
+    return [(args[0].now, args[2].users, args[2].items, x) for args, _, x in calls]
+
+
+def test_a_planted_event_after_the_cutoff_does_not_change_the_training_features(
+    shop: SyntheticShop, shop_log: InteractionLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = shop.now.timestamp()
+    cutoff = cutoff_time(shop_log.time, now, TIME_FOLDS)
+    base = _training_features(shop_log, now, monkeypatch)
+    # A user who is already trained on (labels after the cutoff, events before it) buys
+    # the item most often proposed to the training users, which they never touched.
+    _, users, items, _ = base[0]
+    user = int(users[0])
+    before = shop_log.time < cutoff
+    touched = set(shop_log.item[before & (shop_log.user == user)].tolist())
+    proposed = np.bincount(items[items >= 0], minlength=shop_log.n_items)
+    item = next(int(i) for i in np.argsort(-proposed, kind="stable") if int(i) not in touched)
+    planted = _training_features(_with_event(shop_log, user, item, cutoff + 60), now, monkeypatch)
+    assert cutoff_time(_with_event(shop_log, user, item, cutoff + 60).time, now, TIME_FOLDS) == (
+        cutoff
+    )
+    assert [b[0] for b in planted] == [b[0] for b in base] and len(base) == 3
+    for (_, users_a, items_a, x_a), (_, users_b, items_b, x_b) in zip(base, planted, strict=True):
+        np.testing.assert_array_equal(users_a, users_b)
+        np.testing.assert_array_equal(items_a, items_b)
+        np.testing.assert_array_equal(x_a, x_b)
+    assert (base[0][2] == item).any()  # the planted item's features were computed
+    # The same purchase just before the cutoff does change them: the test can fail.
+    earlier = _training_features(_with_event(shop_log, user, item, cutoff - 60), now, monkeypatch)
+    assert not np.array_equal(earlier[0][3], base[0][3], equal_nan=True)
+
+
+@pytest.mark.parametrize("split", ["user", "user-last", "user-random"])
+def test_in_user_modes_a_users_own_features_never_hold_their_labels(
+    shop: SyntheticShop, shop_log: InteractionLog, monkeypatch: pytest.MonkeyPatch, split: str
+) -> None:
+    """Each fold's History holds none of a labelled user's label events, and (but for
+    the random split) none of that user's later events; other users' later events do
+    feed the shared item statistics, as `PipelineConfig.label_split` documents."""
+    built = _spy(monkeypatch, "build_history")
+    labelled = _spy(monkeypatch, "_labels")
+    now = shop.now.timestamp()
+    pipeline = Pipeline(replace(FAST, label_split=split, label_folds=2)).fit(shop_log, now=now)
+    assert pipeline.training["split"] == split and pipeline.training["folds"] == 2
+    histories = [history for _, _, history in built][:-1]  # the last one serves
+    masks = [args[1] for args, _, _ in labelled]
+    assert len(histories) == len(masks) == 2
+    assert len(np.unique(shop_log.time)) == len(shop_log.time)  # a time names one event
+    later_from_others = 0
+    for history, mask in zip(histories, masks, strict=True):
+        own_log = history.log
+        for user in np.unique(shop_log.user[mask]).tolist():
+            mine = shop_log.user == user
+            label_times = shop_log.time[mine & mask]
+            own = own_log.user == user
+            own_times = own_log.time[own]
+            assert not np.isin(own_times, label_times).any()  # no label is a feature
+            assert history.user_count[user] == own.sum()
+            label_only = set(shop_log.item[mine & mask].tolist()) - set(
+                shop_log.item[mine & ~mask].tolist()
+            )
+            assert not any(history.seen[user, i] for i in label_only)
+            assert set(history.recent[user].indices.tolist()) <= set(own_log.item[own].tolist())
+            if split == "user-random":
+                assert own.sum() == (mine & ~mask).sum()  # everything else, later events too
+            else:
+                assert own_times.max() < label_times.min()  # nothing from the label on
+                assert history.last_item_time[user].max() < label_times.min()
+            later_from_others += int((own_log.time[~own] > label_times.min()).any())
+    assert later_from_others > 0  # the documented limit: global stats see later events
