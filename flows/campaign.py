@@ -25,7 +25,7 @@ from prefect.flow_runs import pause_flow_run
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import opaque
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from compliance.audience import (
     Audience,
@@ -98,7 +98,22 @@ class CampaignParams(BaseModel):
     )
     boost_categories: str = Field("", description="Categories to favour, comma-separated")
     block_categories: str = Field("", description="Categories never to show, comma-separated")
+    boost_brands: str = Field("", description="Brands to favour, comma-separated")
     block_brands: str = Field("", description="Brands never to show, comma-separated")
+    diversity: Literal["cap", "mmr"] = Field(
+        "cap",
+        description="How picks stay varied: cap (at most max_per_category products of one "
+        "category) or mmr (maximal marginal relevance, weighted by mmr_lambda)",
+    )
+    max_per_category: int = Field(
+        2, ge=1, le=10, description="With diversity=cap: products of one category per customer"
+    )
+    mmr_lambda: float = Field(
+        0.7,
+        ge=0.0,
+        le=1.0,
+        description="With diversity=mmr: 1 ranks by relevance only, 0 by new categories only",
+    )
     repurchase_days: int = Field(
         0, ge=0, description="Days after which consumables may be recommended again (0: never)"
     )
@@ -127,6 +142,26 @@ class CampaignParams(BaseModel):
         lt=0.5,
         description="Share of eligible customers held out (get nothing) to measure lift, e.g. 0.1",
     )
+
+    @model_validator(mode="after")
+    def _boosts_and_blocks_do_not_overlap(self) -> CampaignParams:
+        for kind, boost, block in (
+            ("category", self.boost_categories, self.block_categories),
+            ("brand", self.boost_brands, self.block_brands),
+        ):
+            both = sorted(_names(boost) & _names(block))
+            if both:
+                raise ValueError(
+                    f"{kind} {', '.join(repr(x) for x in both)} is both boosted and blocked: "
+                    f"remove it from boost_{'categories' if kind == 'category' else 'brands'} "
+                    f"or from block_{'categories' if kind == 'category' else 'brands'}"
+                )
+        return self
+
+
+def _names(text: str) -> frozenset[str]:
+    """The names of a comma-separated parameter, stripped, empty ones dropped."""
+    return frozenset(x.strip() for x in text.split(",") if x.strip())
 
 
 @dataclass
@@ -160,6 +195,8 @@ class CampaignSummary:
     vendor: dict[str, object] = field(default_factory=dict)
     sources: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
+    #: pseudonymous id → why the vendor could not render that customer's video
+    rendered_locally: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -267,6 +304,7 @@ def pick_products(
     now = max((e.timestamp for e in data.events), default=datetime.now(UTC))
     started = time.perf_counter()
     pipeline = load_model(Registry(ws.models), record)
+    _warn_unknown_names(params, data.products)
     groups = {c.id: c.locale for c in data.customers}
     picks = serve_current(
         pipeline,
@@ -286,18 +324,45 @@ def pick_products(
 
 def campaign_rules(params: CampaignParams) -> Rules:
     """The business rules a campaign's parameters ask for."""
-
-    def names(text: str) -> frozenset[str]:
-        return frozenset(x.strip() for x in text.split(",") if x.strip())
-
     return Rules(
         epsilon=params.explore_rate,
-        boost_categories={c: 0.3 for c in names(params.boost_categories)},
-        block_categories=names(params.block_categories),
-        block_brands=names(params.block_brands),
+        boost_categories={c: BOOST for c in _names(params.boost_categories)},
+        boost_brands={b: BOOST for b in _names(params.boost_brands)},
+        block_categories=_names(params.block_categories),
+        block_brands=_names(params.block_brands),
+        diversity=params.diversity,
+        max_per_category=params.max_per_category,
+        mmr_lambda=params.mmr_lambda,
         repurchase_days=params.repurchase_days or None,
-        repurchase_categories=names(params.repurchase_categories),
+        repurchase_categories=_names(params.repurchase_categories),
     )
+
+
+#: what a boosted category or brand adds to a candidate's normalised score (best 1, worst 0)
+BOOST = 0.3
+
+
+def _warn_unknown_names(params: CampaignParams, products: list[Product]) -> None:
+    """A boosted or blocked name the catalog does not have is most likely a typo: say so."""
+    known = {
+        "category": {p.category for p in products},
+        "brand": {p.brand for p in products},
+    }
+    for name, kind in (
+        ("boost_categories", "category"),
+        ("block_categories", "category"),
+        ("repurchase_categories", "category"),
+        ("boost_brands", "brand"),
+        ("block_brands", "brand"),
+    ):
+        unknown = sorted(_names(getattr(params, name)) - known[kind])
+        if unknown:
+            get_run_logger().warning(
+                "%s: no %s named %s in the catalog; it changes nothing",
+                name,
+                kind,
+                ", ".join(repr(x) for x in unknown),
+            )
 
 
 @task(
@@ -353,6 +418,26 @@ def make_renderer(settings: Settings, ws: Workspace, campaign: str) -> Renderer:
     )
     vendor = VendorRenderer(config, ws.root, campaign=campaign)
     return FallbackRenderer(vendor, local) if settings.vendor_fallback == "local" else vendor
+
+
+def _rendered_locally(renderer: Renderer, jobs: list[Job], campaign: str) -> dict[str, str]:
+    """Pseudonym → why the vendor fell back to the local renderer, for this run's jobs.
+
+    From the vendor ledger (it survives a Dask worker's copy of the renderer). The reasons
+    are the vendor client's own messages, which name requests and statuses, never a
+    customer; they are shortened to one line for the artifact.
+    """
+    rendered_locally = getattr(renderer, "rendered_locally", None)
+    if rendered_locally is None:  # the vendor without a fallback
+        return {}
+    reasons: dict[str, str] = rendered_locally(campaign)
+    out = {}
+    for job in jobs:
+        reason = reasons.get(job.storyboard.key())
+        if reason is not None:
+            line = " ".join(reason.split()).replace("|", "/")
+            out[job.pseudonym] = line if len(line) <= 200 else line[:199] + "…"
+    return out
 
 
 def video_problems(job: Job, render: Render) -> list[str]:
@@ -491,6 +576,9 @@ def _publish(summary: CampaignSummary, picks_rows: list[dict]) -> None:
     if summary.vendor:
         lines += ["", "| video vendor | |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in summary.vendor.items()]
+    if summary.rendered_locally:
+        lines += ["", "| rendered locally instead of at the vendor (customer) | why |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in sorted(summary.rendered_locally.items())]
     if summary.approval:
         note = f" — {summary.approval_note}" if summary.approval_note else ""
         lines += ["", f"Approval: **{summary.approval}**{note}"]
@@ -580,6 +668,11 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     summary.model_version = next(iter(picks.values())).model_version if picks else ""
     products = {p.id: p for p in data.products}
     template = load_template(settings.templates_dir, params.template, settings.assets_dir)
+    # First names only where the settings allow them (and may reach the renderer), and only
+    # for customers who have not opted out of personalization.
+    names_allowed = settings.personalize and (
+        settings.renderer != "vendor" or settings.vendor_first_names
+    )
     jobs = [
         Job(
             customer=c,
@@ -590,8 +683,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
                 products,
                 c,
                 images_root=data.catalog_dir,
-                personalize=settings.personalize
-                and (settings.renderer != "vendor" or settings.vendor_first_names),
+                personalize=names_allowed and c.personalization,
                 headline_variant=_variant(pseudonymize(secret, c.id), template),
             ),
             pseudonym=pseudonymize(secret, c.id),
@@ -646,6 +738,9 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     if not isinstance(renderer, LocalRenderer):
         vendor = getattr(renderer, "primary", renderer)
         costs = vendor.costs(params.campaign)
+        summary.rendered_locally = _rendered_locally(renderer, jobs, params.campaign)
+        for pseudonym, reason in summary.rendered_locally.items():
+            log.warning("customer %s: rendered locally, not at the vendor: %s", pseudonym, reason)
         summary.vendor = {
             "renders": costs.renders,
             "seconds": round(costs.seconds, 1),
@@ -708,7 +803,15 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         "render",
         campaign=params.campaign,
         entries=[
-            (job.pseudonym, {"key": r.key, "reused": r.reused})
+            (
+                job.pseudonym,
+                {"key": r.key, "reused": r.reused}
+                | (
+                    {"rendered_locally": summary.rendered_locally[job.pseudonym]}
+                    if job.pseudonym in summary.rendered_locally
+                    else {}
+                ),
+            )
             for job, r in zip(jobs, renders, strict=True)
         ],
     )

@@ -14,6 +14,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale, UnknownLocaleError
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
+_YES = frozenset({"true", "yes", "1"})
+_NO = frozenset({"false", "no", "0"})
+
 
 class _Value(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
@@ -58,6 +61,24 @@ class Customer(_Value):
     marketing_consent: Consent = Consent.unknown
     consent_timestamp: datetime | None = None
     consent_source: str | None = None
+    personalization: bool = Field(
+        default=True,
+        description="May the customer's first name appear in their videos? (The settings "
+        "must allow it too.) In a file: true/false, yes/no or 1/0; empty means true.",
+    )
+
+    @field_validator("personalization", mode="before")
+    @classmethod
+    def _yes_or_no(cls, value: object) -> object:
+        if isinstance(value, str):
+            word = value.strip().lower()
+            if word in _YES:
+                return True
+            if word in _NO:
+                return False
+            # The cell's value is not echoed: cells may hold personal data.
+            raise ValueError("must be one of true, false, yes, no, 1, 0")
+        return value
 
     @field_validator("locale")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import mailbox
 import os
 import re
@@ -70,6 +71,101 @@ def test_every_selected_consenting_customer_gets_one_email_with_a_valid_video(
     for video in videos:
         assert check_video(probe_video(video)) == []
         assert (video.parent / "poster.jpg").stat().st_size > 1000
+
+
+def _run_artifacts(flow_run_id) -> dict[str, object]:
+    """Artifact key → data, for the artifacts of one flow run."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    async def read() -> list:
+        async with get_client() as client:
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])
+                )
+            )
+
+    return {a.key: a.data for a in asyncio.run(read()) if a.key}
+
+
+def _markdown_table(markdown: str, header: str) -> dict[str, int]:
+    lines = markdown.splitlines()
+    start = lines.index(header) + 2  # past the header and the |---|---| line
+    table = {}
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        name, count = (cell.strip() for cell in line.strip("|").split("|"))
+        table[name] = int(count)
+    return table
+
+
+def test_summary_artifact_counts_picks_per_source_and_reason(first_run) -> None:
+    """The per-source and per-reason tables agree with the picks table they summarise."""
+    _, summary, flow_run_id = first_run
+    artifacts = _run_artifacts(flow_run_id)
+    markdown = str(artifacts["campaign-spring-summary"])
+    picks = artifacts["campaign-spring-picks"]
+    rows = json.loads(picks) if isinstance(picks, str) else picks
+    assert len(rows) == 4
+    slots = [
+        (product, reason)
+        for row in rows
+        for product, reason in zip(
+            row["products"].split(", "), row["reasons"].split(", "), strict=True
+        )
+    ]
+    sources = _markdown_table(markdown, "| candidate source (slots) | count |")
+    reasons = _markdown_table(markdown, "| why a product was picked | slots |")
+    assert sources and reasons
+    assert (sources, reasons) == (summary.sources, summary.reasons)
+    assert sum(reasons.values()) == len(slots) == 4 * 3
+    ranked = [
+        r.split(";", 1)[0].removeprefix("source=") for _, r in slots if r.startswith("source=")
+    ]
+    assert reasons.get("ranked", 0) == len(ranked)
+    assert sum(sources.values()) == sum(len(r.split("+")) for r in ranked)
+
+
+def test_a_blocked_brand_never_appears_in_the_picks(first_run, small_retailer, tmp_path) -> None:
+    """Block the brand the first run picked most (and try MMR diversity and a brand boost):
+    the same customers get full picks without a single product of that brand."""
+    from collections import Counter
+
+    from compliance.audit import AuditLog
+    from flows.campaign import campaign_flow
+
+    data = load_retail(small_retailer.catalog, small_retailer.customers, small_retailer.events)
+    brand_of = {p.id: p.brand for p in data.products}
+
+    def picked(workspace: Path, campaign: str) -> list[list[str]]:
+        with AuditLog(workspace / "audit.sqlite") as log:
+            records = log.records(campaign=campaign)
+        return [list(r.data["products"]) for r in records if r.kind == "pick"]
+
+    workspace, _, _ = first_run
+    before = Counter(brand_of[pid] for products in picked(workspace, "spring") for pid in products)
+    blocked = before.most_common(1)[0][0]
+    boosted = next(b for b in sorted(set(brand_of.values())) if b != blocked)
+    summary = campaign_flow(
+        _params(
+            small_retailer,
+            tmp_path,
+            campaign="no-brand",
+            dry_run=True,
+            block_brands=blocked,
+            boost_brands=boosted,
+            diversity="mmr",
+            explore_rate=0.5,
+        )
+    )
+    after = picked(tmp_path, "no-brand")
+    assert summary.selected == 4 and len(after) == 4
+    assert all(len(products) == 3 for products in after)
+    assert blocked not in {brand_of[pid] for products in after for pid in products}
 
 
 def test_running_the_same_campaign_again_sends_nothing_and_renders_nothing(

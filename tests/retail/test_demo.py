@@ -35,3 +35,9 @@ def test_popularity_is_skewed_and_images_exist(small_retailer) -> None:
     assert top > 4 * bottom
     image = Image.open(small_retailer.catalog.parent / data.products[0].image)
     assert image.size == (360, 360)
+
+
+def test_some_customers_opted_out_of_personalization(small_retailer) -> None:
+    data = load_retail(small_retailer.catalog, small_retailer.customers, small_retailer.events)
+    opted_out = sum(not c.personalization for c in data.customers)
+    assert 0 < opted_out < len(data.customers) / 4

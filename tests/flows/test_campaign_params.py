@@ -1,0 +1,52 @@
+"""Campaign parameters become the recommendation rules; contradictions are refused."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+
+def _params(**overrides):  # type: ignore[no-untyped-def]
+    from flows.campaign import CampaignParams
+
+    return CampaignParams(catalog="catalog.csv", customers="c.csv", events="e.csv", **overrides)
+
+
+def test_brand_boosts_blocks_and_diversity_reach_the_rules() -> None:
+    from flows.campaign import BOOST, campaign_rules
+
+    rules = campaign_rules(
+        _params(
+            boost_brands="Aurelia, Lumen,",
+            block_brands=" Fjord ",
+            boost_categories="Coffee",
+            diversity="mmr",
+            mmr_lambda=0.4,
+            max_per_category=1,
+        )
+    )
+    assert dict(rules.boost_brands) == {"Aurelia": BOOST, "Lumen": BOOST}
+    assert rules.block_brands == frozenset({"Fjord"})
+    assert dict(rules.boost_categories) == {"Coffee": BOOST}
+    assert (rules.diversity, rules.mmr_lambda, rules.max_per_category) == ("mmr", 0.4, 1)
+    defaults = campaign_rules(_params())
+    assert (defaults.diversity, defaults.max_per_category, dict(defaults.boost_brands)) == (
+        "cap",
+        2,
+        {},
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"boost_brands": "Fjord, Lumen", "block_brands": "Fjord"}, "brand 'Fjord' is both"),
+        ({"boost_categories": "Coffee", "block_categories": "Coffee"}, "category 'Coffee' is both"),
+        ({"diversity": "random"}, "diversity"),
+        ({"mmr_lambda": 1.5}, "mmr_lambda"),
+        ({"max_per_category": 0}, "max_per_category"),
+    ],
+)
+def test_contradictory_or_out_of_range_rules_are_refused(overrides, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValidationError, match=message):
+        _params(**overrides)
