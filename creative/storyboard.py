@@ -581,13 +581,16 @@ def _text(
     chosen, part = (source, "text") if personalize or fallback is None else (fallback, "fallback")
     try:
         return _SPACES.sub(" ", render_text(chosen, context)).strip()
-    except Exception as exc:  # the expression is the template author's, any error is theirs
+    except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
+        # The expression is the template author's. Python's own messages often quote the
+        # value ("could not convert string to float: 'Anna'"): only the error's name is
+        # shown for those, so no customer's data reaches a log or the flow's state.
         shown = f"{template.folder.name}/{TEMPLATE_FILE}"
         where = f"{field}.{part}"
         if isinstance(exc, jinja2.TemplateError):
             detail = str(exc) if exc.message else type(exc).__name__
         else:
-            detail = f"cannot render the text ({type(exc).__name__}: {exc})"
+            detail = f"cannot render the text ({type(exc).__name__})"
         raise TemplateError(f"{shown}: {where}: {detail}") from None
 
 

@@ -22,8 +22,12 @@ WorkspaceOpt = Annotated[
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print `error: message` to stderr (no markup parsing) and return the Exit to raise."""
-    err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
+    """Print `error: message` to stderr and return the Exit to raise.
+
+    No markup parsing, and one line however long the paths in it are (soft wrap): scripts
+    grep for `error:`.
+    """
+    err.print(Text.assemble(("error: ", "bold red"), message), highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -24,14 +24,6 @@ CustomersOpt = Annotated[Path, typer.Option(help="Customers CSV.")]
 EventsOpt = Annotated[Path, typer.Option(help="Events CSV.")]
 
 
-def _fail_line(message: str) -> typer.Exit:
-    """Like `fail`, but the message stays one line however long its file paths are."""
-    from rich.text import Text
-
-    err.print(Text.assemble(("error: ", "bold red"), message), highlight=False, soft_wrap=True)
-    return typer.Exit(2)
-
-
 def _load(catalog: Path, customers: Path, events: Path):  # type: ignore[no-untyped-def]
     from retail.errors import RetailDataError
     from retail.loaders import load_retail
@@ -103,13 +95,13 @@ def evaluate_command(
     log = from_retail(data.products, data.events, [c.id for c in data.customers])
     # Without events to hold out every metric is a meaningless zero: say so instead.
     if len(log.user) == 0:
-        raise _fail_line(
+        raise fail(
             f"{events}: no usable events (a view, cart, purchase or product click of a "
             f"product in {catalog}): nothing to evaluate; pass the retailer's event history"
         )
     parts = split(log, protocol)
     if relevant_items(parts.test, parts.test_seen).nnz == 0:
-        raise _fail_line(
+        raise fail(
             f"{events}: no customer has enough events to hold one out for {protocol} "
             "(one needs 2 events or more, the held-out one on a product not seen before): "
             "pass a longer event history"

@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from flows.cli_common import fail
+
 template_app = typer.Typer(
     help="Check video templates (text overflow, contrast, held frames) and preview them.",
     no_args_is_help=True,
@@ -32,12 +34,6 @@ class AspectChoice(StrEnum):
 NameArg = Annotated[str, typer.Argument(help="Template name (a folder in the templates dir).")]
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    # soft_wrap: one line however long the path in it is (scripts grep for `error:`)
-    _err.print(Text.assemble(("error: ", "bold red"), message), highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
 def _load(name: str, aspect: str | None = None):  # type: ignore[no-untyped-def]
     from creative.errors import CreativeError
     from creative.template import load_template
@@ -47,7 +43,7 @@ def _load(name: str, aspect: str | None = None):  # type: ignore[no-untyped-def]
     try:
         return load_template(settings.templates_dir, name, settings.assets_dir, aspect)
     except CreativeError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc), 1) from None
 
 
 @template_app.command("check")
@@ -64,7 +60,7 @@ def check(name: NameArg) -> None:
     try:
         issues = check_template(template)
     except CreativeError as exc:  # e.g. a text the sandbox refuses to render
-        raise _fail(str(exc)) from None
+        raise fail(str(exc), 1) from None
     if issues:
         _err.print(
             Text(f"template {name}: {len(issues)} problem(s)", style="bold red"), highlight=False
@@ -97,9 +93,9 @@ def preview(
     template = _load(name, aspect.value if aspect else None)
     target = out or Path(f"{name}-{template.aspect.replace(':', 'x')}-preview.png")
     if target.suffix.lower() != ".png":
-        raise _fail(f"--out {target}: the contact sheet is a PNG, name it *.png", 2)
+        raise fail(f"--out {target}: the contact sheet is a PNG, name it *.png", 2)
     try:
         preview_template(template, target)
     except (CreativeError, OSError) as exc:
-        raise _fail(f"cannot write the preview {target}: {exc}") from None
+        raise fail(f"cannot write the preview {target}: {exc}", 1) from None
     _out.print(Text(f"wrote {target}"), highlight=False)

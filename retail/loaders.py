@@ -155,7 +155,9 @@ def load_rows(path: Path, model: type[T], on_bad_rows: OnBadRows = "fail") -> Lo
             skipped += 1
             continue
         data = {
-            k: v for k, v in row.items() if k in known and not (v == "" and _optional(model, k))
+            k: v
+            for k, v in row.items()
+            if k in known and not (v.strip() == "" and _optional(model, k))
         }
         try:
             items.append(model.model_validate(data))

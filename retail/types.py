@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale, UnknownLocaleError
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
-_YES = frozenset({"true", "yes", "1"})
-_NO = frozenset({"false", "no", "0"})
+# The words pydantic reads as booleans (as for `in_stock`), so every yes/no column of the
+# retail files takes the same ones.
+_YES = frozenset({"true", "yes", "1", "on", "t", "y"})
+_NO = frozenset({"false", "no", "0", "off", "f", "n"})
 
 
 class _Value(BaseModel):
@@ -64,7 +66,7 @@ class Customer(_Value):
     personalization: bool = Field(
         default=True,
         description="May the customer's first name appear in their videos? (The settings "
-        "must allow it too.) In a file: true/false, yes/no or 1/0; empty means true.",
+        "must allow it too.) In a file: true/false, yes/no, 1/0 or on/off; empty means true.",
     )
 
     @field_validator("personalization", mode="before")
@@ -77,7 +79,7 @@ class Customer(_Value):
             if word in _NO:
                 return False
             # The cell's value is not echoed: cells may hold personal data.
-            raise ValueError("must be one of true, false, yes, no, 1, 0")
+            raise ValueError("must be true or false (also yes/no, 1/0, on/off)")
         return value
 
     @field_validator("locale")

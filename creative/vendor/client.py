@@ -153,9 +153,10 @@ class VendorClient:
                     )
                     return await self.fetch(finished, storyboard, out_dir)
                 if attempt == self.config.render_attempts:
+                    said = self._vendor_text(finished.error_message)
                     raise RenderFailed(
-                        f"vendor render {finished.id} failed ({finished.error_message or 'no'}"
-                        f" reason given); tried {attempt} time(s)"
+                        f"vendor render {finished.id} failed ({said or 'no reason shown'});"
+                        f" tried {attempt} time(s)"
                     )
         raise AssertionError("render_attempts is at least 1")
 
@@ -363,7 +364,17 @@ class VendorClient:
             raise _Retryable("rate limited (429)", ambiguous=False, retry_after=retry_after)
         if status >= 500:
             raise _Retryable(f"server error ({status})", ambiguous=True)
-        _refusal(method, path, response)
+        _refusal(method, path, response, self._vendor_text(_error_text(response)))
+
+    def _vendor_text(self, text: str | None) -> str:
+        """The vendor's own words, for a message, only if they cannot hold personal data.
+
+        The vendor knows only what we sent it: with first names allowed to reach it, its
+        error text may quote one, so it is left out (look the render up at the vendor).
+        """
+        if not text or self.config.allow_first_name:
+            return ""
+        return " ".join(text.split())[:300]
 
     async def _retrying(self, attempt: Callable[[], Awaitable[T]], what: str) -> T:
         retrying = AsyncRetrying(
@@ -406,12 +417,16 @@ def _retry_after(value: str | None) -> float | None:
     return None
 
 
-def _refusal(method: str, path: str, response: httpx.Response) -> NoReturn:
-    status = response.status_code
+def _error_text(response: httpx.Response) -> str:
+    """The `error` field of a JSON error answer ("" if there is none)."""
     try:
-        message = str(response.json().get("error", ""))[:300]
+        return str(response.json().get("error", ""))
     except (ValueError, AttributeError):
-        message = ""
+        return ""
+
+
+def _refusal(method: str, path: str, response: httpx.Response, message: str) -> NoReturn:
+    status = response.status_code
     hint = {
         400: "the vendor refused the request",
         401: "the vendor rejected the API key: check the vendor API key setting",

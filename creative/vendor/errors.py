@@ -1,7 +1,8 @@
 """What the vendor backend raises on purpose.
 
 Messages name the vendor's HTTP status, the render id or the storyboard key (a content
-hash), never a customer's personal data.
+hash), never a customer's personal data. The vendor's own error text is quoted only while
+first names may not reach the vendor: it knows nothing personal then, so cannot echo it.
 """
 
 from __future__ import annotations

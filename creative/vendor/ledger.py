@@ -135,6 +135,14 @@ class RenderLedger:
                 (key, campaign or "", reason, time.time()),
             )
 
+    def clear_fallback(self, key: str, campaign: str | None) -> None:
+        """The vendor has now rendered `key` for `campaign`: it is no longer a local fallback."""
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM render_fallbacks WHERE key = ? AND campaign = ?",
+                (key, campaign or ""),
+            )
+
     def fallbacks(self, campaign: str | None) -> dict[str, str]:
         """Storyboard key → reason, for every video of `campaign` rendered locally instead."""
         with self._lock:

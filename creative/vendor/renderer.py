@@ -210,6 +210,8 @@ class FallbackRenderer:
             return self._local(storyboard, out_dir, campaign, f"{type(exc).__name__}: {exc}")
         with self._lock:
             self._unavailable_in_a_row = 0
+        if not rendered.reused:  # an earlier run's local fallback, now done by the vendor
+            self.primary.ledger.clear_fallback(storyboard.key(), campaign or self.primary.campaign)
         return rendered
 
     def rendered_locally(self, campaign: str | None = None) -> dict[str, str]:

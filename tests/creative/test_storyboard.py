@@ -111,7 +111,7 @@ def test_the_sandbox_refuses_unsafe_access_in_a_template_text(
 @pytest.mark.parametrize(
     ("field", "text", "detail"),
     [
-        ("text", "{{ 1/0 }}", "ZeroDivisionError: division by zero"),
+        ("text", "{{ 1/0 }}", "(ZeroDivisionError)"),
         ("text", "{{ range(10**9)|list|length }}", "OverflowError"),
         ("text", "{% if title %}{{ title|no_such_filter }}{% endif %}", "no_such_filter"),
         ("fallback", "{{ title[999] }}", "no element 999"),
@@ -133,6 +133,23 @@ def test_runtime_errors_in_a_template_text_name_the_file_and_field(
     message = str(caught.value)
     assert message.startswith(f"hero/template.yaml: {where}: "), message
     assert detail in message
+
+
+def test_a_text_failing_on_a_customers_name_does_not_quote_it(
+    template_copy: Edit,
+    make_product: MakeProduct,
+    customer: Customer,
+    pick: Pick,
+    images_root: Path,
+) -> None:
+    # The personalized headline holds the first name; Python's message would quote it
+    # ("could not convert string to float: 'Anna, this one's for you'").
+    template, where = _edited_hero(template_copy, "text", "{{ headline|filesizeformat }}")
+    with pytest.raises(TemplateError) as caught:
+        _board(template, make_product(), customer, pick, images_root, personalize=True)
+    message = str(caught.value)
+    assert message == f"hero/template.yaml: {where}: cannot render the text (ValueError)"
+    assert customer.first_name not in message
 
 
 def test_price_is_formatted_for_the_customers_locale(

@@ -101,7 +101,7 @@ def test_cli_check_passes_and_fails_with_the_issues_listed(
             "{{ title.__class__.__mro__ }}",
             "access to attribute '__class__' of 'str' object is unsafe",
         ),
-        ("{{ 1/0 }}", "cannot render the text (ZeroDivisionError: division by zero)"),
+        ("{{ 1/0 }}", "cannot render the text (ZeroDivisionError)"),
     ],
 )
 def test_cli_check_reports_a_text_that_cannot_render_in_one_line(

@@ -160,15 +160,21 @@ def test_a_customer_who_opted_out_of_personalization_gets_no_first_name(
     assert _has_word(opted_in.first_name, texts[opted_in.id])
 
 
+@pytest.fixture
+def refused_port():
+    """A port bound for the whole test but never listening: connections to it are refused."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]
+
+
 def test_a_dead_vendor_falls_back_to_local_renders_and_the_artifact_says_who_and_why(
-    prefect_api, small_retailer, tmp_path, monkeypatch
+    prefect_api, small_retailer, tmp_path, monkeypatch, refused_port
 ) -> None:
     from creative.vendor import config
     from flows.campaign import campaign_flow
 
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = refused_port
     monkeypatch.setenv("REELCAST_RENDERER", "vendor")
     monkeypatch.setenv("REELCAST_VENDOR_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("REELCAST_VENDOR_API_KEY", "test-key")

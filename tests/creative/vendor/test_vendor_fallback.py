@@ -68,3 +68,27 @@ def test_a_healthy_vendor_is_used_and_nothing_falls_back(
     assert json.loads((render.video.parent / MANIFEST_FILE).read_text())["renderer"] == "vendor"
     assert renderer.fallbacks == {} and renderer.rendered_locally() == {}
     assert simulator[0].counts.created == 1
+
+
+def test_a_video_the_vendor_renders_later_is_no_longer_reported_as_a_fallback(
+    make_board: Callable[..., Storyboard],
+    make_renderer: Callable[..., VendorRenderer],
+    simulator: tuple[VendorSimulator, str],
+    tmp_path: Path,
+) -> None:
+    sim, _ = simulator
+    workspace = tmp_path / "ws"
+    sim.knobs.fail_before_create = 100
+    down = FallbackRenderer(make_renderer(workspace, attempts=1), LocalRenderer())
+    board = make_board()
+    down.render(board, tmp_path / "first")
+    assert set(down.rendered_locally()) == {board.key()}
+
+    # A later run of the same campaign: the local file is not there, the vendor is back.
+    sim.knobs.fail_before_create = 0
+    up = FallbackRenderer(make_renderer(workspace), LocalRenderer())
+    render = up.render(board, tmp_path / "second")
+
+    assert not render.reused and sim.counts.created == 1
+    assert up.rendered_locally() == {}
+    assert make_renderer(workspace).costs("spring").local_fallbacks == 0
