@@ -315,6 +315,56 @@ def campaign_run(
             help="Share of eligible customers held out (sent nothing) to measure lift, e.g. 0.1.",
         ),
     ] = 0.0,
+    boost_categories: Annotated[
+        str | None, typer.Option(help="Categories to favour, comma-separated.", show_default=False)
+    ] = None,
+    block_categories: Annotated[
+        str | None,
+        typer.Option(help="Categories never to show, comma-separated.", show_default=False),
+    ] = None,
+    boost_brands: Annotated[
+        str | None, typer.Option(help="Brands to favour, comma-separated.", show_default=False)
+    ] = None,
+    block_brands: Annotated[
+        str | None, typer.Option(help="Brands never to show, comma-separated.", show_default=False)
+    ] = None,
+    diversity: Annotated[
+        str | None,
+        typer.Option(
+            help="cap: at most --max-per-category products of one category per customer; "
+            "mmr: maximal marginal relevance weighted by --mmr-lambda. Default: cap.",
+            show_default=False,
+        ),
+    ] = None,
+    max_per_category: Annotated[
+        int | None, typer.Option(help="With --diversity cap. Default: 2.", show_default=False)
+    ] = None,
+    mmr_lambda: Annotated[
+        float | None,
+        typer.Option(
+            help="With --diversity mmr: 1 ranks by relevance only, 0 by new categories only. "
+            "Default: 0.7.",
+            show_default=False,
+        ),
+    ] = None,
+    explore_rate: Annotated[
+        float | None,
+        typer.Option(
+            help="Chance that the last slot explores (logged with its propensity). Default: 0.05.",
+            show_default=False,
+        ),
+    ] = None,
+    repurchase_days: Annotated[
+        int | None,
+        typer.Option(
+            help="Days after which --repurchase-categories may be recommended again. "
+            "Default: 0 (never).",
+            show_default=False,
+        ),
+    ] = None,
+    repurchase_categories: Annotated[
+        str | None, typer.Option(help="Consumable categories, comma-separated.", show_default=False)
+    ] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run a campaign on your own CSV files: audience, picks, videos, checks, emails."""
@@ -354,13 +404,33 @@ def campaign_run(
             holdout_share=holdout,
             send_now=send_now,
             subject_b=subject_b,
+            # The product rules: only those given, so their defaults live in CampaignParams.
+            **{
+                name: value
+                for name, value in {
+                    "boost_categories": boost_categories,
+                    "block_categories": block_categories,
+                    "boost_brands": boost_brands,
+                    "block_brands": block_brands,
+                    "diversity": diversity,
+                    "max_per_category": max_per_category,
+                    "mmr_lambda": mmr_lambda,
+                    "explore_rate": explore_rate,
+                    "repurchase_days": repurchase_days,
+                    "repurchase_categories": repurchase_categories,
+                }.items()
+                if value is not None
+            },
         )
     except ValidationError as exc:
         for e in exc.errors(include_input=False, include_url=False):
             message = e["msg"]
             if e["type"] == "string_pattern_mismatch":
                 message = "use 1 to 64 letters, digits, '.', '_' or '-'"
-            _error(f"--{str(e['loc'][0]).replace('_', '-')}: {message}")
+            if e["loc"]:
+                _error(f"--{str(e['loc'][0]).replace('_', '-')}: {message}")
+            else:  # a rule across options, e.g. a brand both boosted and blocked
+                _error(message.removeprefix("Value error, "))
         raise typer.Exit(2) from None
     _run(params, settings, verbose)
 

@@ -118,3 +118,57 @@ def test_a_run_that_needs_approval_without_a_terminal_says_what_to_do(
     )
     assert result.returncode == 2
     assert "--auto-approve" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (
+            ("--boost-brands", "Alpenweg", "--block-brands", "Alpenweg, Other"),
+            "brand 'Alpenweg' is both boosted and blocked: remove it from boost_brands",
+        ),
+        (("--diversity", "spread"), "--diversity: Input should be 'cap' or 'mmr'"),
+        (("--mmr-lambda", "1.5"), "--mmr-lambda: Input should be less than or equal to 1"),
+    ],
+)
+def test_contradictory_or_out_of_range_product_rules_are_one_clear_error(
+    small_retailer, tmp_path: Path, extra: tuple[str, ...], said: str
+) -> None:
+    files = _copy(small_retailer, tmp_path / "data")
+    result = _run(files, tmp_path, *extra)
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "ws" / "mail").exists()
+
+
+def test_product_rule_options_reach_the_campaign_and_unset_ones_keep_its_defaults(
+    small_retailer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from flows import cli
+    from flows.campaign import CampaignParams
+
+    for name in [k for k in os.environ if k.startswith("REELCAST_")]:
+        monkeypatch.delenv(name)
+    ran: list[CampaignParams] = []
+    monkeypatch.setattr(cli, "_run", lambda params, settings, verbose: ran.append(params))
+    files = _copy(small_retailer, tmp_path / "data")
+    args = ["campaign", "run", "--auto-approve", "--workspace", str(tmp_path / "ws")]
+    for name in ("catalog", "customers", "events"):
+        args += [f"--{name}", str(files[name])]
+    rules = ["--boost-brands", "Alpenweg", "--block-categories", "Socks", "--diversity", "mmr"]
+    rules += ["--mmr-lambda", "0.4", "--explore-rate", "0.1", "--repurchase-days", "30"]
+    rules += ["--repurchase-categories", "Socks,Care"]
+
+    result = CliRunner().invoke(cli.app, args + rules)
+
+    assert result.exit_code == 0, result.output
+    (params,) = ran
+    assert (params.boost_brands, params.block_categories) == ("Alpenweg", "Socks")
+    assert (params.diversity, params.mmr_lambda, params.explore_rate) == ("mmr", 0.4, 0.1)
+    assert (params.repurchase_days, params.repurchase_categories) == (30, "Socks,Care")
+    defaults = CampaignParams.model_fields
+    assert params.max_per_category == defaults["max_per_category"].default
+    assert params.block_brands == defaults["block_brands"].default == ""
