@@ -51,10 +51,47 @@ def send_what_is_due(settings: Settings, ws: Workspace, limit: int | None) -> di
     return counts
 
 
+@task(cache_policy=NO_CACHE, persist_result=False)
+def honour_unsubscribe_mail(settings: Settings, ws: Workspace) -> dict[str, int]:
+    """Suppress whoever asked by mail (the List-Unsubscribe mailto:) since the last pass."""
+    from delivery.events_store import TrackingEvents
+    from delivery.unsubscribe_mail import process_unsubscribe_mail
+
+    assert settings.unsubscribe_maildir is not None
+    with TrackingEvents(ws.state_db) as events:
+        done = process_unsubscribe_mail(
+            settings.unsubscribe_maildir,
+            secret=settings.secret(),
+            suppression=SuppressionList(ws.state_db),
+            events=events,
+        )
+    counts = {
+        "suppressed": done.suppressed,
+        "already": done.already,
+        "for_a_person": done.for_a_person,
+    }
+    logger = get_run_logger()
+    logger.info("unsubscribe mail: %s", counts)
+    if done.for_a_person:
+        logger.warning(
+            "%d unsubscribe message(s) without a valid token are flagged in %s/cur: read "
+            "them and suppress the senders with `reelcast suppress add`",
+            done.for_a_person,
+            settings.unsubscribe_maildir,
+        )
+    return counts
+
+
 @flow(name="dispatch", log_prints=False)
 def dispatch_flow(workspace: str | None = None, limit: int | None = None) -> dict[str, int]:
-    """Send every queued email that is due now, each exactly once."""
+    """Send every queued email that is due now, each exactly once.
+
+    With REELCAST_UNSUBSCRIBE_MAILDIR set, unsubscribe requests that came by mail are
+    honoured first, so nobody who asked is mailed in this pass.
+    """
     settings, ws = _workspace(workspace)
+    if settings.unsubscribe_maildir is not None:
+        honour_unsubscribe_mail(settings, ws)
     return send_what_is_due(settings, ws, limit)
 
 

@@ -130,6 +130,51 @@ def suppress_import(
     console.print(f"suppressed {added} new customer(s) from {file} ({len(ids)} ids read)")
 
 
+@suppress_app.command("mailbox")
+def suppress_mailbox(
+    maildir: Annotated[
+        Path,
+        typer.Argument(
+            help="The Maildir your unsubscribe address (REELCAST_UNSUBSCRIBE_MAILTO) is "
+            "delivered to."
+        ),
+    ],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Honour unsubscribe requests sent by mail (the List-Unsubscribe mailto: link).
+
+    Suppresses the customer each request's token names and moves the message to cur/
+    (seen). Messages without a valid token are flagged for a person to read. Run it as
+    often as the mail arrives (e.g. every few minutes beside `outbox dispatch`).
+    """
+    from compliance.suppression import SuppressionList
+    from delivery.errors import DeliveryError
+    from delivery.events_store import TrackingEvents
+    from delivery.unsubscribe_mail import process_unsubscribe_mail
+
+    settings, ws = context(workspace)
+    ws.create()
+    with TrackingEvents(ws.state_db) as events:
+        try:
+            done = process_unsubscribe_mail(
+                maildir,
+                secret=settings.secret(),
+                suppression=SuppressionList(ws.state_db),
+                events=events,
+            )
+        except DeliveryError as exc:
+            raise fail(str(exc)) from None
+    console.print(
+        f"unsubscribe mail: {done.suppressed} customer(s) suppressed, {done.already} already "
+        f"were, {done.for_a_person} message(s) without a valid token flagged for a person"
+    )
+    if done.for_a_person:
+        err.print(
+            f"read the flagged message(s) in {maildir}/cur and suppress the senders with "
+            "`reelcast suppress add CUSTOMER_ID --reason unsubscribe`"
+        )
+
+
 @suppress_app.command("list")
 def suppress_list(workspace: WorkspaceOpt = None) -> None:
     """Print the suppressed customer ids (raw ids, as in your customer file)."""

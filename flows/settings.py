@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         description="Sender's postal address for the email footer (CAN-SPAM).",
     )
     unsubscribe_mailto: str = Field("unsubscribe@example.com", description="mailto: opt-out")
+    unsubscribe_maildir: Path | None = Field(
+        None,
+        description="The Maildir that mail to unsubscribe_mailto is delivered to: each "
+        "dispatch honours the requests in it before sending (also `reelcast suppress "
+        "mailbox`). Unset: mailed requests must be handled by hand.",
+    )
     public_base_url: str = Field(
         "http://127.0.0.1:8010",
         description="Base URL of the tracking app used in email links (https in production).",

@@ -58,3 +58,54 @@ def test_dispatcher_sends_due_mail_once_and_report_is_published(
             return {a.key for a in await client.read_artifacts()}
 
     assert "campaign-later-report" in asyncio.run(artifact_keys())
+
+
+def test_a_mailed_unsubscribe_is_honoured_before_the_next_dispatch(
+    prefect_api, small_retailer, tmp_path, monkeypatch
+) -> None:
+    """The recipient uses the List-Unsubscribe mailto: of the queued email; dispatch skips them."""
+    from email import message_from_bytes, policy
+    from email.message import EmailMessage
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    from flows.campaign import CampaignParams, campaign_flow
+    from flows.operations import dispatch_flow
+
+    summary = campaign_flow(
+        CampaignParams(
+            campaign="weekly",
+            catalog=str(small_retailer.catalog),
+            customers=str(small_retailer.customers),
+            events=str(small_retailer.events),
+            limit=3,
+            workspace=str(tmp_path),
+            auto_approve=True,
+        )
+    )
+    assert summary.queued == 3 and summary.sent == 0
+    db = sqlite3.connect(tmp_path / "state.sqlite")
+    customer, recipient, blob = db.execute(
+        "SELECT customer_id, recipient, message FROM outbox ORDER BY id LIMIT 1"
+    ).fetchone()
+    db.execute("UPDATE outbox SET due_at = '2000-01-01T00:00:00.000000Z' WHERE state = 'queued'")
+    db.commit()
+    db.close()
+    header = str(message_from_bytes(blob, policy=policy.default)["List-Unsubscribe"])
+    mailto = urlsplit(next(p.strip(" <>") for p in header.split(",") if "mailto:" in p))
+    request = EmailMessage()
+    request["From"] = recipient
+    request["To"] = unquote(mailto.path)
+    request["Subject"] = parse_qs(mailto.query)["subject"][0]
+    request.set_content("")
+    inbox = tmp_path / "unsubscribe-inbox"
+    mailbox.Maildir(inbox, create=True).add(mailbox.MaildirMessage(request))
+    monkeypatch.setenv("REELCAST_UNSUBSCRIBE_MAILDIR", str(inbox))
+
+    counts = dispatch_flow(workspace=str(tmp_path))
+
+    assert (counts["sent"], counts["suppressed"]) == (2, 1)
+    sent_to = [m["To"] for m in mailbox.Maildir(tmp_path / "mail", create=False)]
+    assert len(sent_to) == 2 and not any(recipient in str(to) for to in sent_to)
+    from compliance.suppression import SuppressionList
+
+    assert customer in SuppressionList(tmp_path / "state.sqlite")
