@@ -631,6 +631,10 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     )
 
     data = load_files(params)
+    if settings.unsubscribe_maildir is not None:  # who asked by mail is out before the audience
+        from flows.operations import honour_unsubscribe_mail
+
+        honour_unsubscribe_mail(settings, ws)
     # The feedback loop: opens, clicks and unsubscribes from earlier campaigns.
     known = {c.id for c in data.customers}
     with TrackingEvents(ws.state_db) as tracking:

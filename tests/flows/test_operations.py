@@ -109,3 +109,56 @@ def test_a_mailed_unsubscribe_is_honoured_before_the_next_dispatch(
     from compliance.suppression import SuppressionList
 
     assert customer in SuppressionList(tmp_path / "state.sqlite")
+
+
+def test_a_campaign_honours_mailed_unsubscribes_before_choosing_its_audience(
+    prefect_api, small_retailer, tmp_path, monkeypatch
+) -> None:
+    from email.message import EmailMessage
+
+    from compliance.audience import Exclusion
+    from compliance.audit import AuditLog
+    from compliance.pseudonym import pseudonymize
+    from delivery.links import make_token
+    from flows.campaign import CampaignParams, campaign_flow
+    from flows.settings import Settings
+    from retail.loaders import load_retail
+
+    first = load_retail(
+        small_retailer.catalog, small_retailer.customers, small_retailer.events
+    ).customers[0]
+    secret = Settings(workspace=tmp_path).secret()
+    request = EmailMessage()
+    request["Subject"] = "unsubscribe " + make_token(secret, "last-week", first.id)
+    request.set_content("")
+    inbox = tmp_path / "unsubscribe-inbox"
+    mailbox.Maildir(inbox, create=True).add(mailbox.MaildirMessage(request))
+    monkeypatch.setenv("REELCAST_UNSUBSCRIBE_MAILDIR", str(inbox))
+
+    summary = campaign_flow(
+        CampaignParams(
+            campaign="this-week",
+            catalog=str(small_retailer.catalog),
+            customers=str(small_retailer.customers),
+            events=str(small_retailer.events),
+            limit=1,
+            workspace=str(tmp_path),
+            auto_approve=True,
+            dry_run=True,
+        )
+    )
+
+    assert [m.get_flags() for m in mailbox.Maildir(inbox, create=False)] == ["S"]
+    with sqlite3.connect(tmp_path / "state.sqlite") as db:
+        (source,) = db.execute(
+            "SELECT source FROM suppression WHERE customer_id = ?", (first.id,)
+        ).fetchone()
+    assert source == "mailto:last-week"
+    with AuditLog(tmp_path / "audit.sqlite") as audit:
+        why = [
+            r.data
+            for r in audit.records(subject=pseudonymize(secret, first.id))
+            if r.kind == "exclusion" and r.campaign == "this-week"
+        ]
+    assert why == [{"reason": str(Exclusion.suppressed)}]
+    assert summary.selected == 1
