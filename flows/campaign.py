@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -149,7 +150,8 @@ class CampaignParams(BaseModel):
             ("category", self.boost_categories, self.block_categories),
             ("brand", self.boost_brands, self.block_brands),
         ):
-            both = sorted(_names(boost) & _names(block))
+            blocked = {" ".join(n.casefold().split()) for n in _names(block)}
+            both = sorted(n for n in _names(boost) if " ".join(n.casefold().split()) in blocked)
             if both:
                 raise ValueError(
                     f"{kind} {', '.join(repr(x) for x in both)} is both boosted and blocked: "
@@ -214,7 +216,11 @@ class Job:
 def load_files(params: CampaignParams) -> RetailData:
     """Load and validate the three retail files."""
     data = load_retail(
-        Path(params.catalog), Path(params.customers), Path(params.events), params.on_bad_rows
+        Path(params.catalog),
+        Path(params.customers),
+        Path(params.events),
+        params.on_bad_rows,
+        check_images=True,  # a missing image is a bad catalog row now, not a failed render
     )
     log = get_run_logger()
     log.info(
@@ -225,6 +231,11 @@ def load_files(params: CampaignParams) -> RetailData:
     )
     for problem in data.problems[:20]:
         log.warning("left out: %s", problem)
+    if len(data.problems) > 20:
+        log.warning(
+            "… and %d more rows left out (the run's summary counts them per file)",
+            len(data.problems) - 20,
+        )
     return data
 
 
@@ -304,7 +315,7 @@ def pick_products(
     now = max((e.timestamp for e in data.events), default=datetime.now(UTC))
     started = time.perf_counter()
     pipeline = load_model(Registry(ws.models), record)
-    _warn_unknown_names(params, data.products)
+    params = _catalog_spelling(params, data.products)
     groups = {c.id: c.locale for c in data.customers}
     picks = serve_current(
         pipeline,
@@ -342,12 +353,18 @@ def campaign_rules(params: CampaignParams) -> Rules:
 BOOST = 0.3
 
 
-def _warn_unknown_names(params: CampaignParams, products: list[Product]) -> None:
-    """A boosted or blocked name the catalog does not have is most likely a typo: say so."""
+def _catalog_spelling(params: CampaignParams, products: list[Product]) -> CampaignParams:
+    """The rule parameters with each name spelt as in the catalog ("lumen" blocks "Lumen").
+
+    A name the catalog does not have, in any case, is most likely a typo: it is logged with
+    the closest names the catalog has, and kept (a standing block list may name brands not
+    sold right now).
+    """
     known = {
         "category": {p.category for p in products},
         "brand": {p.brand for p in products},
     }
+    updates: dict[str, str] = {}
     for name, kind in (
         ("boost_categories", "category"),
         ("block_categories", "category"),
@@ -355,14 +372,24 @@ def _warn_unknown_names(params: CampaignParams, products: list[Product]) -> None
         ("boost_brands", "brand"),
         ("block_brands", "brand"),
     ):
-        unknown = sorted(_names(getattr(params, name)) - known[kind])
-        if unknown:
+        spelling = {" ".join(k.casefold().split()): k for k in known[kind]}
+        names, unknown = [], []
+        for given in sorted(_names(getattr(params, name))):
+            found = spelling.get(" ".join(given.casefold().split()))
+            names.append(found or given)
+            if found is None:
+                unknown.append(given)
+        updates[name] = ",".join(names)
+        for given in unknown:
+            close = difflib.get_close_matches(given, sorted(known[kind]), n=3, cutoff=0.6)
             get_run_logger().warning(
-                "%s: no %s named %s in the catalog; it changes nothing",
+                "%s: no %s named %r in the catalog, so it changes nothing%s",
                 name,
                 kind,
-                ", ".join(repr(x) for x in unknown),
+                given,
+                f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else "",
             )
+    return params.model_copy(update=updates)
 
 
 @task(

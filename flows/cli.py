@@ -111,6 +111,7 @@ def _run(params, settings, verbose: bool):  # type: ignore[no-untyped-def]
                 Path(params.customers),
                 Path(params.events),
                 params.on_bad_rows,
+                check_images=True,
             )
             load_template(settings.templates_dir, params.template, settings.assets_dir)
     except _user_errors() as exc:
@@ -174,7 +175,11 @@ def _print_summary(summary, seconds: float) -> None:  # type: ignore[no-untyped-
         table.add_row("emails sent", str(summary.sent))
         waiting = summary.queued - summary.sent - sum(summary.not_sent.values())
         if waiting > 0:
-            table.add_row("  scheduled for later", f"{waiting} (their best local hour)")
+            table.add_row(
+                "  scheduled for later",
+                f"{waiting} at their best local hour: `reelcast outbox dispatch` sends what "
+                "is due (`outbox status` shows when)",
+            )
         for reason, count in sorted(summary.not_sent.items()):
             table.add_row(f"  not sent: {reason}", str(count))
     skipped = sum(summary.skipped_rows.values())
@@ -385,6 +390,8 @@ def campaign_run(
 
     campaign = campaign or f"campaign-{datetime.now(UTC):%Y-%m-%d}"
     console.print(f"Campaign id: {campaign}")
+    # The workspace keys "one email per customer per campaign": say which one this is.
+    console.print(f"Workspace:   {settings.workspace.resolve()}", highlight=False)
 
     from flows.campaign import CampaignParams
 

@@ -99,7 +99,17 @@ def _ask_in_terminal(progress, flow_run_id: str, gallery: str) -> None:  # type:
     progress.stop()
     console = progress.console
     console.print(f"\n[bold]Approval needed.[/] Look at the preview gallery first:\n  {gallery}")
-    answer = console.input("Approve and send this campaign? [y/N] ").strip().lower()
-    note = console.input("Note for the audit log (optional, no personal data): ").strip()
+    answer = _read(console, "Approve and send this campaign? [y/N] ").lower()
+    # End of input (Ctrl-D) at the first question is a "no"; at the note, an empty note.
+    note = _read(console, "Note for the audit log (optional, no personal data): ") if answer else ""
     resume_flow_run(UUID(flow_run_id), run_input={"approve": answer in ("y", "yes"), "note": note})
     progress.start()
+
+
+def _read(console, prompt: str) -> str:  # type: ignore[no-untyped-def]
+    """One answer from the terminal, stripped; "" at end of input or Ctrl-C."""
+    try:
+        return console.input(prompt).strip()
+    except (EOFError, KeyboardInterrupt):
+        console.print()
+        return ""

@@ -176,6 +176,35 @@ def _optional(model: type[BaseModel], name: str) -> bool:
     return not model.model_fields[name].is_required()
 
 
+def _drop_missing_images(catalog: Path, loaded: Loaded[Product]) -> list[RowProblem]:
+    """Leave out products whose image is not a file in the catalog's folder; report them.
+
+    Found now, a missing image is one line of the load report; found at render time, it
+    would stop the campaign halfway.
+    """
+    root = catalog.resolve().parent
+    problems: list[RowProblem] = []
+    items, lines = [], []
+    for product, line in zip(loaded.items, loaded.lines, strict=True):
+        if "://" in product.image:
+            why = "remote images are not supported: download it beside the catalog"
+        else:
+            path = (root / product.image).resolve()
+            if not path.is_relative_to(root):
+                why = "the path leaves the catalog's folder"
+            elif not path.is_file():
+                why = f"file not found ({product.image} in {root})"
+            else:
+                items.append(product)
+                lines.append(line)
+                continue
+        problems.append(RowProblem(catalog, line, "image", why))
+    loaded.items, loaded.lines = items, lines
+    loaded.skipped_rows += len(problems)
+    loaded.problems.extend(problems)
+    return problems
+
+
 def _drop_duplicate_ids(path: Path, loaded: Loaded) -> list[RowProblem]:
     """Keep the first row of each id; report the others with their lines."""
     first: dict[str, int] = {}
@@ -201,8 +230,13 @@ def load_retail(
     customers: Path,
     events: Path,
     on_bad_rows: OnBadRows = "fail",
+    *,
+    check_images: bool = False,
 ) -> RetailData:
     """Load and cross-check the three retail files.
+
+    With `check_images` (what a campaign needs, training does not), a product whose image
+    is not a file in the catalog's folder is a bad row too.
 
     Duplicate ids follow `on_bad_rows`. Events that name a product or customer
     missing from the other files are reported as problems and left out in both
@@ -217,6 +251,13 @@ def load_retail(
         duplicates = _drop_duplicate_ids(Path(path), loaded)
         if duplicates and on_bad_rows == "fail":
             raise RetailDataError(duplicates, hint="give every row its own id")
+    missing = _drop_missing_images(Path(catalog), loaded_products) if check_images else []
+    if missing and on_bad_rows == "fail":
+        raise RetailDataError(
+            missing,
+            hint="image paths are relative to the catalog's folder: put the files there, "
+            "fix the paths, or leave these products out with --on-bad-rows skip",
+        )
 
     product_ids = {p.id for p in loaded_products.items}
     customer_ids = {c.id for c in loaded_customers.items}

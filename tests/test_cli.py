@@ -172,3 +172,17 @@ def test_product_rule_options_reach_the_campaign_and_unset_ones_keep_its_default
     defaults = CampaignParams.model_fields
     assert params.max_per_category == defaults["max_per_category"].default
     assert params.block_brands == defaults["block_brands"].default == ""
+
+
+def test_a_missing_product_image_stops_the_run_before_rendering_with_its_row(
+    small_retailer, tmp_path: Path
+) -> None:
+    files = _copy(small_retailer, tmp_path / "data")
+    (files["catalog"].parent / "images").joinpath(
+        sorted(p.name for p in (files["catalog"].parent / "images").iterdir())[0]
+    ).unlink()
+    result = _run(files, tmp_path, "--dry-run")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert f"{files['catalog']}:" in result.stderr and ": image: file not found" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "ws" / "renders").exists()

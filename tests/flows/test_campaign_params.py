@@ -50,3 +50,32 @@ def test_brand_boosts_blocks_and_diversity_reach_the_rules() -> None:
 def test_contradictory_or_out_of_range_rules_are_refused(overrides, message) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValidationError, match=message):
         _params(**overrides)
+
+
+def test_rule_names_take_the_catalogs_spelling_whatever_their_case() -> None:
+    from decimal import Decimal
+
+    from prefect.logging import disable_run_logger
+
+    from flows.campaign import _catalog_spelling, campaign_rules
+    from retail.types import Product
+
+    products = [
+        Product(
+            id=f"p{i}", title="x", brand=brand, category=category, price=Decimal("1"),
+            currency="EUR", image="p.jpg", url="https://shop.example/p",
+        )
+        for i, (brand, category) in enumerate([("Lumen", "Coffee"), ("Kestrel & Co", "Tea")])
+    ]  # fmt: skip
+    with disable_run_logger():
+        given = _params(block_brands="lumen, kestrel  & co", boost_categories="TEA")
+        params = _catalog_spelling(given.model_copy(update={"boost_brands": "Lumn"}), products)
+    rules = campaign_rules(params)
+    assert rules.block_brands == frozenset({"Lumen", "Kestrel & Co"})
+    assert dict(rules.boost_categories).keys() == {"Tea"}
+    assert dict(rules.boost_brands).keys() == {"Lumn"}  # unknown: kept, and logged as a typo
+
+
+def test_a_name_boosted_and_blocked_in_different_cases_is_refused() -> None:
+    with pytest.raises(ValidationError, match="both boosted and blocked"):
+        _params(boost_brands="LUMEN", block_brands="lumen")

@@ -178,3 +178,27 @@ def test_bad_personalization_value_names_file_line_and_field(tmp_path: Path) -> 
     message = str(info.value)
     assert f"{path}:3: personalization: value error, must be true or false" in message
     assert "Perhaps" not in message
+
+
+def test_a_missing_product_image_is_a_bad_catalog_row_when_images_matter(
+    small_retailer, tmp_path: Path
+) -> None:
+    catalog, customers, events = _retailer_copy(small_retailer, tmp_path)
+    shutil.copytree(small_retailer.catalog.parent / "images", tmp_path / "images")
+    rows = catalog.read_text().splitlines()
+    header = rows[0].split(",")
+    cells = rows[3].split(",")
+    product_id = cells[header.index("id")]
+    cells[header.index("image")] = "images/nope.jpg"
+    rows[3] = ",".join(cells)
+    catalog.write_text("\n".join(rows) + "\n")
+
+    assert len(load_retail(catalog, customers, events).products) == len(rows) - 1  # training
+    with pytest.raises(RetailDataError) as stopped:
+        load_retail(catalog, customers, events, check_images=True)
+    assert f"{catalog}:4: image: file not found (images/nope.jpg in " in str(stopped.value)
+    assert "--on-bad-rows skip" in str(stopped.value)
+    data = load_retail(catalog, customers, events, on_bad_rows="skip", check_images=True)
+    assert product_id not in {p.id for p in data.products}
+    assert data.skipped_rows["catalog"] == 1
+    assert all(e.product_id != product_id for e in data.events)
