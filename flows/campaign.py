@@ -879,6 +879,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         ],
         stages=stages,
         excluded=summary.excluded,
+        asks_approval=not (params.auto_approve or params.dry_run),
     )
     create_link_artifact(
         gallery.resolve().as_uri(),

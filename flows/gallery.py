@@ -28,8 +28,13 @@ def write_gallery(
     items: Sequence[GalleryItem],
     stages: Mapping[str, int],
     excluded: Mapping[str, int],
+    asks_approval: bool = True,
 ) -> Path:
-    """Write the gallery page (links relative to it, so the folder can be copied)."""
+    """Write the gallery page (links relative to it, so the folder can be copied).
+
+    `asks_approval`: the run waits for a person (else it was auto-approved or is a dry run,
+    and the page says so instead of asking).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def rel(target: Path) -> str:
@@ -71,8 +76,11 @@ table {{ border-collapse: collapse; margin: 1rem 2rem 1rem 0; display: inline-ta
 td {{ border-bottom: 1px solid #ddd; padding: .25rem 1rem .25rem 0; }}
 </style></head><body>
 <h1>Campaign <code>{html.escape(campaign)}</code>: preview before sending</h1>
-<p>A sample of {len(items)} creatives, by pseudonymous customer id. Approve or reject the
-run in the Prefect UI (or in the terminal that started it).</p>
+<p>A sample of {len(items)} creatives, by pseudonymous customer id. {
+        "Approve or reject the run in the Prefect UI (or in the terminal that started it)."
+        if asks_approval
+        else "This run did not wait for approval (auto-approved, or a dry run)."
+    }</p>
 <table><caption>Stages</caption>{stage_rows}</table>
 <table><caption>Excluded customers</caption>{excluded_rows}</table>
 <div class="grid">

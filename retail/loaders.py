@@ -114,8 +114,21 @@ def _header_problems(path: Path, model: type[BaseModel]) -> list[RowProblem]:
     except (UnicodeDecodeError, csv.Error):
         return [RowProblem(path, 1, "file", "cannot read as UTF-8 CSV")]
     names = {h.strip() for h in header}
+    required = ", ".join(_required(model))
+    if len(header) == 1 and any(mark in header[0] for mark in ";\t|"):
+        mark = next(m for m in ";\t|" if m in header[0])
+        shown = {"\t": "tab"}.get(mark, repr(mark))
+        return [
+            RowProblem(
+                path,
+                1,
+                "header",
+                f"the columns are separated by {shown}, not commas: save the file as "
+                f"comma-separated CSV (required columns: {required})",
+            )
+        ]
     return [
-        RowProblem(path, 1, column, f"missing column (required: {', '.join(_required(model))})")
+        RowProblem(path, 1, column, f"missing column (required: {required})")
         for column in _required(model)
         if column not in names
     ]
@@ -143,6 +156,8 @@ def load_rows(path: Path, model: type[T], on_bad_rows: OnBadRows = "fail") -> Lo
         hint = "add the missing column(s) to the header row"
         if header[0].field == "file":
             hint = "check the path and the file's encoding (UTF-8 CSV)"
+        elif header[0].field == "header":
+            hint = "in a spreadsheet: Save As → CSV (comma delimited), UTF-8"
         raise RetailDataError(header, hint=hint)
     known = set(model.model_fields)
     items: list[T] = []

@@ -202,3 +202,12 @@ def test_a_missing_product_image_is_a_bad_catalog_row_when_images_matter(
     assert product_id not in {p.id for p in data.products}
     assert data.skipped_rows["catalog"] == 1
     assert all(e.product_id != product_id for e in data.events)
+
+
+def test_a_semicolon_separated_file_gets_one_problem_that_says_so(tmp_path: Path) -> None:
+    path = _write(tmp_path / "customers.csv", CUSTOMER_HEADER.replace(",", ";"))
+    with pytest.raises(RetailDataError) as stopped:
+        load_rows(path, Customer)
+    message = str(stopped.value)
+    assert f"{path}:1: header: the columns are separated by ';', not commas" in message
+    assert "missing column" not in message and "CSV (comma delimited)" in message
