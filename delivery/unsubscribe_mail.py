@@ -45,6 +45,12 @@ class UnsubscribeMail:
     #: messages without a valid token, flagged for a person to read
     for_a_person: int
 
+    def __str__(self) -> str:
+        return (
+            f"{self.suppressed} customer(s) suppressed, {self.already} already were, "
+            f"{self.for_a_person} message(s) without a valid token flagged for a person"
+        )
+
 
 def process_unsubscribe_mail(
     maildir: Path,
@@ -63,10 +69,10 @@ def process_unsubscribe_mail(
         )
     box = mailbox.Maildir(maildir, create=False)
     suppressed = already = for_a_person = 0
-    for key in list(box.iterkeys()):
+    # Only new/: cur/ grows with every request ever handled, and is never read again.
+    # A file in new/ carries no ":2,flags" suffix, so its name is its Maildir key.
+    for key in sorted(f.name for f in (maildir / "new").iterdir() if not f.name.startswith(".")):
         message = box.get_message(key)
-        if message.get_subdir() != "new":
-            continue
         ids = _request(message, secret)
         if ids is None:
             for_a_person += 1
@@ -83,6 +89,14 @@ def process_unsubscribe_mail(
         message.set_subdir("cur")
         box[key] = message
     return UnsubscribeMail(suppressed=suppressed, already=already, for_a_person=for_a_person)
+
+
+def honour_unsubscribe_mail(maildir: Path, *, state_db: Path, secret: bytes) -> UnsubscribeMail:
+    """`process_unsubscribe_mail` against the workspace's suppression list and event store."""
+    with TrackingEvents(state_db) as events:
+        return process_unsubscribe_mail(
+            maildir, secret=secret, suppression=SuppressionList(state_db), events=events
+        )
 
 
 def _request(message: mailbox.MaildirMessage, secret: bytes) -> tuple[str, str] | None:

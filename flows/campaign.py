@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -64,7 +63,7 @@ from flows.workspace import Workspace
 from recs.pick import reason_counts
 from recs.pipeline import is_current
 from recs.registry import Gate, ModelRecord, Registry
-from recs.rules import Rules
+from recs.rules import Rules, catalog_spelling, fold_name
 from recs.training import load as load_model
 from recs.training import register, serve_current, train
 from retail.loaders import RetailData, load_retail
@@ -150,8 +149,8 @@ class CampaignParams(BaseModel):
             ("category", self.boost_categories, self.block_categories),
             ("brand", self.boost_brands, self.block_brands),
         ):
-            blocked = {" ".join(n.casefold().split()) for n in _names(block)}
-            both = sorted(n for n in _names(boost) if " ".join(n.casefold().split()) in blocked)
+            blocked = {fold_name(n) for n in _names(block)}
+            both = sorted(n for n in _names(boost) if fold_name(n) in blocked)
             if both:
                 raise ValueError(
                     f"{kind} {', '.join(repr(x) for x in both)} is both boosted and blocked: "
@@ -354,12 +353,8 @@ BOOST = 0.3
 
 
 def _catalog_spelling(params: CampaignParams, products: list[Product]) -> CampaignParams:
-    """The rule parameters with each name spelt as in the catalog ("lumen" blocks "Lumen").
-
-    A name the catalog does not have, in any case, is most likely a typo: it is logged with
-    the closest names the catalog has, and kept (a standing block list may name brands not
-    sold right now).
-    """
+    """The rule parameters spelt as in the catalog (`recs.rules.catalog_spelling`); a name
+    the catalog lacks is logged as a likely typo, with the closest names it has."""
     known = {
         "category": {p.category for p in products},
         "brand": {p.brand for p in products},
@@ -372,16 +367,9 @@ def _catalog_spelling(params: CampaignParams, products: list[Product]) -> Campai
         ("boost_brands", "brand"),
         ("block_brands", "brand"),
     ):
-        spelling = {" ".join(k.casefold().split()): k for k in known[kind]}
-        names, unknown = [], []
-        for given in sorted(_names(getattr(params, name))):
-            found = spelling.get(" ".join(given.casefold().split()))
-            names.append(found or given)
-            if found is None:
-                unknown.append(given)
-        updates[name] = ",".join(names)
-        for given in unknown:
-            close = difflib.get_close_matches(given, sorted(known[kind]), n=3, cutoff=0.6)
+        spelt, unknown = catalog_spelling(sorted(_names(getattr(params, name))), known[kind])
+        updates[name] = ",".join(spelt)
+        for given, close in unknown.items():
             get_run_logger().warning(
                 "%s: no %s named %r in the catalog, so it changes nothing%s",
                 name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger, task
@@ -54,24 +55,12 @@ def send_what_is_due(settings: Settings, ws: Workspace, limit: int | None) -> di
 @task(cache_policy=NO_CACHE, persist_result=False)
 def honour_unsubscribe_mail(settings: Settings, ws: Workspace) -> dict[str, int]:
     """Suppress whoever asked by mail (the List-Unsubscribe mailto:) since the last pass."""
-    from delivery.events_store import TrackingEvents
-    from delivery.unsubscribe_mail import process_unsubscribe_mail
+    from delivery.unsubscribe_mail import honour_unsubscribe_mail as honour
 
     assert settings.unsubscribe_maildir is not None
-    with TrackingEvents(ws.state_db) as events:
-        done = process_unsubscribe_mail(
-            settings.unsubscribe_maildir,
-            secret=settings.secret(),
-            suppression=SuppressionList(ws.state_db),
-            events=events,
-        )
-    counts = {
-        "suppressed": done.suppressed,
-        "already": done.already,
-        "for_a_person": done.for_a_person,
-    }
+    done = honour(settings.unsubscribe_maildir, state_db=ws.state_db, secret=settings.secret())
     logger = get_run_logger()
-    logger.info("unsubscribe mail: %s", counts)
+    logger.info("unsubscribe mail: %s", done)
     if done.for_a_person:
         logger.warning(
             "%d unsubscribe message(s) without a valid token are flagged in %s/cur: read "
@@ -79,7 +68,7 @@ def honour_unsubscribe_mail(settings: Settings, ws: Workspace) -> dict[str, int]
             done.for_a_person,
             settings.unsubscribe_maildir,
         )
-    return counts
+    return dataclasses.asdict(done)
 
 
 @flow(name="dispatch", log_prints=False)

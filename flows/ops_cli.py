@@ -147,27 +147,16 @@ def suppress_mailbox(
     (seen). Messages without a valid token are flagged for a person to read. Run it as
     often as the mail arrives (e.g. every few minutes beside `outbox dispatch`).
     """
-    from compliance.suppression import SuppressionList
     from delivery.errors import DeliveryError
-    from delivery.events_store import TrackingEvents
-    from delivery.unsubscribe_mail import process_unsubscribe_mail
+    from delivery.unsubscribe_mail import honour_unsubscribe_mail
 
     settings, ws = context(workspace)
     ws.create()
-    with TrackingEvents(ws.state_db) as events:
-        try:
-            done = process_unsubscribe_mail(
-                maildir,
-                secret=settings.secret(),
-                suppression=SuppressionList(ws.state_db),
-                events=events,
-            )
-        except DeliveryError as exc:
-            raise fail(str(exc)) from None
-    console.print(
-        f"unsubscribe mail: {done.suppressed} customer(s) suppressed, {done.already} already "
-        f"were, {done.for_a_person} message(s) without a valid token flagged for a person"
-    )
+    try:
+        done = honour_unsubscribe_mail(maildir, state_db=ws.state_db, secret=settings.secret())
+    except DeliveryError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"unsubscribe mail: {done}")
     if done.for_a_person:
         err.print(
             f"read the flagged message(s) in {maildir}/cur and suppress the senders with "

@@ -5,7 +5,8 @@ All batched over users: `select` fills the slots one at a time for every user at
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -17,6 +18,31 @@ from recs.dataset import InteractionLog
 from recs.errors import RecsError
 from recs.history import PURCHASE
 from recs.matrix import SECONDS_PER_DAY, last_time_matrix
+
+
+def fold_name(name: str) -> str:
+    """A category or brand name as rules compare it: case and spacing do not count."""
+    return " ".join(name.casefold().split())
+
+
+def catalog_spelling(
+    given: Iterable[str], known: Iterable[str]
+) -> tuple[list[str], dict[str, list[str]]]:
+    """`given` names spelt as in `known` ("lumen" → "Lumen"), and for each name `known` lacks
+    in any spelling, up to three close ones (most likely it is a typo of one of them).
+
+    Unknown names are kept: a standing block list may name brands not sold right now.
+    """
+    known = sorted(set(known))
+    spelling = {fold_name(k): k for k in known}
+    names: list[str] = []
+    unknown: dict[str, list[str]] = {}
+    for name in given:
+        found = spelling.get(fold_name(name))
+        names.append(found or name)
+        if found is None:
+            unknown[name] = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    return names, unknown
 
 
 def _frozen(mapping: Mapping[str, float]) -> Mapping[str, float]:
