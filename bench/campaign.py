@@ -237,10 +237,10 @@ def clear_package_caches() -> int:
 
 def pretrain(files: Any, models: Path) -> Path:
     """Train and approve the demo model once, into the registry folder `models`."""
-    from flows.settings import Settings
     from recs.registry import Gate, Registry
     from recs.training import register, train
     from retail.loaders import load_retail
+    from runtime.settings import Settings
 
     settings = Settings()
     data = load_retail(Path(files.catalog), Path(files.customers), Path(files.events), "fail")
@@ -275,12 +275,12 @@ def direct_run(files: Any, ws_root: Path, customers: int, workers: int, campaign
     from delivery.sink import MaildirSink
     from delivery.transport import SmtpTransport
     from flows.campaign import CampaignParams, _variant, campaign_rules
-    from flows.settings import Settings
-    from flows.workspace import Workspace
     from recs.registry import Gate, Registry
     from recs.training import load as load_model
     from recs.training import register, serve_current, train
     from retail.loaders import load_retail
+    from runtime.settings import Settings
+    from runtime.workspace import Workspace
 
     params = _params(files, ws_root, customers, campaign)
     assert isinstance(params, CampaignParams)
@@ -434,7 +434,7 @@ def direct_run(files: Any, ws_root: Path, customers: int, workers: int, campaign
 
 
 class StageReporter:
-    """flows.progress reporter that timestamps the flow's stages (and CPU around rendering)."""
+    """runtime.progress reporter that timestamps the flow's stages (and CPU around rendering)."""
 
     def __init__(self, server: list[psutil.Process]) -> None:
         self.server = server
@@ -498,7 +498,7 @@ TASKS = (
 # Methods wrapped on their classes (active on both sides).
 CLASS_WRAPS = {
     ("compliance.audit", "AuditLog"): ("__init__", "append", "record", "close"),
-    ("flows.metrics", "Metrics"): ("__init__", "observe", "incr", "close"),
+    ("runtime.metrics", "Metrics"): ("__init__", "observe", "incr", "close"),
     ("delivery.events_store", "TrackingEvents"): (
         "__init__",
         "events",
@@ -618,7 +618,7 @@ def flow_run(files: Any, ws_root: Path, customers: int, workers: int, campaign: 
     from prefect.testing.utilities import prefect_test_harness
 
     from flows.campaign import campaign_flow
-    from flows.progress import reporting
+    from runtime.progress import reporting
 
     t = time.perf_counter()
     with prefect_test_harness(server_startup_timeout=120):
@@ -889,8 +889,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
 
-    from flows.settings import Settings
     from retail.demo import generate_retailer
+    from runtime.settings import Settings
 
     workers = args.workers or Settings().render_workers
     cores = psutil.cpu_count() or 1

@@ -205,7 +205,7 @@ def create_app(
     ai_label: str = "AI-generated video",
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Starlette:
-    """The tracking app over explicit stores; `flows.tracking_cli` wires it from settings.
+    """The tracking app over explicit stores; `cli.tracking` wires it from settings.
 
     `allowed_redirect_hosts` are the only hosts `/c/` redirects to (the shop's own: see
     `hosts_of`). `product_ids_by_url` maps a catalog product URL to its id, so a click

@@ -1,1 +1,1 @@
-"""flows package."""
+"""Prefect flows: wiring of package functions into tasks, artifacts and approvals."""

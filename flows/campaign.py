@@ -54,12 +54,6 @@ from delivery.outbox import Outbox
 from delivery.sendtime import SendPolicy, schedule_customers
 from flows.approval import Approval, approval_description
 from flows.gallery import GalleryItem, write_gallery
-from flows.metrics import Metrics, TimedTransport
-from flows.progress import reporter
-from flows.runners import task_runner
-from flows.settings import Settings
-from flows.transports import open_transport
-from flows.workspace import Workspace
 from recs.pick import reason_counts
 from recs.pipeline import is_current
 from recs.registry import Gate, ModelRecord, Registry
@@ -68,6 +62,12 @@ from recs.training import load as load_model
 from recs.training import register, serve_current, train
 from retail.loaders import RetailData, load_retail
 from retail.types import Customer, Event, Pick, Product
+from runtime.metrics import Metrics, TimedTransport
+from runtime.progress import reporter
+from runtime.runners import task_runner
+from runtime.settings import Settings
+from runtime.transports import open_transport
+from runtime.workspace import Workspace
 
 # Customer data flows through these tasks: never cache or persist their results.
 step = task(cache_policy=NO_CACHE, persist_result=False)

@@ -12,10 +12,10 @@ from prefect.cache_policies import NO_CACHE
 from compliance.suppression import SuppressionList
 from delivery.dispatch import dispatch
 from delivery.outbox import Outbox
-from flows.metrics import Metrics, TimedTransport
-from flows.settings import Settings
-from flows.transports import open_transport
-from flows.workspace import Workspace
+from runtime.metrics import Metrics, TimedTransport
+from runtime.settings import Settings
+from runtime.transports import open_transport
+from runtime.workspace import Workspace
 
 
 def _workspace(workspace: str | None) -> tuple[Settings, Workspace]:
@@ -98,7 +98,7 @@ def report_flow(
     """
     from pathlib import Path
 
-    from flows.tracking_cli import campaign_report
+    from cli.tracking import campaign_report
 
     settings, ws = _workspace(workspace)
     if not campaign:

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from cli.templates import template_app
 from creative import load_template
 from creative.check import check_template, contrast_ratio, preview_template
-from flows.template_cli import template_app
 
 REPO = Path(__file__).resolve().parents[2]
 ASSETS = REPO / "assets"

@@ -401,7 +401,7 @@ def test_outbox_variant_column_is_added_to_an_existing_outbox(tmp_path: Path) ->
 
 
 def test_report_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from flows.tracking_cli import report
+    from cli.tracking import report
 
     root, ids, _ = _seed_workspace(tmp_path / "ws")
     customers = tmp_path / "customers.csv"

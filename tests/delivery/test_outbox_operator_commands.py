@@ -12,10 +12,10 @@ import pytest
 from delivery_support import CAMPAIGN, NOW, make_customer
 from typer.testing import CliRunner
 
+from cli.emails import email_app
+from cli.outbox import outbox_app
 from delivery.outbox import Outbox, OutboxState
 from delivery.resend import ResendRefused, resend_unknown
-from flows.email_cli import email_app
-from flows.outbox_cli import outbox_app
 
 runner = CliRunner()
 LATER = NOW + timedelta(hours=1)

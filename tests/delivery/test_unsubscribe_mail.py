@@ -95,8 +95,8 @@ def test_a_folder_that_is_not_a_maildir_is_a_clear_error(tmp_path: Path) -> None
 def test_the_cli_reports_counts_and_never_the_senders(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.cli import app
-    from flows.settings import Settings
+    from cli.main import app
+    from runtime.settings import Settings
 
     for name in ("REELCAST_SECRET", "REELCAST_WORKSPACE"):
         monkeypatch.delenv(name, raising=False)

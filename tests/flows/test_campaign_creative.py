@@ -45,7 +45,7 @@ def _eligible(retailer) -> list[Customer]:
 
 def _pseudonym(workspace: Path, customer_id: str) -> str:
     from compliance.pseudonym import pseudonymize
-    from flows.settings import Settings
+    from runtime.settings import Settings
 
     return pseudonymize(Settings(workspace=workspace).secret(), customer_id)
 

@@ -269,7 +269,7 @@ def test_demo_command_summary_has_counts_and_no_personal_data(prefect_api, tmp_p
         [
             sys.executable,
             "-m",
-            "flows.cli",
+            "cli.main",
             "demo",
             "--limit",
             "2",
@@ -306,7 +306,7 @@ def test_demo_through_the_video_vendor_simulator(prefect_api, tmp_path):
     env["PREFECT_API_URL"] = prefect_api["api_url"]
     env["COLUMNS"] = "120"
     ws = tmp_path / "ws"
-    command = [sys.executable, "-m", "flows.cli", "demo", "--limit", "2", "--renderer", "vendor"]
+    command = [sys.executable, "-m", "cli.main", "demo", "--limit", "2", "--renderer", "vendor"]
     result = subprocess.run(
         [*command, "--workspace", str(ws)],
         capture_output=True, text=True, env=env, timeout=600, check=False,
@@ -316,7 +316,7 @@ def test_demo_through_the_video_vendor_simulator(prefect_api, tmp_path):
     assert "video vendor" in out and "Traceback" not in out
     assert len(list(mailbox.Maildir(ws / "mail", create=False))) == 2
     metrics = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "metrics", "--workspace", str(ws)],
+        [sys.executable, "-m", "cli.main", "metrics", "--workspace", str(ws)],
         capture_output=True, text=True, env=env, timeout=120, check=True,
     )  # fmt: skip
     assert 'reelcast_stage_seconds_count{stage="vendor"} 2' in metrics.stdout

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from flows.stack import ensure_work_pool, stop_process_tree, wait_for_prefect
+from cli.local_stack import ensure_work_pool, stop_process_tree, wait_for_prefect
 from retail.demo import generate_retailer
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]

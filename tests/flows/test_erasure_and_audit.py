@@ -18,7 +18,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REELCAST_")}
     env["COLUMNS"] = "200"
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -124,7 +124,7 @@ def test_suppressed_customers_are_never_rendered_nor_sent(
     assert summary.excluded["suppressed"] >= 2
     from compliance.audit import AuditLog
     from compliance.pseudonym import pseudonymize
-    from flows.settings import Settings
+    from runtime.settings import Settings
 
     secret = Settings(workspace=tmp_path).secret()
     with AuditLog(tmp_path / "audit.sqlite") as log:

@@ -57,7 +57,7 @@ def test_one_click_unsubscribe_and_open_feed_the_next_campaign(
         [
             sys.executable,
             "-m",
-            "flows.cli",
+            "cli.main",
             "track",
             "serve",
             "--port",

@@ -121,8 +121,8 @@ def test_a_campaign_honours_mailed_unsubscribes_before_choosing_its_audience(
     from compliance.pseudonym import pseudonymize
     from delivery.links import make_token
     from flows.campaign import CampaignParams, campaign_flow
-    from flows.settings import Settings
     from retail.loaders import load_retail
+    from runtime.settings import Settings
 
     first = load_retail(
         small_retailer.catalog, small_retailer.customers, small_retailer.events

@@ -13,9 +13,9 @@ import httpx
 import typer
 from typer.testing import CliRunner
 
-from flows.vendor_cli import vendor_sim
+from cli.vendor import vendor_sim
 
-RUN = "import typer; from flows.vendor_cli import vendor_sim; typer.run(vendor_sim)"
+RUN = "import typer; from cli.vendor import vendor_sim; typer.run(vendor_sim)"
 
 
 def test_vendor_sim_help_lists_the_knobs() -> None:

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from delivery.transport import Transport
-from flows.settings import Settings
-from flows.workspace import Workspace
+from runtime.settings import Settings
+from runtime.workspace import Workspace
 
 
 class TransportSettingsError(ValueError):

@@ -1,64 +1,17 @@
-"""Progress reporting from tasks to whoever is watching (a terminal, or nobody).
-
-Tasks run in the CLI's process (thread runner), so a module-level reporter is
-enough: the CLI installs a rich progress display; under a Prefect worker the
-default reporter does nothing and the Prefect UI shows the run instead.
-"""
+"""The terminal's view of a run: a rich progress bar per stage, and the approval question."""
 
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
-from typing import Protocol
 
-
-class Reporter(Protocol):
-    """Receives stage starts and advances."""
-
-    def start(self, stage: str, total: int) -> None: ...
-
-    def advance(self, stage: str, amount: int = 1) -> None: ...
-
-    def approval_requested(self, flow_run_id: str, gallery: str) -> None: ...
-
-
-class _Silent:
-    def start(self, stage: str, total: int) -> None:
-        pass
-
-    def advance(self, stage: str, amount: int = 1) -> None:
-        pass
-
-    def approval_requested(self, flow_run_id: str, gallery: str) -> None:
-        pass
-
-
-_lock = threading.Lock()
-_reporter: Reporter = _Silent()
-
-
-def reporter() -> Reporter:
-    """The reporter in use."""
-    return _reporter
-
-
-@contextmanager
-def reporting(new: Reporter):  # type: ignore[no-untyped-def]
-    """Install `new` for the duration of the block."""
-    global _reporter
-    with _lock:
-        old, _reporter = _reporter, new
-    try:
-        yield new
-    finally:
-        with _lock:
-            _reporter = old
+from rich.console import Console
+from rich.progress import Progress
 
 
 class RichReporter:
     """A rich progress bar per stage; asks the terminal's user to approve a paused run."""
 
-    def __init__(self, progress) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, progress: Progress) -> None:
         self._progress = progress
         self._tasks: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -83,7 +36,7 @@ class RichReporter:
                 self._progress.advance(self._tasks[stage], amount)
 
 
-def _ask_in_terminal(progress, flow_run_id: str, gallery: str) -> None:  # type: ignore[no-untyped-def]
+def _ask_in_terminal(progress: Progress, flow_run_id: str, gallery: str) -> None:
     import time
     from uuid import UUID
 
@@ -99,14 +52,18 @@ def _ask_in_terminal(progress, flow_run_id: str, gallery: str) -> None:  # type:
     progress.stop()
     console = progress.console
     console.print(f"\n[bold]Approval needed.[/] Look at the preview gallery first:\n  {gallery}")
-    answer = _read(console, "Approve and send this campaign? [y/N] ").lower()
+    answer = read_answer(console, "Approve and send this campaign? [y/N] ").lower()
     # End of input (Ctrl-D) at the first question is a "no"; at the note, an empty note.
-    note = _read(console, "Note for the audit log (optional, no personal data): ") if answer else ""
+    note = (
+        read_answer(console, "Note for the audit log (optional, no personal data): ")
+        if answer
+        else ""
+    )
     resume_flow_run(UUID(flow_run_id), run_input={"approve": answer in ("y", "yes"), "note": note})
     progress.start()
 
 
-def _read(console, prompt: str) -> str:  # type: ignore[no-untyped-def]
+def read_answer(console: Console, prompt: str) -> str:
     """One answer from the terminal, stripped; "" at end of input or Ctrl-C."""
     try:
         return console.input(prompt).strip()

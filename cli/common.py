@@ -35,8 +35,8 @@ def context(workspace: Path | None):  # type: ignore[no-untyped-def]
     """(settings, workspace) for a command; invalid settings are one clean error."""
     from pydantic import ValidationError
 
-    from flows.settings import Settings
-    from flows.workspace import Workspace
+    from runtime.settings import Settings
+    from runtime.workspace import Workspace
 
     try:
         settings = Settings(**({"workspace": workspace} if workspace else {}))

@@ -18,7 +18,7 @@ class _Console:
 
 
 def test_end_of_input_or_ctrl_c_reads_as_an_empty_answer() -> None:
-    from flows.progress import _read
+    from cli.progress import read_answer as _read
 
     assert _read(_Console("  Yes \n"), "?") == "Yes"
     assert _read(_Console(EOFError), "?") == ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flows.metrics import Metrics
+from runtime.metrics import Metrics
 
 
 def test_quantiles_counts_and_counters_in_prometheus_format(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from flows.cli_common import WorkspaceOpt, context, fail
+from cli.common import WorkspaceOpt, context, fail
 
 console = Console()
 err = Console(stderr=True)

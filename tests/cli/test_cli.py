@@ -15,7 +15,7 @@ def _reelcast(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REELCAST_")}
     env["COLUMNS"] = "200"
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -147,7 +147,7 @@ def test_product_rule_options_reach_the_campaign_and_unset_ones_keep_its_default
 ) -> None:
     from typer.testing import CliRunner
 
-    from flows import cli
+    from cli import main as cli
     from flows.campaign import CampaignParams
 
     for name in [k for k in os.environ if k.startswith("REELCAST_")]:

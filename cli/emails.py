@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from flows.outbox_cli import WorkspaceOpt, context, fail
+from cli.outbox import WorkspaceOpt, context, fail
 
 console = Console()
 

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.cli_common import WorkspaceOpt, context, fail
+from cli.common import WorkspaceOpt, context, fail
 
 console = Console()
 err = Console(stderr=True)

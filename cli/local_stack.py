@@ -213,7 +213,7 @@ def _start_stack(home: Path, ws: Path, port: int, tracking_port: int, demo_data:
         tracking_pid = start_background(
             TRACKING,
             run_dir,
-            [sys.executable, "-m", "flows.cli", "track", "serve", "--port", str(tracking_port)],
+            [sys.executable, "-m", "cli.main", "track", "serve", "--port", str(tracking_port)],
             env=child_env(flow_env),
             cwd=home,
         )
@@ -246,7 +246,7 @@ def _locate(
     project: Path | None, workspace: Path | None, *, need_yaml: bool = True
 ) -> tuple[Path, Path]:
     """(project folder, workspace folder), both absolute."""
-    from flows.settings import REPO_ROOT
+    from runtime.settings import REPO_ROOT
 
     if project is None and os.environ.get("REELCAST_HOME"):
         project = Path(os.environ["REELCAST_HOME"])
@@ -267,8 +267,8 @@ def _locate(
 
 
 def _ensure_demo_data(ws: Path) -> None:
-    from flows.workspace import Workspace
     from retail.demo import generate_retailer
+    from runtime.workspace import Workspace
 
     folder = Workspace(ws).create().demo_data
     if (folder / "catalog.csv").is_file():

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.cli_common import WorkspaceOpt, context, fail
+from cli.common import WorkspaceOpt, context, fail
 
 console = Console()
 err = Console(stderr=True)
@@ -230,7 +230,7 @@ def metrics(workspace: WorkspaceOpt = None) -> None:
 
     Point a Prometheus node-exporter textfile collector at this output, or just read it.
     """
-    from flows.metrics import Metrics
+    from runtime.metrics import Metrics
 
     _, ws = context(workspace)
     if not ws.metrics_db.exists():

@@ -13,15 +13,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from flows.email_cli import email_app
-from flows.ops_cli import audit_app, forget, metrics, suppress_app
-from flows.outbox_cli import outbox_app
-from flows.pii_cli import pii_app
-from flows.recs_cli import recs_app
-from flows.stack import down, up
-from flows.template_cli import template_app
-from flows.tracking_cli import report, track_app
-from flows.vendor_cli import vendor_sim
+from cli.emails import email_app
+from cli.local_stack import down, up
+from cli.ops import audit_app, forget, metrics, suppress_app
+from cli.outbox import outbox_app
+from cli.pii import pii_app
+from cli.recs import recs_app
+from cli.templates import template_app
+from cli.tracking import report, track_app
+from cli.vendor import vendor_sim
 
 # Before Prefect is imported anywhere: no telemetry, and keep the terminal for
 # progress bars (Prefect's own INFO lines still reach the API and the UI).
@@ -81,7 +81,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def _settings(workspace: Path | None):  # type: ignore[no-untyped-def]
     from pydantic import ValidationError
 
-    from flows.settings import Settings
+    from runtime.settings import Settings
 
     try:
         return Settings(**({"workspace": workspace} if workspace else {}))
@@ -98,9 +98,10 @@ def _run(params, settings, verbose: bool):  # type: ignore[no-untyped-def]
     """Check the inputs, then run the campaign flow with progress bars."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from cli.progress import RichReporter
     from creative.template import load_template
-    from flows.progress import RichReporter, reporting
     from retail.loaders import load_retail
+    from runtime.progress import reporting
 
     try:
         # Fail fast, with a clean message, before Prefect starts: user errors are
@@ -120,7 +121,7 @@ def _run(params, settings, verbose: bool):  # type: ignore[no-untyped-def]
 
     with console.status("Starting Prefect (first run of a session takes a few seconds)…"):
         from flows.campaign import campaign_flow
-        from flows.runners import task_runner
+        from runtime.runners import task_runner
 
     flow = campaign_flow.with_options(task_runner=task_runner(settings))
     progress = Progress(
@@ -219,8 +220,8 @@ def demo(
     """
     _quiet_prefect(verbose)
     settings = _settings(workspace)
-    from flows.workspace import Workspace
     from retail.demo import generate_retailer
+    from runtime.workspace import Workspace
 
     ws = Workspace(settings.workspace).create()
     with console.status("Generating the demo retailer…"):

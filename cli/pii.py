@@ -3,8 +3,8 @@
 Prints positions and types only, never the matched text, so the output itself can be
 shared, logged or attached to a ticket.
 
-    python -m flows.pii_cli scan copy.txt        # one text per line
-    python -m flows.pii_cli scan copy.jsonl      # JSON objects with a "text" field
+    python -m cli.pii scan copy.txt        # one text per line
+    python -m cli.pii scan copy.jsonl      # JSON objects with a "text" field
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`reelcast template …`: check a video template and preview it, before any render.
 
-Registered in flows/cli.py as `app.add_typer(template_app, name="template")`.
+Registered in cli/main.py as `app.add_typer(template_app, name="template")`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from flows.cli_common import fail
+from cli.common import fail
 
 template_app = typer.Typer(
     help="Check video templates (text overflow, contrast, held frames) and preview them.",
@@ -37,7 +37,7 @@ NameArg = Annotated[str, typer.Argument(help="Template name (a folder in the tem
 def _load(name: str, aspect: str | None = None):  # type: ignore[no-untyped-def]
     from creative.errors import CreativeError
     from creative.template import load_template
-    from flows.settings import Settings
+    from runtime.settings import Settings
 
     settings = Settings()
     try:

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.cli_common import WorkspaceOpt, context, fail
+from cli.common import WorkspaceOpt, context, fail
 
 console = Console()
 err = Console(stderr=True)
@@ -178,7 +178,7 @@ def dispatch_due(
 
     from compliance.suppression import SuppressionList
     from delivery.dispatch import dispatch
-    from flows.transports import TransportSettingsError, open_transport
+    from runtime.transports import TransportSettingsError, open_transport
 
     settings, ws, outbox = _open_outbox(workspace)
     if esp_url:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from flows.pii_cli import pii_app
+from cli.pii import pii_app
 
 runner = CliRunner()
 
@@ -55,7 +55,7 @@ def test_errors_name_file_and_line_without_traceback(tmp_path: Path) -> None:
     bad.write_text('{"text": "ok"}\n{"txt": "ann@example.com"}\n')
     for path, expected in ((tmp_path / "missing.txt", "no such file"), (bad, "line 2")):
         proc = subprocess.run(
-            [sys.executable, "-m", "flows.pii_cli", "scan", str(path)],
+            [sys.executable, "-m", "cli.pii", "scan", str(path)],
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert proc.returncode == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.settings import Settings
+from runtime.settings import Settings
 
 
 def task_runner(settings: Settings):  # type: ignore[no-untyped-def]

@@ -1,6 +1,6 @@
 """`reelcast vendor-sim`: the simulated video vendor on loopback, for demos and manual tests.
 
-Register with `app.command("vendor-sim")(vendor_sim)` in flows/cli.py. The simulator speaks
+Register with `app.command("vendor-sim")(vendor_sim)` in cli/main.py. The simulator speaks
 the vendor protocol (creative/vendor/protocol.py) and renders with the local renderer
 from the configured templates, so `reelcast demo --renderer vendor` can run against it.
 """
@@ -79,7 +79,7 @@ def vendor_sim(
 ) -> None:
     """Run a simulated video vendor (Creatomate-v2-style API) until Ctrl-C."""
     from creative.vendor.simulator import Knobs, VendorSimulator
-    from flows.settings import Settings
+    from runtime.settings import Settings
 
     settings = Settings()
     knobs = Knobs(

@@ -17,7 +17,7 @@ def _recs(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REELCAST_")}
     env["COLUMNS"] = "200"
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", "recs", *args],
+        [sys.executable, "-m", "cli.main", "recs", *args],
         capture_output=True,
         text=True,
         env=env,

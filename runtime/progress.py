@@ -1,0 +1,55 @@
+"""Progress reporting from tasks to whoever is watching (a terminal, or nobody).
+
+Tasks run in the CLI's process (thread runner), so a module-level reporter is
+enough: the CLI installs a rich progress display; under a Prefect worker the
+default reporter does nothing and the Prefect UI shows the run instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Protocol
+
+
+class Reporter(Protocol):
+    """Receives stage starts and advances."""
+
+    def start(self, stage: str, total: int) -> None: ...
+
+    def advance(self, stage: str, amount: int = 1) -> None: ...
+
+    def approval_requested(self, flow_run_id: str, gallery: str) -> None: ...
+
+
+class _Silent:
+    def start(self, stage: str, total: int) -> None:
+        pass
+
+    def advance(self, stage: str, amount: int = 1) -> None:
+        pass
+
+    def approval_requested(self, flow_run_id: str, gallery: str) -> None:
+        pass
+
+
+_lock = threading.Lock()
+_reporter: Reporter = _Silent()
+
+
+def reporter() -> Reporter:
+    """The reporter in use."""
+    return _reporter
+
+
+@contextmanager
+def reporting(new: Reporter):  # type: ignore[no-untyped-def]
+    """Install `new` for the duration of the block."""
+    global _reporter
+    with _lock:
+        old, _reporter = _reporter, new
+    try:
+        yield new
+    finally:
+        with _lock:
+            _reporter = old
