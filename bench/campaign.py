@@ -689,7 +689,7 @@ def render_folders(renders: Path) -> int:
 
 
 def _params(files: Any, ws_root: Path, customers: int, campaign: str) -> Any:
-    from flows.campaign import CampaignParams
+    from campaign.params import CampaignParams
 
     return CampaignParams(
         campaign=campaign,

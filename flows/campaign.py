@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import (
@@ -25,8 +24,9 @@ from prefect.flow_runs import pause_flow_run
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import opaque
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
+from campaign.params import CampaignParams
 from compliance.audience import (
     Audience,
     ConsentPolicy,
@@ -57,7 +57,6 @@ from flows.gallery import GalleryItem, write_gallery
 from recs.pick import reason_counts
 from recs.pipeline import is_current
 from recs.registry import Gate, ModelRecord, Registry
-from recs.rules import Rules, catalog_spelling, fold_name
 from recs.training import load as load_model
 from recs.training import register, serve_current, train
 from retail.loaders import RetailData, load_retail
@@ -71,98 +70,6 @@ from runtime.workspace import Workspace
 
 # Customer data flows through these tasks: never cache or persist their results.
 step = task(cache_policy=NO_CACHE, persist_result=False)
-
-
-class CampaignParams(BaseModel):
-    """What one campaign run needs. Flat, with defaults, so the Prefect UI shows a clean form."""
-
-    campaign: str = Field(
-        "demo",
-        description="Campaign id; keys the outbox (one email per customer per campaign). "
-        "Empty: campaign-<date of the run>, for scheduled runs.",
-        pattern=r"^[A-Za-z0-9_.-]{0,64}$",
-    )
-    catalog: str = Field(description="Path to catalog.csv")
-    customers: str = Field(description="Path to customers.csv")
-    events: str = Field(description="Path to events.csv")
-    template: str = Field("hero", description="Video template folder name in templates/")
-    limit: int | None = Field(None, ge=1, description="Take only the first N eligible customers")
-    on_bad_rows: Literal["fail", "skip"] = Field(
-        "fail", description="Stop on bad rows, or skip and count them"
-    )
-    dry_run: bool = Field(False, description="Render and check, but queue and send nothing")
-    workspace: str | None = Field(None, description="Workspace folder (default from settings)")
-    products_per_pick: int = Field(3, ge=1, le=10, description="Products chosen per customer")
-    explore_rate: float = Field(
-        0.05, ge=0, le=0.5, description="Chance that the last slot explores (logged propensity)"
-    )
-    boost_categories: str = Field("", description="Categories to favour, comma-separated")
-    block_categories: str = Field("", description="Categories never to show, comma-separated")
-    boost_brands: str = Field("", description="Brands to favour, comma-separated")
-    block_brands: str = Field("", description="Brands never to show, comma-separated")
-    diversity: Literal["cap", "mmr"] = Field(
-        "cap",
-        description="How picks stay varied: cap (at most max_per_category products of one "
-        "category) or mmr (maximal marginal relevance, weighted by mmr_lambda)",
-    )
-    max_per_category: int = Field(
-        2, ge=1, le=10, description="With diversity=cap: products of one category per customer"
-    )
-    mmr_lambda: float = Field(
-        0.7,
-        ge=0.0,
-        le=1.0,
-        description="With diversity=mmr: 1 ranks by relevance only, 0 by new categories only",
-    )
-    repurchase_days: int = Field(
-        0, ge=0, description="Days after which consumables may be recommended again (0: never)"
-    )
-    repurchase_categories: str = Field(
-        "", description="Categories that may be bought again (consumables), comma-separated"
-    )
-    subject: str = Field("Picked for you this week", description="Email subject line")
-    auto_approve: bool = Field(
-        False, description="Send without waiting for a person to approve (scheduled runs)"
-    )
-    approval_timeout_s: int = Field(
-        86_400, ge=60, description="How long a paused run waits for approval (seconds)"
-    )
-    subject_b: str = Field(
-        "", description="Second subject line for an A/B test (empty: one subject for all)"
-    )
-    send_now: bool = Field(
-        False, description="Send at once; otherwise at each customer's best local hour"
-    )
-    send_hour: int = Field(
-        10, ge=8, le=20, description="Local hour for customers without activity history"
-    )
-    holdout_share: float = Field(
-        0.0,
-        ge=0.0,
-        lt=0.5,
-        description="Share of eligible customers held out (get nothing) to measure lift, e.g. 0.1",
-    )
-
-    @model_validator(mode="after")
-    def _boosts_and_blocks_do_not_overlap(self) -> CampaignParams:
-        for kind, boost, block in (
-            ("category", self.boost_categories, self.block_categories),
-            ("brand", self.boost_brands, self.block_brands),
-        ):
-            blocked = {fold_name(n) for n in _names(block)}
-            both = sorted(n for n in _names(boost) if fold_name(n) in blocked)
-            if both:
-                raise ValueError(
-                    f"{kind} {', '.join(repr(x) for x in both)} is both boosted and blocked: "
-                    f"remove it from boost_{'categories' if kind == 'category' else 'brands'} "
-                    f"or from block_{'categories' if kind == 'category' else 'brands'}"
-                )
-        return self
-
-
-def _names(text: str) -> frozenset[str]:
-    """The names of a comma-separated parameter, stripped, empty ones dropped."""
-    return frozenset(x.strip() for x in text.split(",") if x.strip())
 
 
 @dataclass
@@ -314,7 +221,9 @@ def pick_products(
     now = max((e.timestamp for e in data.events), default=datetime.now(UTC))
     started = time.perf_counter()
     pipeline = load_model(Registry(ws.models), record)
-    params = _catalog_spelling(params, data.products)
+    params, typos = params.spelt_as_in(data.products)
+    for typo in typos:
+        get_run_logger().warning("%s", typo)
     groups = {c.id: c.locale for c in data.customers}
     picks = serve_current(
         pipeline,
@@ -323,61 +232,13 @@ def pick_products(
         customer_ids,
         n=params.products_per_pick,
         now=now,
-        rules=campaign_rules(params),
+        rules=params.rules(),
         groups=groups,
     )
     with Metrics(ws.metrics_db) as metrics:
         metrics.observe("recommend", time.perf_counter() - started)
     reporter().advance("recommend", len(customer_ids))
     return picks
-
-
-def campaign_rules(params: CampaignParams) -> Rules:
-    """The business rules a campaign's parameters ask for."""
-    return Rules(
-        epsilon=params.explore_rate,
-        boost_categories={c: BOOST for c in _names(params.boost_categories)},
-        boost_brands={b: BOOST for b in _names(params.boost_brands)},
-        block_categories=_names(params.block_categories),
-        block_brands=_names(params.block_brands),
-        diversity=params.diversity,
-        max_per_category=params.max_per_category,
-        mmr_lambda=params.mmr_lambda,
-        repurchase_days=params.repurchase_days or None,
-        repurchase_categories=_names(params.repurchase_categories),
-    )
-
-
-#: what a boosted category or brand adds to a candidate's normalised score (best 1, worst 0)
-BOOST = 0.3
-
-
-def _catalog_spelling(params: CampaignParams, products: list[Product]) -> CampaignParams:
-    """The rule parameters spelt as in the catalog (`recs.rules.catalog_spelling`); a name
-    the catalog lacks is logged as a likely typo, with the closest names it has."""
-    known = {
-        "category": {p.category for p in products},
-        "brand": {p.brand for p in products},
-    }
-    updates: dict[str, str] = {}
-    for name, kind in (
-        ("boost_categories", "category"),
-        ("block_categories", "category"),
-        ("repurchase_categories", "category"),
-        ("boost_brands", "brand"),
-        ("block_brands", "brand"),
-    ):
-        spelt, unknown = catalog_spelling(sorted(_names(getattr(params, name))), known[kind])
-        updates[name] = ",".join(spelt)
-        for given, close in unknown.items():
-            get_run_logger().warning(
-                "%s: no %s named %r in the catalog, so it changes nothing%s",
-                name,
-                kind,
-                given,
-                f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else "",
-            )
-    return params.model_copy(update=updates)
 
 
 @task(

@@ -19,6 +19,9 @@ from recs.errors import RecsError
 from recs.history import PURCHASE
 from recs.matrix import SECONDS_PER_DAY, last_time_matrix
 
+#: what a boosted category or brand adds to a candidate's normalised score (best 1, worst 0)
+BOOST = 0.3
+
 
 def fold_name(name: str) -> str:
     """A category or brand name as rules compare it: case and spacing do not count."""

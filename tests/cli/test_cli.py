@@ -148,7 +148,7 @@ def test_product_rule_options_reach_the_campaign_and_unset_ones_keep_its_default
     from typer.testing import CliRunner
 
     from cli import main as cli
-    from flows.campaign import CampaignParams
+    from campaign.params import CampaignParams
 
     for name in [k for k in os.environ if k.startswith("REELCAST_")]:
         monkeypatch.delenv(name)

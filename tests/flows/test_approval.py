@@ -20,7 +20,8 @@ def _run_paused(retailer, workspace: Path, answer: dict) -> tuple[object, list[s
     from prefect.client.schemas.objects import StateType
     from prefect.flow_runs import resume_flow_run
 
-    from flows.campaign import CampaignParams, campaign_flow
+    from campaign.params import CampaignParams
+    from flows.campaign import campaign_flow
 
     params = CampaignParams(
         campaign=f"approval-{answer['approve']}",

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def _params(retailer, workspace: Path, **overrides):
-    from flows.campaign import CampaignParams
+    from campaign.params import CampaignParams
 
     values = dict(
         campaign="spring",

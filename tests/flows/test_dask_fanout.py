@@ -24,7 +24,8 @@ def test_dask_cluster_renders_the_same_videos_as_threads(
     from distributed import LocalCluster
     from prefect_dask import DaskTaskRunner
 
-    from flows.campaign import CampaignParams, campaign_flow
+    from campaign.params import CampaignParams
+    from flows.campaign import campaign_flow
 
     # Worker processes report task states to the same Prefect API.
     monkeypatch.setenv("PREFECT_API_URL", prefect_api["api_url"])

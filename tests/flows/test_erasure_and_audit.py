@@ -29,7 +29,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def campaign(prefect_api, small_retailer, tmp_path_factory) -> tuple[Path, list[str]]:
-    from flows.campaign import CampaignParams, campaign_flow
+    from campaign.params import CampaignParams
+    from flows.campaign import campaign_flow
 
     workspace = tmp_path_factory.mktemp("ops")
     campaign_flow(
@@ -104,7 +105,8 @@ def test_a_tampered_audit_log_fails_verify(campaign, tmp_path) -> None:
 def test_suppressed_customers_are_never_rendered_nor_sent(
     prefect_api, small_retailer, tmp_path
 ) -> None:
-    from flows.campaign import CampaignParams, campaign_flow
+    from campaign.params import CampaignParams
+    from flows.campaign import campaign_flow
     from retail.loaders import load_retail
 
     data = load_retail(small_retailer.catalog, small_retailer.customers, small_retailer.events)

@@ -25,7 +25,7 @@ def _free_port() -> int:
 
 
 def _params(retailer, workspace: Path, campaign: str, limit: int):
-    from flows.campaign import CampaignParams
+    from campaign.params import CampaignParams
 
     return CampaignParams(
         campaign=campaign,

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.slow
 def test_dispatcher_sends_due_mail_once_and_report_is_published(
     prefect_api, small_retailer, tmp_path
 ) -> None:
-    from flows.campaign import CampaignParams, campaign_flow
+    from campaign.params import CampaignParams
+    from flows.campaign import campaign_flow
     from flows.operations import dispatch_flow, report_flow
 
     summary = campaign_flow(
@@ -68,7 +69,8 @@ def test_a_mailed_unsubscribe_is_honoured_before_the_next_dispatch(
     from email.message import EmailMessage
     from urllib.parse import parse_qs, unquote, urlsplit
 
-    from flows.campaign import CampaignParams, campaign_flow
+    from campaign.params import CampaignParams
+    from flows.campaign import campaign_flow
     from flows.operations import dispatch_flow
 
     summary = campaign_flow(
@@ -120,7 +122,8 @@ def test_a_campaign_honours_mailed_unsubscribes_before_choosing_its_audience(
     from compliance.audit import AuditLog
     from compliance.pseudonym import pseudonymize
     from delivery.links import make_token
-    from flows.campaign import CampaignParams, campaign_flow
+    from campaign.params import CampaignParams
+    from flows.campaign import campaign_flow
     from retail.loaders import load_retail
     from runtime.settings import Settings
 

@@ -7,29 +7,27 @@ from pydantic import ValidationError
 
 
 def _params(**overrides):  # type: ignore[no-untyped-def]
-    from flows.campaign import CampaignParams
+    from campaign.params import CampaignParams
 
     return CampaignParams(catalog="catalog.csv", customers="c.csv", events="e.csv", **overrides)
 
 
 def test_brand_boosts_blocks_and_diversity_reach_the_rules() -> None:
-    from flows.campaign import BOOST, campaign_rules
+    from recs.rules import BOOST
 
-    rules = campaign_rules(
-        _params(
-            boost_brands="Aurelia, Lumen,",
-            block_brands=" Fjord ",
-            boost_categories="Coffee",
-            diversity="mmr",
-            mmr_lambda=0.4,
-            max_per_category=1,
-        )
-    )
+    rules = _params(
+        boost_brands="Aurelia, Lumen,",
+        block_brands=" Fjord ",
+        boost_categories="Coffee",
+        diversity="mmr",
+        mmr_lambda=0.4,
+        max_per_category=1,
+    ).rules()
     assert dict(rules.boost_brands) == {"Aurelia": BOOST, "Lumen": BOOST}
     assert rules.block_brands == frozenset({"Fjord"})
     assert dict(rules.boost_categories) == {"Coffee": BOOST}
     assert (rules.diversity, rules.mmr_lambda, rules.max_per_category) == ("mmr", 0.4, 1)
-    defaults = campaign_rules(_params())
+    defaults = _params().rules()
     assert (defaults.diversity, defaults.max_per_category, dict(defaults.boost_brands)) == (
         "cap",
         2,
@@ -55,9 +53,6 @@ def test_contradictory_or_out_of_range_rules_are_refused(overrides, message) -> 
 def test_rule_names_take_the_catalogs_spelling_whatever_their_case() -> None:
     from decimal import Decimal
 
-    from prefect.logging import disable_run_logger
-
-    from flows.campaign import _catalog_spelling, campaign_rules
     from retail.types import Product
 
     products = [
@@ -67,13 +62,16 @@ def test_rule_names_take_the_catalogs_spelling_whatever_their_case() -> None:
         )
         for i, (brand, category) in enumerate([("Lumen", "Coffee"), ("Kestrel & Co", "Tea")])
     ]  # fmt: skip
-    with disable_run_logger():
-        given = _params(block_brands="lumen, kestrel  & co", boost_categories="TEA")
-        params = _catalog_spelling(given.model_copy(update={"boost_brands": "Lumn"}), products)
-    rules = campaign_rules(params)
+    given = _params(block_brands="lumen, kestrel  & co", boost_categories="TEA")
+    params, typos = given.model_copy(update={"boost_brands": "Lumn"}).spelt_as_in(products)
+    rules = params.rules()
     assert rules.block_brands == frozenset({"Lumen", "Kestrel & Co"})
     assert dict(rules.boost_categories).keys() == {"Tea"}
-    assert dict(rules.boost_brands).keys() == {"Lumn"}  # unknown: kept, and logged as a typo
+    assert dict(rules.boost_brands).keys() == {"Lumn"}  # unknown: kept, and warned of as a typo
+    assert typos == [
+        "boost_brands: no brand named 'Lumn' in the catalog, so it changes nothing "
+        "(did you mean 'Lumen'?)"
+    ]
 
 
 def test_a_name_boosted_and_blocked_in_different_cases_is_refused() -> None:
