@@ -7,12 +7,13 @@ so a shared workspace would make the second side free), on the same demo retaile
   fresh workspace starts with a copy of that registry: both sides serve the same model,
   so they pick the same products and render the same videos (two trainings can differ
   in the last digits: ALS and LightGBM use threads), and "model" is loading it;
-- direct ("pure work"): the package calls the flow makes, without Prefect — load_retail,
-  select_audience (suppression + frequency cap), the approved model, serve_current,
-  build_storyboard, LocalRenderer.render on a ThreadPoolExecutor with as many workers
-  as the flow's ThreadPoolTaskRunner, compose_campaign_email + Outbox.enqueue, dispatch
-  through SmtpTransport to the local MaildirSink. No creative checks, audit log,
-  metrics, gallery or artifacts: those are what the budget measures.
+- direct ("pure work"): the same package functions the flow's tasks call, in the same
+  order, without Prefect: load_retail + feedback_events, campaigns.audience.choose_audience,
+  recs.training.approved_or_trained, serve_current, campaigns.plan.plan_jobs, the renderer
+  of runtime.renderers.make_renderer on a ThreadPoolExecutor with as many workers as the
+  flow's ThreadPoolTaskRunner, campaigns.emails.queue_emails, and runtime.sending.send_due
+  (the one send path: SMTP to the local MaildirSink). No creative checks, audit log,
+  gallery or artifacts: those, and Prefect, are what the budget measures.
 - flow: `campaign_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=W))`
   with auto_approve and send_now, against a temporary Prefect API
   (`prefect_test_harness`), flow heartbeat off. The server is started, and one trivial
@@ -61,7 +62,7 @@ import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -255,35 +256,28 @@ def pretrain(files: Any, models: Path) -> Path:
 
 
 def direct_run(files: Any, ws_root: Path, customers: int, workers: int, campaign: str) -> dict:
-    """The flow's package calls, in order, without Prefect (no checks, no bookkeeping)."""
-    from compliance.audience import (
-        ConsentPolicy,
-        FrequencyCap,
-        Holdout,
-        select_audience,
-        unsubscribed_in,
-    )
+    """The flow's package calls, in order, without Prefect (no checks, no bookkeeping).
+
+    The same functions the flow's tasks call (campaigns.*, recs.training, runtime.*), so
+    the ratio compares Prefect against the product's own code, not against a copy of it.
+    """
+    from campaigns.audience import choose_audience, selected
+    from campaigns.emails import due_times, queue_emails
+    from campaigns.plan import plan_jobs
     from compliance.pseudonym import pseudonymize
-    from compliance.suppression import SuppressionList
-    from creative.render import LocalRenderer
-    from creative.storyboard import build_storyboard
     from creative.template import load_template
-    from delivery.compose import compose_campaign_email
-    from delivery.dispatch import dispatch
-    from delivery.links import Links, make_token
+    from delivery.events_store import feedback_events
     from delivery.outbox import Outbox
-    from delivery.sink import MaildirSink
-    from delivery.transport import SmtpTransport
-    from flows.campaign import CampaignParams, _variant, campaign_rules
     from recs.registry import Gate, Registry
+    from recs.training import approved_or_trained, as_of, serve_current
     from recs.training import load as load_model
-    from recs.training import register, serve_current, train
     from retail.loaders import load_retail
+    from runtime.renderers import first_names_allowed, make_renderer
+    from runtime.sending import send_due
     from runtime.settings import Settings
     from runtime.workspace import Workspace
 
     params = _params(files, ws_root, customers, campaign)
-    assert isinstance(params, CampaignParams)
     stages: dict[str, float] = dict.fromkeys(STAGES, 0.0)
     cpu_start = cpu_snapshot([])
     started = time.perf_counter()
@@ -298,127 +292,91 @@ def direct_run(files: Any, ws_root: Path, customers: int, workers: int, campaign
     secret = settings.secret()
     t = time.perf_counter()
     data = load_retail(
-        Path(params.catalog), Path(params.customers), Path(params.events), params.on_bad_rows
-    )
+        Path(params.catalog), Path(params.customers), Path(params.events), params.on_bad_rows,
+        check_images=True,
+    )  # fmt: skip
+    data.events.extend(feedback_events(ws.state_db, (c.id for c in data.customers)))
     t = lap("load", t)
-    suppressed = SuppressionList(ws.state_db).ids() | unsubscribed_in(data.events)
-    since = datetime.now(UTC) - timedelta(days=settings.frequency_cap_days)
-    with Outbox(ws.state_db) as outbox:
-        recent = outbox.sent_counts(since, exclude_campaign=params.campaign)
-    audience = select_audience(
+    audience = choose_audience(
         data.customers,
-        suppressed=suppressed,
-        policy=ConsentPolicy.with_overrides(settings.consent_overrides),
-        recent_sends=recent,
-        cap=FrequencyCap(settings.frequency_cap_emails, settings.frequency_cap_days),
-        holdout=Holdout(params.holdout_share, params.campaign, settings.holdout_salt),
+        data.events,
+        campaign=params.campaign,
+        holdout_share=params.holdout_share,
+        rules=settings.audience_rules(),
+        state_db=ws.state_db,
+        now=datetime.now(UTC),
     )
-    chosen = audience.eligible[: params.limit]
+    chosen = selected(audience, params.limit)
     t = lap("audience", t)
     registry = Registry(ws.models)
-    record = registry.approved()
-    if record is None:
-        now = max((e.timestamp for e in data.events), default=datetime.now(UTC))
-        trained = train(data.products, data.events, [c.id for c in data.customers], now=now)
-        record = register(
-            registry, trained, Gate(settings.recs_gate_metric, settings.recs_gate_max_drop)
-        )
-    if not record.approved:
-        raise SystemExit(f"the demo model was not approved: {record.approval_note}")
+    gate = Gate(settings.recs_gate_metric, settings.recs_gate_max_drop)
+    choice = approved_or_trained(
+        registry, data.products, data.events, [c.id for c in data.customers], gate
+    )
+    if choice.record is None:
+        raise SystemExit(f"the demo model was not approved: {choice.refusal}")
     t = lap("model", t)
-    now = max((e.timestamp for e in data.events), default=datetime.now(UTC))
+    spelt, _ = params.spelt_as_in(data.products)
     picks = serve_current(
-        load_model(registry, record),
+        load_model(registry, choice.record),
         data.products,
         data.events,
         [c.id for c in chosen],
         n=params.products_per_pick,
-        now=now,
-        rules=campaign_rules(params),
+        now=as_of(data.events),
+        rules=spelt.rules(),
         groups={c.id: c.locale for c in data.customers},
     )
     t = lap("recs", t)
     products = {p.id: p for p in data.products}
     template = load_template(settings.templates_dir, params.template, settings.assets_dir)
-    jobs = []
-    for c in chosen:
-        if c.id not in picks:
-            continue
-        pseudonym = pseudonymize(secret, c.id)
-        jobs.append(
-            (
-                c,
-                picks[c.id],
-                pseudonym,
-                build_storyboard(
-                    template,
-                    picks[c.id],
-                    products,
-                    c,
-                    images_root=data.catalog_dir,
-                    personalize=settings.personalize,
-                    headline_variant=_variant(pseudonym, template),
-                ),
-            )
-        )
+    jobs = plan_jobs(
+        chosen,
+        picks,
+        products,
+        template,
+        pseudonym=lambda cid: pseudonymize(secret, cid),
+        images_root=data.catalog_dir,
+        first_names=first_names_allowed(settings),
+    )
     t = lap("storyboards", t)
-    renderer = LocalRenderer(crf=settings.video_crf, preset=settings.video_preset)
+    renderer = make_renderer(settings, ws, params.campaign)
     cpu_before = cpu_snapshot([])
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        renders = list(pool.map(lambda job: renderer.render(job[3], ws.renders), jobs))
+        renders = list(
+            pool.map(
+                lambda job: renderer.render(
+                    job.storyboard, ws.renders, subject=job.pseudonym, customer=job.customer
+                ),
+                jobs,
+            )
+        )
+    renderer.close()
     cpu_after = cpu_snapshot([])
     t = lap("render", t)
-    links = Links(settings.public_base_url, unsubscribe_address=settings.unsubscribe_mailto)
-    queued = 0
-    sent_at = datetime.now(UTC)
+    now = datetime.now(UTC)
     with Outbox(ws.state_db) as outbox:
-        for (customer, pick, pseudonym, _), render in zip(jobs, renders, strict=True):
-            composed = compose_campaign_email(
-                customer=customer,
-                products=[products[pid] for pid in pick.product_ids],
-                poster=render.poster,
-                gif=render.gif,
-                video_url=f"{links.base_url}/r/{render.key}/video.mp4",
-                links=links.for_token(make_token(secret, params.campaign, customer.id)),
-                sender=settings.sender,
-                postal_address=settings.postal_address,
-                subject=[params.subject],
-                campaign_id=params.campaign,
-                templates_dir=settings.templates_dir,
-                pseudonym=pseudonym,
-            )
-            queued += outbox.enqueue(
-                campaign_id=params.campaign,
-                customer_id=customer.id,
-                recipient=str(customer.email),
-                message=composed.message,
-                due_at=sent_at,
-                variant=f"headline-{_variant(pseudonym, template)}",
-            )
-    t = lap("email", t)
-    with (
-        Outbox(ws.state_db) as outbox,
-        MaildirSink(ws.maildir) as sink,
-        SmtpTransport("127.0.0.1", sink.port, starttls=False) as smtp,
-    ):
-        report = dispatch(
-            outbox,
-            smtp,
-            now=datetime.now(UTC),
-            is_suppressed=SuppressionList(ws.state_db).__contains__,
+        queued, _ = queue_emails(
+            list(zip(jobs, renders, strict=True)),
+            outbox=outbox,
+            campaign=params.campaign,
+            subjects=[s for s in (params.subject, params.subject_b) if s],
+            products=products,
+            letterhead=settings.letterhead(),
+            due=due_times(jobs, data.events, now, send_now=True, send_hour=params.send_hour),
+            now=now,
         )
+    t = lap("email", t)
+    report, _ = send_due(settings, ws)
     t = lap("send", t)
     wall = time.perf_counter() - started
     cpu_end = cpu_snapshot([])
     stages["orchestration"] = wall - sum(stages.values())
-    from flows.campaign import Job
-
-    c, pick, pseudonym, storyboard = jobs[0]
     return {
         "cpu_s": (cpu_end["self"] - cpu_start["self"])
         + (cpu_end["children"] - cpu_start["children"]),
         "data": data,
-        "job": Job(customer=c, pick=pick, storyboard=storyboard, pseudonym=pseudonym),
+        "job": jobs[0],
         "render_busy_s": sum(s[3] - s[2] for s in SPANS.of("LocalRenderer.render")),
         "distinct_videos": len({r.key for r in renders}),
         "render_folders": render_folders(ws.renders),
@@ -463,37 +421,40 @@ class StageReporter:
         raise RuntimeError("the benchmark runs with auto_approve: nothing may pause")
 
 
-# Names of the calls timed on the flow side, and the stage each belongs to.
+# The calls timed on the flow side, by the module whose global the call looks up, and the
+# stage each belongs to.
 FLOW_WRAPS = {
-    # flows.campaign module globals: the flow's package calls
-    "load_retail": "load",
-    "select_audience": "audience",
-    "train": "model",
-    "register": "model",
-    "load_model": "recs",
-    "serve_current": "recs",
-    "load_template": "storyboards",
-    "build_storyboard": "storyboards",
-    "copy_problems": "checks",
-    "compose_campaign_email": "email",
-    "dispatch": "send",
-    "write_gallery": "bookkeeping",
-    "create_link_artifact": "bookkeeping",
-    "create_progress_artifact": "bookkeeping",
-    "update_progress_artifact": "bookkeeping",
-    "_publish": "bookkeeping",
-    "reason_counts": "bookkeeping",
-    "_wait_with_progress": "render",
-    "qc_video": "checks",
+    ("flows.campaign", "load_retail"): "load",
+    ("campaigns.audience", "select_audience"): "audience",
+    ("recs.training", "train"): "model",
+    ("recs.training", "register"): "model",
+    ("flows.campaign", "load_model"): "recs",
+    ("flows.campaign", "serve_current"): "recs",
+    ("flows.campaign", "load_template"): "storyboards",
+    ("campaigns.plan", "build_storyboard"): "storyboards",
+    ("campaigns.checks", "copy_problems"): "checks",
+    ("campaigns.checks", "qc_video"): "checks",
+    ("campaigns.emails", "compose_campaign_email"): "email",
+    ("runtime.sending", "dispatch"): "send",
+    ("flows.campaign", "write_gallery"): "bookkeeping",
+    ("flows.campaign", "create_link_artifact"): "bookkeeping",
+    ("flows.campaign", "create_progress_artifact"): "bookkeeping",
+    ("flows.campaign", "update_progress_artifact"): "bookkeeping",
+    ("flows.campaign", "_publish"): "bookkeeping",
+    ("campaigns.summary", "reason_counts"): "bookkeeping",
+    ("flows.campaign", "_render_all"): "render",
 }
+# The flow's tasks (flows.campaign): time from a task call to its body is Prefect's.
 TASKS = (
     "load_files",
-    "choose_audience",
+    "audience_for",
     "choose_model",
     "pick_products",
     "render_video",
-    "queue_emails",
-    "send_due",
+    "check_all",
+    "queue_all",
+    "send_queued",
+    "record_sends",
 )
 # Methods wrapped on their classes (active on both sides).
 CLASS_WRAPS = {
@@ -516,11 +477,11 @@ def install_wraps(spans: Spans) -> None:
 
     import flows.campaign as fc
 
-    # The flow module changes; time whichever of these calls it makes today.
-    for name in FLOW_WRAPS:
-        if hasattr(fc, name):
-            spans.wrap(fc, name, f"fc.{name}")
-    # The bodies of the flow's tasks: time from a task call to its body is Prefect's.
+    for (module, name), _ in FLOW_WRAPS.items():
+        owner = importlib.import_module(module)
+        if not hasattr(owner, name):
+            raise SystemExit(f"bench/campaign.py: {module}.{name} is gone; update FLOW_WRAPS")
+        spans.wrap(owner, name, f"{module}.{name}")
     for name in TASKS:
         spans.wrap(getattr(fc, name), "fn", f"task.{name}")
     for (module, cls), methods in CLASS_WRAPS.items():
@@ -533,16 +494,16 @@ def install_wraps(spans: Spans) -> None:
 def flow_stages(spans: Spans, main: int, start: float, end: float, rep: StageReporter) -> dict:
     """Split the flow's wall time into the same stages as the direct side.
 
-    render = from the reporter's start("render") to the end of _wait_with_progress (all
-    results in). Every other stage is the sum of its calls' spans on the flow's own thread
+    render = from the reporter's start("render") to the end of _render_all (all results
+    in). Every other stage is the sum of its calls' spans on the flow's own thread
     outside that window. Whatever is left is orchestration.
     """
     stages: dict[str, float] = dict.fromkeys(STAGES, 0.0)
-    waits = spans.of("fc._wait_with_progress")
+    waits = spans.of("flows.campaign._render_all")
     r0 = rep.starts.get("render", start)
     r1 = waits[-1][3] if waits else r0
     stages["render"] = r1 - r0
-    stage_of = {f"fc.{k}": v for k, v in FLOW_WRAPS.items() if v != "render"}
+    stage_of = {f"{m}.{k}": v for (m, k), v in FLOW_WRAPS.items() if v != "render"}
     stage_of.update(
         {
             "AuditLog.__init__": "bookkeeping",
@@ -689,7 +650,7 @@ def render_folders(renders: Path) -> int:
 
 
 def _params(files: Any, ws_root: Path, customers: int, campaign: str) -> Any:
-    from campaign.params import CampaignParams
+    from campaigns.params import CampaignParams
 
     return CampaignParams(
         campaign=campaign,
@@ -765,21 +726,24 @@ def overhead_details(flow: dict, direct: dict, workers: int) -> list[str]:
                 f"{name} in render tasks: {n} calls, {s:.2f} s thread time "
                 f"({1000 * s / n:.1f} ms each; ≈ {s / workers:.2f} s of render wall)"
             )
-    for name in ("fc.create_progress_artifact", "fc.update_progress_artifact"):
+    for name in (
+        "flows.campaign.create_progress_artifact",
+        "flows.campaign.update_progress_artifact",
+    ):
         n, s = total(name)
         if n:
             lines.append(f"{name}: {n} calls, {s:.2f} s on the flow thread (overlaps rendering)")
     for name in (
-        "fc.copy_problems",
-        "fc.qc_video",
+        "campaigns.checks.copy_problems",
+        "campaigns.checks.qc_video",
         "AuditLog.__init__",
         "AuditLog.append",
         "AuditLog.record",
         "AuditLog.close",
-        "fc.write_gallery",
-        "fc.create_link_artifact",
-        "fc._publish",
-        "fc.reason_counts",
+        "flows.campaign.write_gallery",
+        "flows.campaign.create_link_artifact",
+        "flows.campaign._publish",
+        "campaigns.summary.reason_counts",
         "TrackingEvents.events",
         "TrackingEvents.record_exposures",
         "Outbox.get",
@@ -821,10 +785,10 @@ def overhead_details(flow: dict, direct: dict, workers: int) -> list[str]:
             continue
         before = max((c[3] for c in calls[:i] if c[3] <= s0), default=start)
         lines.append(f"before {name} body (flow thread, untimed): {s0 - before:.2f} s")
-    first = [s for s in in_flow if s[0] == "fc.load_retail"]
+    first = [s for s in in_flow if s[0] == "flows.campaign.load_retail"]
     if first:
         lines.append(f"flow call → first package call (load_retail): {first[0][2] - start:.2f} s")
-    last = [s for s in in_flow if s[0] == "fc._publish"]
+    last = [s for s in in_flow if s[0] == "flows.campaign._publish"]
     if last:
         lines.append(f"_publish end → flow call returns: {end - last[-1][3]:.2f} s")
     lines.append(

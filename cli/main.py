@@ -227,7 +227,7 @@ def demo(
     with console.status("Generating the demo retailer…"):
         files = generate_retailer(ws.demo_data, seed=seed)
     console.print(f"Demo retailer written to {ws.demo_data}/ (catalog, customers, events, images)")
-    from campaign.params import CampaignParams
+    from campaigns.params import CampaignParams
 
     if renderer not in ("local", "vendor"):
         _error("--renderer must be local or vendor")
@@ -394,7 +394,7 @@ def campaign_run(
     # The workspace keys "one email per customer per campaign": say which one this is.
     console.print(f"Workspace:   {settings.workspace.resolve()}", highlight=False)
 
-    from campaign.params import CampaignParams
+    from campaigns.params import CampaignParams
 
     try:
         params = CampaignParams(

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from cli.common import WorkspaceOpt, context, fail
+
+if TYPE_CHECKING:
+    from runtime.settings import Settings
+    from runtime.workspace import Workspace
 
 console = Console()
 err = Console(stderr=True)
@@ -47,10 +51,16 @@ EspKeyOpt = Annotated[
 def _open_outbox(workspace: Path | None):  # type: ignore[no-untyped-def]
     from delivery.outbox import Outbox
 
+    settings, ws = _with_outbox(workspace)
+    return settings, ws, Outbox(ws.state_db)
+
+
+def _with_outbox(workspace: Path | None) -> tuple[Settings, Workspace]:
+    """(settings, workspace) of a workspace that has an outbox; else one clean error."""
     settings, ws = context(workspace)
     if not ws.state_db.exists():
         raise fail(f"no outbox in {ws.root} (run a campaign first)")
-    return settings, ws, Outbox(ws.state_db)
+    return settings, ws
 
 
 def _esp(url: str | None, key: str | None):  # type: ignore[no-untyped-def]
@@ -176,11 +186,10 @@ def dispatch_due(
     """Send every message that is due now (suppression is checked again for each)."""
     from pydantic import SecretStr
 
-    from compliance.suppression import SuppressionList
-    from delivery.dispatch import dispatch
-    from runtime.transports import TransportSettingsError, open_transport
+    from runtime.sending import send_due
+    from runtime.transports import TransportSettingsError
 
-    settings, ws, outbox = _open_outbox(workspace)
+    settings, ws = _with_outbox(workspace)
     if esp_url:
         settings = settings.model_copy(
             update={
@@ -188,16 +197,8 @@ def dispatch_due(
                 "esp_api_key": SecretStr(esp_api_key) if esp_api_key else settings.esp_api_key,
             }
         )
-    suppression = SuppressionList(ws.state_db)
     try:
-        with outbox, open_transport(settings, ws) as (transport, via):
-            report = dispatch(
-                outbox,
-                transport,
-                now=datetime.now(UTC),
-                is_suppressed=suppression.__contains__,
-                limit=limit,
-            )
+        report, via = send_due(settings, ws, limit=limit)
     except TransportSettingsError as exc:
         raise fail(str(exc)) from None
     console.print(

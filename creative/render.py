@@ -18,8 +18,10 @@ import subprocess
 import threading
 import time
 import uuid
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
@@ -31,6 +33,7 @@ from creative.encode import FrameEncoder, GifEncoder, find_ffmpeg
 from creative.errors import RenderError
 from creative.frames import FrameComposer
 from creative.storyboard import Encode, Storyboard
+from retail.types import Customer
 
 VIDEO_FILE = "video.mp4"
 POSTER_FILE = "poster.jpg"
@@ -57,14 +60,56 @@ class Render(BaseModel):
     content: ContentStats | None = Field(
         default=None, description="what the encoded frames show, measured while rendering"
     )
+    origin: Literal["local", "vendor"] = Field(
+        default="local", description="where the video was made: on this machine or at the vendor"
+    )
+
+
+@dataclass(frozen=True)
+class CampaignCosts:
+    """What one campaign paid the vendor, and how many videos it rendered locally instead."""
+
+    campaign: str
+    renders: int
+    seconds: float
+    amount: Decimal
+    local_fallbacks: int
 
 
 @runtime_checkable
 class Renderer(Protocol):
-    """Turns a storyboard into a video file plus a poster image."""
+    """Turns a storyboard into a video file plus a poster image.
 
-    def render(self, storyboard: Storyboard, out_dir: Path) -> Render:
-        """Render `storyboard` under `out_dir` (or reuse an earlier identical render)."""
+    Everything a caller needs is here, so no caller asks which renderer it holds (local,
+    vendor, vendor with a local fallback): like an httpx transport, one interface.
+    """
+
+    def render(
+        self,
+        storyboard: Storyboard,
+        out_dir: Path,
+        *,
+        subject: str | None = None,
+        customer: Customer | None = None,
+    ) -> Render:
+        """Render `storyboard` under `out_dir` (or reuse an earlier identical render).
+
+        `subject` is the customer's pseudonymous id, the only name an outside renderer may
+        see; `customer` lets it check that its payload carries none of their personal
+        data. A renderer on this machine needs neither.
+        """
+        ...
+
+    def costs(self, campaign: str) -> CampaignCosts | None:
+        """What `campaign` paid for renders; None when this renderer charges nothing."""
+        ...
+
+    def rendered_locally(self, campaign: str) -> dict[str, str]:
+        """Storyboard key → why a video of `campaign` meant for the vendor was made here."""
+        ...
+
+    def close(self) -> None:
+        """Release what the renderer holds (event loops, ledgers); it is not used after."""
         ...
 
 
@@ -94,8 +139,18 @@ class LocalRenderer:
         self.threads = threads
         self.poster_quality = poster_quality
 
-    def render(self, storyboard: Storyboard, out_dir: Path) -> Render:
-        """Render `storyboard`, or return the existing render of the same key."""
+    def render(
+        self,
+        storyboard: Storyboard,
+        out_dir: Path,
+        *,
+        subject: str | None = None,
+        customer: Customer | None = None,
+    ) -> Render:
+        """Render `storyboard`, or return the existing render of the same key.
+
+        `subject` and `customer` are not needed: nothing leaves this machine.
+        """
         storyboard = storyboard.with_encode(self.encode)
         key = storyboard.key()
         final = render_dir(out_dir, key)
@@ -121,6 +176,17 @@ class LocalRenderer:
         rendered = _existing(final, key)
         assert rendered is not None, "a render folder vanished right after it was written"
         return rendered.model_copy(update={"reused": False})
+
+    def costs(self, campaign: str) -> CampaignCosts | None:
+        """None: rendering on this machine is not charged per video."""
+        return None
+
+    def rendered_locally(self, campaign: str) -> dict[str, str]:
+        """Nothing: every video is rendered here by design, none instead of the vendor."""
+        return {}
+
+    def close(self) -> None:
+        """Nothing to release: each render's ffmpeg ends with the render."""
 
     def _render_into(self, storyboard: Storyboard, key: str, folder: Path) -> None:
         fmt = storyboard.format

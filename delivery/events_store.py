@@ -200,3 +200,11 @@ class TrackingEvents:
             return self._db.execute(
                 "DELETE FROM tracking_events WHERE customer_id = ?", (customer_id,)
             ).rowcount
+
+
+def feedback_events(state_db: Path, customers: Iterable[str]) -> list[Event]:
+    """The tracked opens, clicks, unsubscribes and exposures of these customers, in time
+    order: what earlier campaigns taught, to add to the retailer's own events."""
+    known = set(customers)
+    with TrackingEvents(state_db) as tracking:
+        return [e for e in tracking.events() if e.customer_id in known]

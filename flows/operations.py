@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from compliance.suppression import SuppressionList
-from delivery.dispatch import dispatch
 from delivery.outbox import Outbox
-from runtime.metrics import Metrics, TimedTransport
+from runtime.sending import send_due
 from runtime.settings import Settings
-from runtime.transports import open_transport
 from runtime.workspace import Workspace
 
 
@@ -26,18 +22,7 @@ def _workspace(workspace: str | None) -> tuple[Settings, Workspace]:
 @task(cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=30)
 def send_what_is_due(settings: Settings, ws: Workspace, limit: int | None) -> dict[str, int]:
     """One dispatcher pass; retried when the transport is unreachable."""
-    with (
-        Metrics(ws.metrics_db) as metrics,
-        Outbox(ws.state_db) as outbox,
-        open_transport(settings, ws) as (transport, via),
-    ):
-        report = dispatch(
-            outbox,
-            TimedTransport(transport, metrics),
-            now=datetime.now(UTC),
-            is_suppressed=SuppressionList(ws.state_db).__contains__,
-            limit=limit,
-        )
+    report, via = send_due(settings, ws, limit=limit)
     counts = {
         "sent": report.sent,
         "failed": report.failed,
@@ -133,18 +118,17 @@ def retrain_flow(
     """
     from pathlib import Path
 
-    from delivery.events_store import TrackingEvents
+    from delivery.events_store import feedback_events
     from recs.registry import Gate, Registry
-    from recs.training import register, train
+    from recs.training import as_of, register, train
     from retail.loaders import load_retail
 
     settings, ws = _workspace(workspace)
     data = load_retail(Path(catalog), Path(customers), Path(events), "skip")
-    with TrackingEvents(ws.state_db) as tracking:
-        known = {c.id for c in data.customers}
-        data.events.extend(e for e in tracking.events() if e.customer_id in known)
-    now = max((e.timestamp for e in data.events), default=datetime.now(UTC))
-    trained = train(data.products, data.events, [c.id for c in data.customers], now=now)
+    data.events.extend(feedback_events(ws.state_db, (c.id for c in data.customers)))
+    trained = train(
+        data.products, data.events, [c.id for c in data.customers], now=as_of(data.events)
+    )
     record = register(
         Registry(ws.models), trained, Gate(settings.recs_gate_metric, settings.recs_gate_max_drop)
     )

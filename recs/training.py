@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from recs.config import PipelineConfig
 from recs.dataset import from_retail
@@ -18,7 +18,7 @@ from recs.errors import RecsError
 from recs.evaluation.baselines import Popularity
 from recs.evaluation.run import evaluate
 from recs.pick import serve
-from recs.pipeline import Pipeline
+from recs.pipeline import Pipeline, is_current
 from recs.registry import Gate, ModelRecord, Registry
 from recs.rules import Rules
 from retail.types import Event, EventType, Pick, Product
@@ -93,6 +93,53 @@ def register(registry: Registry, trained: Trained, gate: Gate | None = None) -> 
         params=trained.pipeline.params(),
         metrics=trained.metrics,
         gate=gate,
+    )
+
+
+def as_of(events: Sequence[Event]) -> datetime:
+    """The time the data describes: its latest event (now, when there are none)."""
+    return max((e.timestamp for e in events), default=datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model a campaign serves, and whether it was trained for it just now."""
+
+    #: the approved model to serve; None when none is approved (see `refusal`)
+    record: ModelRecord | None
+    #: the model trained by this call (approved or not), when one was
+    trained: ModelRecord | None = None
+    #: why a campaign cannot pick products, and what to do about it
+    refusal: str = ""
+    #: the approved model of an older reelcast that could not serve, when there was one
+    outdated: str | None = None
+
+
+def approved_or_trained(
+    registry: Registry,
+    products: Sequence[Product],
+    events: Sequence[Event],
+    customer_ids: Sequence[str],
+    gate: Gate,
+) -> ModelChoice:
+    """The newest approved model of this algorithm; else a model trained now on these
+    files, served only if the gate approves it (a model of an older reelcast cannot serve).
+    """
+    record = registry.approved()
+    if record is not None and is_current(record.version):
+        return ModelChoice(record)
+    outdated = record.version if record is not None else None
+    trained = train(products, events, customer_ids, now=as_of(events))
+    new = register(registry, trained, gate)
+    if new.approved:
+        return ModelChoice(new, trained=new, outdated=outdated)
+    return ModelChoice(
+        None,
+        trained=new,
+        outdated=outdated,
+        refusal=f"no approved recommendation model: the new model {new.version} did not pass "
+        f"the gate ({new.approval_note}); approve it with `reelcast recs approve "
+        f"{new.version}` if it is good enough",
     )
 
 

@@ -1,6 +1,7 @@
 """reelcast settings: environment variables with the REELCAST_ prefix, or a .env file.
 
-Only `flows/` reads settings; packages get explicit arguments.
+Only the runtime layer (this package) reads settings, for the flows and the CLI; packages
+get explicit arguments, and the methods below build the small config objects they take.
 """
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from campaigns.audience import AudienceRules
+from campaigns.emails import Letterhead
+from compliance.audience import FrequencyCap
+from compliance.claims import ClaimsPolicy, load_policy
+from delivery.links import Links
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,3 +136,25 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_hex(32))
             path.chmod(0o600)
         return path.read_text().strip().encode()
+
+    def audience_rules(self) -> AudienceRules:
+        """Consent overrides, the frequency cap and the holdout salt, for every campaign."""
+        return AudienceRules(
+            consent_overrides=dict(self.consent_overrides),
+            cap=FrequencyCap(self.frequency_cap_emails, self.frequency_cap_days),
+            holdout_salt=self.holdout_salt,
+        )
+
+    def letterhead(self) -> Letterhead:
+        """Sender, postal address, link base and templates of every email."""
+        return Letterhead(
+            links=Links(self.public_base_url, unsubscribe_address=self.unsubscribe_mailto),
+            sender=self.sender,
+            postal_address=self.postal_address,
+            templates_dir=self.templates_dir,
+            secret=self.secret(),
+        )
+
+    def claims(self) -> ClaimsPolicy:
+        """The claims policy in force (the packaged default unless a file is set)."""
+        return load_policy(self.claims_policy) if self.claims_policy else load_policy()

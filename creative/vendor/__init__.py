@@ -6,6 +6,7 @@ key→render id, charges and fallbacks in the workspace; the simulator is the ve
 loopback that tests and `reelcast vendor-sim` use.
 """
 
+from creative.render import CampaignCosts
 from creative.vendor.client import VendorClient
 from creative.vendor.config import VendorConfig
 from creative.vendor.errors import (
@@ -15,7 +16,7 @@ from creative.vendor.errors import (
     VendorError,
     VendorUnavailable,
 )
-from creative.vendor.ledger import CampaignCosts, RenderLedger
+from creative.vendor.ledger import RenderLedger
 from creative.vendor.payload import build_payload, check_customer_values, check_payload
 from creative.vendor.renderer import FallbackRenderer, VendorRenderer
 from creative.vendor.webhooks import WebhookInbox

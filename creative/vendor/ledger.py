@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from creative.render import CampaignCosts
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS vendor_renders (
     key          TEXT PRIMARY KEY,   -- storyboard key (a content hash, no personal data)
@@ -50,17 +52,6 @@ class LedgerEntry:
     render_id: str | None
     campaign: str | None
     status: str
-
-
-@dataclass(frozen=True)
-class CampaignCosts:
-    """What one campaign paid the vendor, and how many videos it rendered locally instead."""
-
-    campaign: str
-    renders: int
-    seconds: float
-    amount: Decimal
-    local_fallbacks: int
 
 
 class RenderLedger:

@@ -14,12 +14,12 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from creative.render import LocalRenderer, Render, Renderer
+from creative.render import CampaignCosts, LocalRenderer, Render, Renderer
 from creative.storyboard import Storyboard
 from creative.vendor.client import VendorClient
 from creative.vendor.config import VendorConfig
 from creative.vendor.errors import PayloadError, VendorError, VendorUnavailable
-from creative.vendor.ledger import CampaignCosts, RenderLedger
+from creative.vendor.ledger import RenderLedger
 from creative.vendor.serve import ServerTask
 from creative.vendor.webhooks import WEBHOOK_PATH, WebhookInbox
 from retail.types import Customer
@@ -84,6 +84,10 @@ class VendorRenderer:
         if name is None:
             raise ValueError("name the campaign whose costs you want")
         return self.ledger.costs(name)
+
+    def rendered_locally(self, campaign: str | None = None) -> dict[str, str]:
+        """Nothing: without a fallback, a video the vendor cannot make is an error."""
+        return {}
 
     @property
     def inbox(self) -> WebhookInbox | None:
@@ -217,6 +221,15 @@ class FallbackRenderer:
     def rendered_locally(self, campaign: str | None = None) -> dict[str, str]:
         """Storyboard key → reason for every video of the campaign rendered locally instead."""
         return self.primary.ledger.fallbacks(campaign or self.primary.campaign)
+
+    def costs(self, campaign: str | None = None) -> CampaignCosts:
+        """What the campaign paid the vendor (local fallbacks are counted, not charged)."""
+        return self.primary.costs(campaign)
+
+    def close(self) -> None:
+        """Close the vendor's side and the local fallback."""
+        self.primary.close()
+        self.fallback.close()
 
     def _local(
         self, storyboard: Storyboard, out_dir: Path, campaign: str | None, reason: str

@@ -59,6 +59,7 @@ def existing_result(out_dir: Path, key: str) -> Render | None:
             width=manifest["width"],
             height=manifest["height"],
             reused=True,
+            origin="vendor",
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

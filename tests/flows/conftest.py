@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from campaigns.params import CampaignParams
+from retail.demo import DemoFiles
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -44,3 +48,24 @@ def _clean_reelcast_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
         if name.startswith("REELCAST_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def campaign_params(small_retailer: DemoFiles) -> Callable[..., CampaignParams]:
+    """Builds the parameters of a campaign on the small demo retailer: 4 customers,
+    auto-approved, sent at once, into `workspace`; any field can be overridden."""
+
+    def build(workspace: Path, **overrides: Any) -> CampaignParams:
+        values: dict[str, Any] = {
+            "campaign": "spring",
+            "catalog": str(small_retailer.catalog),
+            "customers": str(small_retailer.customers),
+            "events": str(small_retailer.events),
+            "limit": 4,
+            "workspace": str(workspace),
+            "auto_approve": True,
+            "send_now": True,
+        }
+        return CampaignParams(**(values | overrides))
+
+    return build

@@ -13,24 +13,21 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def _run_paused(retailer, workspace: Path, answer: dict) -> tuple[object, list[str]]:
+def _run_paused(campaign_params, workspace: Path, answer: dict) -> tuple[object, list[str]]:
     """Start the flow in a thread, wait until it pauses, answer the form, return the result."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState
     from prefect.client.schemas.objects import StateType
     from prefect.flow_runs import resume_flow_run
 
-    from campaign.params import CampaignParams
     from flows.campaign import campaign_flow
 
-    params = CampaignParams(
+    params = campaign_params(
         campaign=f"approval-{answer['approve']}",
-        catalog=str(retailer.catalog),
-        customers=str(retailer.customers),
-        events=str(retailer.events),
         limit=2,
         workspace=str(workspace),
         send_now=True,
+        auto_approve=False,
     )
     result: dict[str, object] = {}
     thread = threading.Thread(target=lambda: result.update(summary=campaign_flow(params)))
@@ -54,8 +51,8 @@ def _run_paused(retailer, workspace: Path, answer: dict) -> tuple[object, list[s
     return result["summary"], [m["To"] for m in mailbox.Maildir(workspace / "mail")]
 
 
-def test_approved_campaign_sends_after_the_pause(prefect_api, small_retailer, tmp_path):
-    summary, sent = _run_paused(small_retailer, tmp_path, {"approve": True, "note": "looks good"})
+def test_approved_campaign_sends_after_the_pause(prefect_api, campaign_params, tmp_path):
+    summary, sent = _run_paused(campaign_params, tmp_path, {"approve": True, "note": "looks good"})
     assert summary.approval == "approved" and summary.sent == 2 and len(sent) == 2
     assert Path(summary.gallery).is_file()
     assert "cu_" in Path(summary.gallery).read_text()
@@ -67,7 +64,7 @@ def test_approved_campaign_sends_after_the_pause(prefect_api, small_retailer, tm
     assert approvals[0].data == {"approved": True, "note": "looks good", "by": "operator"}
 
 
-def test_rejected_campaign_sends_nothing(prefect_api, small_retailer, tmp_path):
-    summary, sent = _run_paused(small_retailer, tmp_path, {"approve": False, "note": "no"})
+def test_rejected_campaign_sends_nothing(prefect_api, campaign_params, tmp_path):
+    summary, sent = _run_paused(campaign_params, tmp_path, {"approve": False, "note": "no"})
     assert summary.approval == "rejected" and summary.sent == 0 and summary.queued == 0
     assert sent == []

@@ -18,23 +18,6 @@ from retail.types import Customer
 pytestmark = pytest.mark.slow
 
 
-def _params(retailer, workspace: Path, **overrides):
-    from campaign.params import CampaignParams
-
-    values = dict(
-        campaign="creative",
-        catalog=str(retailer.catalog),
-        customers=str(retailer.customers),
-        events=str(retailer.events),
-        limit=2,
-        workspace=str(workspace),
-        auto_approve=True,
-        send_now=True,
-    )
-    values.update(overrides)
-    return CampaignParams(**values)
-
-
 def _eligible(retailer) -> list[Customer]:
     """The eligible customers in the order the flow takes them (fresh workspace, no holdout)."""
     from compliance.audience import select_audience, unsubscribed_in
@@ -81,16 +64,17 @@ def _has_word(word: str, texts: list[str]) -> bool:
 
 
 def test_a_video_failing_qc_keeps_its_customer_out_of_the_send_with_the_reason(
-    prefect_api, small_retailer, tmp_path, monkeypatch
+    prefect_api, small_retailer, campaign_params, tmp_path, monkeypatch
 ) -> None:
     """One customer's rendered file is damaged before QC: the real QC rejects it, the others
     are sent, and the reason is counted in the summary and audited under the pseudonym."""
+    import campaigns.checks as checks
     from delivery.outbox import Outbox
     from flows import campaign
 
     chosen = _eligible(small_retailer)[:3]
     target = chosen[1]
-    real_video_problems = campaign.video_problems
+    real_video_problems = checks.video_problems
 
     def damaging(job, render):  # type: ignore[no-untyped-def]
         if job.customer.id == target.id:
@@ -98,9 +82,9 @@ def test_a_video_failing_qc_keeps_its_customer_out_of_the_send_with_the_reason(
             render.video.write_bytes(data[: len(data) // 3])
         return real_video_problems(job, render)
 
-    monkeypatch.setattr(campaign, "video_problems", damaging)
+    monkeypatch.setattr(checks, "video_problems", damaging)
     ws = tmp_path / "ws"
-    summary = campaign.campaign_flow(_params(small_retailer, ws, campaign="qc", limit=3))
+    summary = campaign.campaign_flow(campaign_params(ws, campaign="qc", limit=3))
 
     assert summary.selected == 3
     assert (summary.queued, summary.sent) == (2, 2)
@@ -124,8 +108,9 @@ def test_a_video_failing_qc_keeps_its_customer_out_of_the_send_with_the_reason(
 
 
 def test_a_customer_who_opted_out_of_personalization_gets_no_first_name(
-    prefect_api, small_retailer, tmp_path, monkeypatch
+    prefect_api, small_retailer, campaign_params, tmp_path, monkeypatch
 ) -> None:
+    import campaigns.plan as plan
     from flows import campaign
 
     opted_out, opted_in = _eligible(small_retailer)[:2]
@@ -140,18 +125,20 @@ def test_a_customer_who_opted_out_of_personalization_gets_no_first_name(
         writer.writerows(rows)
 
     # Every customer gets the headline that greets by name (its fallback has no name).
-    monkeypatch.setattr(campaign, "_variant", lambda pseudonym, template: 0)
+    monkeypatch.setattr(plan, "assign_variant", lambda pseudonym, template: 0)
     texts: dict[str, list[str]] = {}
-    real_build = campaign.build_storyboard
+    real_build = plan.build_storyboard
 
     def recording(template, pick, products, customer, **kwargs):  # type: ignore[no-untyped-def]
         storyboard = real_build(template, pick, products, customer, **kwargs)
         texts[customer.id] = storyboard.texts()
         return storyboard
 
-    monkeypatch.setattr(campaign, "build_storyboard", recording)
+    monkeypatch.setattr(plan, "build_storyboard", recording)
     summary = campaign.campaign_flow(
-        _params(small_retailer, tmp_path / "ws", customers=str(customers), dry_run=True)
+        campaign_params(
+            tmp_path / "ws", campaign="creative", limit=2, customers=str(customers), dry_run=True
+        )
     )
 
     assert summary.selected == 2 and summary.failed_checks == {}
@@ -169,7 +156,7 @@ def refused_port():
 
 
 def test_a_dead_vendor_falls_back_to_local_renders_and_the_artifact_says_who_and_why(
-    prefect_api, small_retailer, tmp_path, monkeypatch, refused_port
+    prefect_api, small_retailer, campaign_params, tmp_path, monkeypatch, refused_port
 ) -> None:
     from creative.vendor import config
     from flows.campaign import campaign_flow
@@ -185,7 +172,7 @@ def test_a_dead_vendor_falls_back_to_local_renders_and_the_artifact_says_who_and
 
     monkeypatch.setattr(config, "VendorConfig", Impatient)
     ws = tmp_path / "ws"
-    state = campaign_flow(_params(small_retailer, ws, campaign="fallback"), return_state=True)
+    state = campaign_flow(campaign_params(ws, campaign="fallback", limit=2), return_state=True)
     summary = state.result()
 
     chosen = _eligible(small_retailer)[:2]

@@ -19,30 +19,13 @@ from retail.loaders import load_retail
 pytestmark = pytest.mark.slow
 
 
-def _params(retailer, workspace: Path, **overrides):
-    from campaign.params import CampaignParams
-
-    values = dict(
-        campaign="spring",
-        catalog=str(retailer.catalog),
-        customers=str(retailer.customers),
-        events=str(retailer.events),
-        limit=4,
-        workspace=str(workspace),
-        auto_approve=True,
-        send_now=True,
-    )
-    values.update(overrides)
-    return CampaignParams(**values)
-
-
 @pytest.fixture(scope="module")
-def first_run(prefect_api, small_retailer, tmp_path_factory):
+def first_run(prefect_api, campaign_params, tmp_path_factory):
     """One campaign run (4 customers) and its Prefect flow-run id."""
     from flows.campaign import campaign_flow
 
     workspace = tmp_path_factory.mktemp("workspace")
-    state = campaign_flow(_params(small_retailer, workspace), return_state=True)
+    state = campaign_flow(campaign_params(workspace), return_state=True)
     return workspace, state.result(), state.state_details.flow_run_id
 
 
@@ -130,7 +113,9 @@ def test_summary_artifact_counts_picks_per_source_and_reason(first_run) -> None:
     assert sum(sources.values()) == sum(len(r.split("+")) for r in ranked)
 
 
-def test_a_blocked_brand_never_appears_in_the_picks(first_run, small_retailer, tmp_path) -> None:
+def test_a_blocked_brand_never_appears_in_the_picks(
+    first_run, small_retailer, campaign_params, tmp_path
+) -> None:
     """Block the brand the first run picked most (and try MMR diversity and a brand boost):
     the same customers get full picks without a single product of that brand."""
     from collections import Counter
@@ -151,8 +136,7 @@ def test_a_blocked_brand_never_appears_in_the_picks(first_run, small_retailer, t
     blocked = before.most_common(1)[0][0]
     boosted = next(b for b in sorted(set(brand_of.values())) if b != blocked)
     summary = campaign_flow(
-        _params(
-            small_retailer,
+        campaign_params(
             tmp_path,
             campaign="no-brand",
             dry_run=True,
@@ -169,21 +153,21 @@ def test_a_blocked_brand_never_appears_in_the_picks(first_run, small_retailer, t
 
 
 def test_running_the_same_campaign_again_sends_nothing_and_renders_nothing(
-    first_run, small_retailer
+    first_run, campaign_params
 ) -> None:
     from flows.campaign import campaign_flow
 
     workspace, _, _ = first_run
-    again = campaign_flow(_params(small_retailer, workspace))
+    again = campaign_flow(campaign_params(workspace))
     assert (again.sent, again.queued, again.already_queued) == (0, 0, 4)
     assert (again.rendered, again.reused_renders) == (0, 4)
     assert len(list(mailbox.Maildir(workspace / "mail", create=False))) == 4
 
 
-def test_dry_run_renders_and_checks_but_sends_nothing(prefect_api, small_retailer, tmp_path):
+def test_dry_run_renders_and_checks_but_sends_nothing(prefect_api, campaign_params, tmp_path):
     from flows.campaign import campaign_flow
 
-    summary = campaign_flow(_params(small_retailer, tmp_path, dry_run=True, limit=2))
+    summary = campaign_flow(campaign_params(tmp_path, dry_run=True, limit=2))
     assert summary.selected == 2 and summary.sent == 0 and summary.queued == 0
     assert not (tmp_path / "mail").exists() or not list(mailbox.Maildir(tmp_path / "mail"))
 
@@ -324,14 +308,14 @@ def test_demo_through_the_video_vendor_simulator(prefect_api, tmp_path):
 
 
 def test_without_send_now_emails_wait_for_each_customers_local_hour(
-    prefect_api, small_retailer, tmp_path
+    prefect_api, small_retailer, campaign_params, tmp_path
 ):
     from zoneinfo import ZoneInfo
 
     from delivery.outbox import Outbox
     from flows.campaign import campaign_flow
 
-    summary = campaign_flow(_params(small_retailer, tmp_path, send_now=False, limit=3))
+    summary = campaign_flow(campaign_params(tmp_path, send_now=False, limit=3))
     assert summary.queued == 3
     data = load_retail(small_retailer.catalog, small_retailer.customers, small_retailer.events)
     zones = {c.id: ZoneInfo(c.timezone) for c in data.customers}

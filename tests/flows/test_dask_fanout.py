@@ -19,12 +19,11 @@ def _outputs(workspace: Path) -> dict[str, str]:
 
 
 def test_dask_cluster_renders_the_same_videos_as_threads(
-    prefect_api, small_retailer, tmp_path, monkeypatch
+    prefect_api, small_retailer, campaign_params, tmp_path, monkeypatch
 ) -> None:
     from distributed import LocalCluster
     from prefect_dask import DaskTaskRunner
 
-    from campaign.params import CampaignParams
     from flows.campaign import campaign_flow
 
     # Worker processes report task states to the same Prefect API.
@@ -32,12 +31,9 @@ def test_dask_cluster_renders_the_same_videos_as_threads(
     # One key for both runs: pseudonyms (and so headline variants) must match.
     monkeypatch.setenv("REELCAST_PSEUDONYM_SECRET", "s" * 32)
 
-    def params(workspace: Path) -> CampaignParams:
-        return CampaignParams(
+    def params(workspace: Path):  # type: ignore[no-untyped-def]
+        return campaign_params(
             campaign="dask",
-            catalog=str(small_retailer.catalog),
-            customers=str(small_retailer.customers),
-            events=str(small_retailer.events),
             limit=4,
             workspace=str(workspace),
             auto_approve=True,

@@ -28,17 +28,15 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def campaign(prefect_api, small_retailer, tmp_path_factory) -> tuple[Path, list[str]]:
-    from campaign.params import CampaignParams
+def campaign(
+    prefect_api, small_retailer, campaign_params, tmp_path_factory
+) -> tuple[Path, list[str]]:
     from flows.campaign import campaign_flow
 
     workspace = tmp_path_factory.mktemp("ops")
     campaign_flow(
-        CampaignParams(
+        campaign_params(
             campaign="ops",
-            catalog=str(small_retailer.catalog),
-            customers=str(small_retailer.customers),
-            events=str(small_retailer.events),
             limit=2,
             workspace=str(workspace),
             auto_approve=True,
@@ -103,9 +101,8 @@ def test_a_tampered_audit_log_fails_verify(campaign, tmp_path) -> None:
 
 
 def test_suppressed_customers_are_never_rendered_nor_sent(
-    prefect_api, small_retailer, tmp_path
+    prefect_api, small_retailer, campaign_params, tmp_path
 ) -> None:
-    from campaign.params import CampaignParams
     from flows.campaign import campaign_flow
     from retail.loaders import load_retail
 
@@ -113,14 +110,13 @@ def test_suppressed_customers_are_never_rendered_nor_sent(
     first_two = [c.id for c in data.customers if c.marketing_consent == "granted"][:2]
     assert _cli("suppress", "add", *first_two, "--workspace", str(tmp_path)).returncode == 0
     summary = campaign_flow(
-        CampaignParams(
+        campaign_params(
             campaign="s",
-            catalog=str(small_retailer.catalog),
-            customers=str(small_retailer.customers),
-            events=str(small_retailer.events),
             limit=1,
             workspace=str(tmp_path),
             dry_run=True,
+            auto_approve=False,
+            send_now=False,
         )
     )
     assert summary.excluded["suppressed"] >= 2

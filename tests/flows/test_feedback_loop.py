@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from email import message_from_bytes, policy
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,27 +23,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _params(retailer, workspace: Path, campaign: str, limit: int):
-    from campaign.params import CampaignParams
-
-    return CampaignParams(
-        campaign=campaign,
-        catalog=str(retailer.catalog),
-        customers=str(retailer.customers),
-        events=str(retailer.events),
-        limit=limit,
-        workspace=str(workspace),
-        auto_approve=True,
-        send_now=True,
-    )
-
-
 def test_one_click_unsubscribe_and_open_feed_the_next_campaign(
-    prefect_api, small_retailer, tmp_path
+    prefect_api, small_retailer, campaign_params, tmp_path
 ) -> None:
     from flows.campaign import campaign_flow
 
-    first = campaign_flow(_params(small_retailer, tmp_path, "first", 2))
+    first = campaign_flow(campaign_params(tmp_path, campaign="first", limit=2))
     assert first.sent == 2
     raw = [bytes(m) for m in mailbox.Maildir(tmp_path / "mail", create=False)]
     email = message_from_bytes(raw[0], policy=policy.default)
@@ -97,7 +81,7 @@ def test_one_click_unsubscribe_and_open_feed_the_next_campaign(
     assert "@" not in log, "the tracking app logs no addresses"
 
     # The unsubscribed customer is out of every later campaign, by suppression.
-    second = campaign_flow(_params(small_retailer, tmp_path, "second", 2))
+    second = campaign_flow(campaign_params(tmp_path, campaign="second", limit=2))
     assert second.excluded.get("suppressed", 0) >= first.excluded.get("suppressed", 0) + 1
     recipients = [
         message_from_bytes(m, policy=policy.default)["To"]

@@ -11,22 +11,19 @@ pytestmark = pytest.mark.slow
 
 
 def test_dispatcher_sends_due_mail_once_and_report_is_published(
-    prefect_api, small_retailer, tmp_path
+    prefect_api, small_retailer, campaign_params, tmp_path
 ) -> None:
-    from campaign.params import CampaignParams
     from flows.campaign import campaign_flow
     from flows.operations import dispatch_flow, report_flow
 
     summary = campaign_flow(
-        CampaignParams(
+        campaign_params(
             campaign="later",
-            catalog=str(small_retailer.catalog),
-            customers=str(small_retailer.customers),
-            events=str(small_retailer.events),
             limit=3,
             workspace=str(tmp_path),
             auto_approve=True,
             holdout_share=0.2,
+            send_now=False,
         )
     )
     assert summary.queued == 3
@@ -62,26 +59,23 @@ def test_dispatcher_sends_due_mail_once_and_report_is_published(
 
 
 def test_a_mailed_unsubscribe_is_honoured_before_the_next_dispatch(
-    prefect_api, small_retailer, tmp_path, monkeypatch
+    prefect_api, small_retailer, campaign_params, tmp_path, monkeypatch
 ) -> None:
     """The recipient uses the List-Unsubscribe mailto: of the queued email; dispatch skips them."""
     from email import message_from_bytes, policy
     from email.message import EmailMessage
     from urllib.parse import parse_qs, unquote, urlsplit
 
-    from campaign.params import CampaignParams
     from flows.campaign import campaign_flow
     from flows.operations import dispatch_flow
 
     summary = campaign_flow(
-        CampaignParams(
+        campaign_params(
             campaign="weekly",
-            catalog=str(small_retailer.catalog),
-            customers=str(small_retailer.customers),
-            events=str(small_retailer.events),
             limit=3,
             workspace=str(tmp_path),
             auto_approve=True,
+            send_now=False,
         )
     )
     assert summary.queued == 3 and summary.sent == 0
@@ -114,7 +108,7 @@ def test_a_mailed_unsubscribe_is_honoured_before_the_next_dispatch(
 
 
 def test_a_campaign_honours_mailed_unsubscribes_before_choosing_its_audience(
-    prefect_api, small_retailer, tmp_path, monkeypatch
+    prefect_api, small_retailer, campaign_params, tmp_path, monkeypatch
 ) -> None:
     from email.message import EmailMessage
 
@@ -122,7 +116,6 @@ def test_a_campaign_honours_mailed_unsubscribes_before_choosing_its_audience(
     from compliance.audit import AuditLog
     from compliance.pseudonym import pseudonymize
     from delivery.links import make_token
-    from campaign.params import CampaignParams
     from flows.campaign import campaign_flow
     from retail.loaders import load_retail
     from runtime.settings import Settings
@@ -139,15 +132,13 @@ def test_a_campaign_honours_mailed_unsubscribes_before_choosing_its_audience(
     monkeypatch.setenv("REELCAST_UNSUBSCRIBE_MAILDIR", str(inbox))
 
     summary = campaign_flow(
-        CampaignParams(
+        campaign_params(
             campaign="this-week",
-            catalog=str(small_retailer.catalog),
-            customers=str(small_retailer.customers),
-            events=str(small_retailer.events),
             limit=1,
             workspace=str(tmp_path),
             auto_approve=True,
             dry_run=True,
+            send_now=False,
         )
     )
 

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 
 def _params(**overrides):  # type: ignore[no-untyped-def]
-    from campaign.params import CampaignParams
+    from campaigns.params import CampaignParams
 
     return CampaignParams(catalog="catalog.csv", customers="c.csv", events="e.csv", **overrides)
 

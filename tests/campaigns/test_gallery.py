@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def test_the_gallery_asks_for_approval_only_when_the_run_waits(tmp_path: Path) -> None:
-    from flows.gallery import GalleryItem, write_gallery
+    from campaigns.gallery import GalleryItem, write_gallery
 
     renders = tmp_path / "renders" / "ab"
     renders.mkdir(parents=True)

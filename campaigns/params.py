@@ -7,6 +7,7 @@ it, `reelcast campaign run` generates its options from it, and both share its ch
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -100,6 +101,13 @@ class CampaignParams(BaseModel):
                     f"or from block_{'categories' if kind == 'category' else 'brands'}"
                 )
         return self
+
+    def dated(self, now: datetime) -> CampaignParams:
+        """These parameters with a campaign id: an empty one (scheduled runs) becomes
+        campaign-<date of `now`>."""
+        if self.campaign:
+            return self
+        return self.model_copy(update={"campaign": f"campaign-{now:%Y-%m-%d}"})
 
     def rules(self) -> Rules:
         """The business rules these parameters ask for (boosted names get `BOOST`)."""

@@ -1,0 +1,123 @@
+"""What a campaign writes to the audit log, and in which words. Subjects are pseudonyms."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+
+from campaigns.checks import Checked
+from campaigns.plan import Job
+from compliance.audience import Audience
+from compliance.audit import AuditLog
+from creative.template import Template
+from delivery.outbox import Outbox
+from recs.registry import ModelRecord
+
+Entries = list[tuple[str | None, Mapping[str, object]]]
+
+
+def exclusion_entries(audience: Audience, pseudonym: Callable[[str], str]) -> Entries:
+    """Each customer left out, and why."""
+    return [(pseudonym(cid), {"reason": str(why)}) for cid, why in audience.excluded.items()]
+
+
+def pick_entries(jobs: Iterable[Job]) -> Entries:
+    """Each customer's products, scores, reasons and the model that chose them."""
+    return [
+        (
+            job.pseudonym,
+            {
+                "products": list(job.pick.product_ids),
+                "scores": [round(x, 6) for x in job.pick.scores],
+                "reasons": list(job.pick.reasons),
+                "model_version": job.pick.model_version,
+            },
+        )
+        for job in jobs
+    ]
+
+
+def render_entries(checked: Iterable[Checked], rendered_locally: Mapping[str, str]) -> Entries:
+    """Each customer's video (by key), whether it was reused, and why it was made here
+    when the vendor should have made it."""
+    return [
+        (
+            c.job.pseudonym,
+            {"key": c.render.key, "reused": c.render.reused}
+            | (
+                {"rendered_locally": rendered_locally[c.job.pseudonym]}
+                if c.job.pseudonym in rendered_locally
+                else {}
+            ),
+        )
+        for c in checked
+    ]
+
+
+def verdict_entries(checked: Iterable[Checked]) -> Entries:
+    """Each customer's creative check: passed, or what failed."""
+    return [(c.job.pseudonym, {"ok": c.ok, "check": c.verdict}) for c in checked]
+
+
+def send_entries(jobs: Iterable[Job], outbox: Outbox, campaign: str) -> Entries:
+    """Each queued customer's outbox state and the provider's message id."""
+    return [
+        (job.pseudonym, {"state": str(item.state), "provider_id": item.provider_id})
+        for job in jobs
+        if (item := outbox.get(campaign, job.customer.id)) is not None
+    ]
+
+
+class CampaignAudit:
+    """One campaign's records in the audit log, a method per stage."""
+
+    def __init__(self, log: AuditLog, campaign: str) -> None:
+        self.log = log
+        self.campaign = campaign
+
+    def exclusions(self, audience: Audience, pseudonym: Callable[[str], str]) -> None:
+        """Who was left out of the audience, and why."""
+        self.log.append(
+            "exclusion", campaign=self.campaign, entries=exclusion_entries(audience, pseudonym)
+        )
+
+    def plan(
+        self,
+        record: ModelRecord,
+        *,
+        holdout_share: float,
+        held_out: int,
+        template: Template,
+        jobs: Sequence[Job],
+    ) -> None:
+        """The model, the holdout, the template, and every customer's picks."""
+        self.log.record(
+            "model",
+            campaign=self.campaign,
+            version=record.version,
+            data_hash=record.data_hash,
+            approved_by=record.approved_by,
+            metrics=record.metrics,
+        )
+        self.log.record("holdout", campaign=self.campaign, share=holdout_share, held_out=held_out)
+        self.log.record(
+            "template", campaign=self.campaign, name=template.name, version=template.version
+        )
+        self.log.append("pick", campaign=self.campaign, entries=pick_entries(jobs))
+
+    def creatives(self, checked: Sequence[Checked], rendered_locally: Mapping[str, str]) -> None:
+        """Every video made or reused, then every creative check's verdict."""
+        self.log.append(
+            "render", campaign=self.campaign, entries=render_entries(checked, rendered_locally)
+        )
+        self.log.append("verdict", campaign=self.campaign, entries=verdict_entries(checked))
+
+    def approval(self, *, approved: bool, note: str, by: str) -> None:
+        """A person's (or the schedule's) decision to send."""
+        self.log.record("approval", campaign=self.campaign, approved=approved, note=note, by=by)
+
+    def sends(self, jobs: Iterable[Job], state_db: Path) -> None:
+        """Where each queued email stands after the send."""
+        with Outbox(state_db) as outbox:
+            entries = send_entries(jobs, outbox, self.campaign)
+        self.log.append("send", campaign=self.campaign, entries=entries)

@@ -1,0 +1,110 @@
+"""A campaign's emails into the outbox, and what the sends left to learn from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from campaigns.plan import Job
+from creative.render import Render
+from delivery.compose import compose_campaign_email
+from delivery.events_store import TrackingEvents
+from delivery.links import Links, make_token
+from delivery.outbox import Outbox
+from delivery.sendtime import SendPolicy, schedule_customers
+from retail.types import Event, Product
+
+
+@dataclass(frozen=True)
+class Letterhead:
+    """What every email of the shop carries besides its content."""
+
+    links: Links
+    sender: str
+    postal_address: str
+    templates_dir: Path
+    #: signs each recipient's click, open and unsubscribe links
+    secret: bytes
+
+
+def due_times(
+    jobs: Sequence[Job], events: Sequence[Event], now: datetime, *, send_now: bool, send_hour: int
+) -> dict[str, datetime]:
+    """Customer id → when their email is due: now, or at their own best local hour."""
+    if send_now:
+        return {job.customer.id: now for job in jobs}
+    return schedule_customers(
+        [(job.customer.id, job.customer.timezone) for job in jobs],
+        events,
+        now,
+        SendPolicy(default_hour=send_hour),
+    )
+
+
+def queue_emails(
+    creatives: Sequence[tuple[Job, Render]],
+    *,
+    outbox: Outbox,
+    campaign: str,
+    subjects: Sequence[str],
+    products: Mapping[str, Product],
+    letterhead: Letterhead,
+    due: Mapping[str, datetime],
+    now: datetime,
+    on_queued: Callable[[], None] = lambda: None,
+) -> tuple[int, int]:
+    """Compose each customer's email and put it in the outbox; (queued, already there).
+
+    A customer the outbox already holds for `campaign` is not composed again: one email per
+    customer and campaign, however often this runs. With two subjects the variant is the
+    subject's; otherwise the job's headline variant.
+    """
+    queued = already = 0
+    base_url = letterhead.links.base_url
+    for job, render in creatives:
+        if outbox.get(campaign, job.customer.id) is not None:
+            already += 1  # composing again would only be thrown away
+            continue
+        token = make_token(letterhead.secret, campaign, job.customer.id)
+        composed = compose_campaign_email(
+            customer=job.customer,
+            products=[products[pid] for pid in job.pick.product_ids],
+            poster=render.poster,
+            gif=render.gif,
+            video_url=f"{base_url}/r/{render.key}/video.mp4",
+            links=letterhead.links.for_token(token),
+            sender=letterhead.sender,
+            postal_address=letterhead.postal_address,
+            subject=list(subjects),
+            campaign_id=campaign,
+            templates_dir=letterhead.templates_dir,
+            pseudonym=job.pseudonym,
+        )
+        if outbox.enqueue(
+            campaign_id=campaign,
+            customer_id=job.customer.id,
+            recipient=str(job.customer.email),
+            message=composed.message,
+            due_at=due.get(job.customer.id, now),
+            variant=f"subject-{composed.variant}" if len(subjects) > 1 else job.variant,
+        ):
+            queued += 1
+        else:
+            already += 1
+        on_queued()
+    return queued, already
+
+
+def record_exposures(jobs: Sequence[Job], campaign: str, state_db: Path) -> None:
+    """Who was really shown what, and when: every job whose email the outbox marks sent
+    becomes an exposure (with its variant) for the report and the next training."""
+    exposures = []
+    with Outbox(state_db) as outbox:
+        for job in jobs:
+            item = outbox.get(campaign, job.customer.id)
+            if item is not None and item.state == "sent" and item.sent_at is not None:
+                exposures.append((job.customer.id, item.sent_at, item.variant))
+    with TrackingEvents(state_db) as tracking:
+        tracking.record_exposures(campaign, exposures)

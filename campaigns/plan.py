@@ -1,0 +1,69 @@
+"""From picks to jobs: one storyboard per customer, with its headline variant and pseudonym."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from creative.storyboard import Storyboard, build_storyboard
+from creative.template import Template
+from retail.types import Customer, Pick, Product
+
+
+@dataclass(frozen=True)
+class Job:
+    """One customer's way through render and checks."""
+
+    customer: Customer
+    pick: Pick
+    storyboard: Storyboard
+    pseudonym: str
+    variant: str = ""
+
+
+def assign_variant(pseudonym: str, template: Template) -> int:
+    """The customer's headline variant: stable per pseudonym, spread evenly over the
+    template's headlines (the last four hex digits of the pseudonym, modulo their count)."""
+    return int(pseudonym[-4:], 16) % max(len(template.spec.headlines), 1)
+
+
+def may_show_first_names(personalize: bool, renderer: str, vendor_first_names: bool) -> bool:
+    """Whether first names may appear in videos at all: the settings allow personalization,
+    and when an outside vendor renders, its allowlist lets first names reach it."""
+    return personalize and (renderer != "vendor" or vendor_first_names)
+
+
+def plan_jobs(
+    customers: Sequence[Customer],
+    picks: Mapping[str, Pick],
+    products: Mapping[str, Product],
+    template: Template,
+    *,
+    pseudonym: Callable[[str], str],
+    images_root: Path,
+    first_names: bool,
+) -> list[Job]:
+    """A job per customer who has a pick, in the customers' order.
+
+    A first name reaches a video only when `first_names` allows it and the customer has not
+    opted out of personalization.
+    """
+    jobs = []
+    for customer in customers:
+        pick = picks.get(customer.id)
+        if pick is None:
+            continue
+        alias = pseudonym(customer.id)
+        variant = assign_variant(alias, template)
+        storyboard = build_storyboard(
+            template,
+            pick,
+            products,
+            customer,
+            images_root=images_root,
+            personalize=first_names and customer.personalization,
+            headline_variant=variant,
+        )
+        jobs.append(Job(customer, pick, storyboard, alias, f"headline-{variant}"))
+    return jobs

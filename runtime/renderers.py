@@ -1,0 +1,44 @@
+"""Which renderer a run uses: this machine's, or the vendor's API with a local fallback."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from creative.errors import CreativeError
+from creative.render import LocalRenderer, Renderer
+from runtime.settings import Settings
+from runtime.workspace import Workspace
+
+
+def make_renderer(settings: Settings, ws: Workspace, campaign: str) -> Renderer:
+    """The local renderer, or the vendor's API (charged to `campaign`) with a local
+    fallback, as the settings say. Close it when the run is done."""
+    local = LocalRenderer(crf=settings.video_crf, preset=settings.video_preset)
+    if settings.renderer == "local":
+        return local
+    from creative.vendor.config import VendorConfig
+    from creative.vendor.renderer import FallbackRenderer, VendorRenderer
+
+    if not settings.vendor_url or settings.vendor_api_key is None:
+        raise CreativeError(
+            "REELCAST_RENDERER=vendor needs REELCAST_VENDOR_URL and REELCAST_VENDOR_API_KEY"
+        )
+    config = VendorConfig(
+        base_url=settings.vendor_url,
+        api_key=settings.vendor_api_key,
+        webhook_secret=settings.vendor_webhook_secret,
+        webhook_url=settings.vendor_webhook_url,
+        price_per_second=Decimal(str(settings.vendor_price_per_second)),
+        allow_first_name=settings.vendor_first_names,
+    )
+    vendor = VendorRenderer(config, ws.root, campaign=campaign)
+    return FallbackRenderer(vendor, local) if settings.vendor_fallback == "local" else vendor
+
+
+def first_names_allowed(settings: Settings) -> bool:
+    """Whether first names may appear in videos at all (see campaigns.plan)."""
+    from campaigns.plan import may_show_first_names
+
+    return may_show_first_names(
+        settings.personalize, settings.renderer, settings.vendor_first_names
+    )

@@ -1,0 +1,54 @@
+"""The one send path: the outbox, the transport the settings choose, the suppression list,
+one dispatch pass, and its counts in the metrics. The campaign flow, the dispatch flow and
+`reelcast outbox dispatch` all send through here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from compliance.suppression import SuppressionList
+from delivery.dispatch import DispatchReport, dispatch
+from delivery.outbox import Outbox
+from runtime.metrics import Metrics, TimedTransport
+from runtime.settings import Settings
+from runtime.transports import open_transport
+from runtime.workspace import Workspace
+
+
+def send_due(
+    settings: Settings,
+    ws: Workspace,
+    *,
+    limit: int | None = None,
+    on_progress: Callable[[DispatchReport], None] | None = None,
+) -> tuple[DispatchReport, str]:
+    """Send every message due now (at most `limit`), each exactly once; suppression is
+    checked again for each. Returns the pass's report and which way mail left."""
+    with (
+        Metrics(ws.metrics_db) as metrics,
+        Outbox(ws.state_db) as outbox,
+        open_transport(settings, ws) as (transport, via),
+    ):
+        report = dispatch(
+            outbox,
+            TimedTransport(transport, metrics),
+            now=datetime.now(UTC),
+            is_suppressed=SuppressionList(ws.state_db).__contains__,
+            limit=limit,
+            on_progress=on_progress,
+        )
+        count_sends(metrics, report)
+    return report, via
+
+
+def count_sends(metrics: Metrics, report: DispatchReport) -> None:
+    """Add a pass's outcomes to the email counters (`reelcast metrics`)."""
+    for name, value in (
+        ("emails_sent_total", report.sent),
+        ("emails_failed_total", report.failed),
+        ("emails_suppressed_total", report.suppressed),
+        ("emails_unknown_total", report.unknown),
+    ):
+        if value:
+            metrics.incr(name, value)
