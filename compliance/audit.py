@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypedDict
 
 GENESIS = "0" * 64
 
@@ -41,6 +42,14 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
+
+
+class _Checkpoint(TypedDict):
+    """One line of the checkpoints file (JSON)."""
+
+    count: int
+    hash: str
+    at: str
 
 
 @dataclass(frozen=True)
@@ -218,10 +227,10 @@ class AuditLog:
                 )
         return Verification(True, len(rows))
 
-    def _last_checkpoint(self) -> dict[str, object] | None:
+    def _last_checkpoint(self) -> _Checkpoint | None:
         if not self.checkpoints.is_file():
             return None
-        last = None
+        last: _Checkpoint | None = None
         for line in self.checkpoints.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 last = json.loads(line)

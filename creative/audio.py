@@ -22,7 +22,10 @@ _TRUE_PEAK = re.compile(r"True peak:\s*Peak:\s*(-?[\d.]+|-inf) dBFS")
 def parse_ebur128(log: str) -> tuple[float | None, float | None]:
     """(integrated LUFS, true peak dBFS) from the summary ffmpeg's ebur128 filter prints."""
     loud, peak = _INTEGRATED.findall(log), _TRUE_PEAK.findall(log)
-    to = lambda v: None if v == "-inf" else float(v)  # noqa: E731
+
+    def to(v: str) -> float | None:
+        return None if v == "-inf" else float(v)
+
     return (to(loud[-1]) if loud else None, to(peak[-1]) if peak else None)
 
 

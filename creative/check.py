@@ -206,9 +206,11 @@ def _contrasts(board: Storyboard) -> Iterator[tuple[str, float]]:
     for index, part in enumerate(board.layers):
         if not isinstance(part, TextPart):
             continue
-        best = max(
-            times, key=lambda t, p=part: (p.timing.opacity(t), -abs(sum(p.timing.offset(t))))
-        )
+
+        def visibility(t: float, p: TextPart = part) -> tuple[float, float]:
+            return (p.timing.opacity(t), -abs(sum(p.timing.offset(t))))
+
+        best = max(times, key=visibility)
         background = composer.frame_at(best, below=index).astype(np.float64)
         invisible = (*part.color[:3], 0)
         if part.pill is not None:
@@ -245,12 +247,14 @@ def _luminance(rgb: np.ndarray) -> np.ndarray:
     """WCAG relative luminance of sRGB colors (…, 3) in 0…255."""
     c = rgb / 255
     linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    return linear @ np.array([0.2126, 0.7152, 0.0722])
+    luminance: np.ndarray = linear @ np.array([0.2126, 0.7152, 0.0722])
+    return luminance
 
 
 def _contrast(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     hi, lo = np.maximum(a, b), np.minimum(a, b)
-    return (hi + 0.05) / (lo + 0.05)
+    ratio: np.ndarray = (hi + 0.05) / (lo + 0.05)
+    return ratio
 
 
 def contrast_ratio(color_a: tuple[int, ...], color_b: tuple[int, ...]) -> float:

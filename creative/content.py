@@ -89,7 +89,10 @@ class FrameStats:
         the last frame)."""
         times = self._times
         end = end_s if end_s is not None else (times[-1] + 1 / self.fps if times else 0.0)
-        at = lambda i: times[i] if i < len(times) else end  # noqa: E731
+
+        def at(i: int) -> float:
+            return times[i] if i < len(times) else end
+
         return ContentStats(
             frames=len(times),
             black=tuple((at(a), at(b)) for a, b in _runs(self._black)),

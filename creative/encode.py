@@ -39,7 +39,8 @@ def find_ffmpeg(ffmpeg: str | None = None) -> str:
     try:
         import imageio_ffmpeg
 
-        return imageio_ffmpeg.get_ffmpeg_exe()
+        bundled: str = imageio_ffmpeg.get_ffmpeg_exe()  # imageio_ffmpeg is untyped
+        return bundled
     except (ImportError, RuntimeError):
         raise CreativeError(
             "ffmpeg not found: install it (e.g. apt-get install -y ffmpeg)"
@@ -188,8 +189,9 @@ class FramePipe:
                 proc.kill()
                 proc.wait()
                 return
+            assert proc.stdin is not None  # started with stdin=PIPE
             with contextlib.suppress(BrokenPipeError):  # ffmpeg died: its status says why
-                proc.stdin.close()  # type: ignore[union-attr]
+                proc.stdin.close()
             try:
                 code = proc.wait(timeout=self.timeout_s)
             except subprocess.TimeoutExpired:

@@ -157,6 +157,11 @@ def _union(rects: list[Rect]) -> Rect | None:
     )
 
 
+def _cover(a: Rect, b: Rect) -> Rect:
+    """The smallest rectangle holding both (`_union` of two)."""
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
 def _merge(rects: list[Rect], canvas: Rect) -> list[Rect]:
     """Clip to the canvas and merge overlapping rectangles (so no pixel is drawn twice)."""
     pending = [r for r in (_clip(r, canvas) for r in rects) if r is not None]
@@ -173,7 +178,7 @@ def _merge(rects: list[Rect], canvas: Rect) -> list[Rect]:
                     and current[1] < other[3]
                     and other[1] < current[3]
                 ):
-                    current = _union([current, other])  # type: ignore[assignment]
+                    current = _cover(current, other)
                     pending.remove(other)
                     grown = True
         merged.append(current)

@@ -44,12 +44,14 @@ class Plate:
     @property
     def width(self) -> int:
         """Width in pixels."""
-        return self.alpha.shape[1]
+        width: int = self.alpha.shape[1]
+        return width
 
     @property
     def height(self) -> int:
         """Height in pixels."""
-        return self.alpha.shape[0]
+        height: int = self.alpha.shape[0]
+        return height
 
     def premultiply(self) -> Plate:
         """Cache rgb × alpha for a plate whose colors never change."""

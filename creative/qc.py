@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
@@ -176,7 +177,12 @@ def _scan(
     video.codec_context.thread_count = 1  # QC runs beside renders, one core each
     if content is not None:
         video.codec_context.skip_frame = "NONKEY"
-    start = float(video.start_time * video.time_base) if video.start_time is not None else 0.0
+    time_base = video.time_base  # set on every decodable stream
+    start = (
+        float(video.start_time * time_base)
+        if video.start_time is not None and time_base is not None
+        else 0.0
+    )
     audio = container.streams.audio[0] if container.streams.audio else None
     meter = _Loudness(audio) if audio is not None else None
     stats = FrameStats(info.fps or 1.0)
@@ -189,8 +195,9 @@ def _scan(
                 assert meter is not None
                 meter.push(frame)
                 continue
+            assert isinstance(frame, av.VideoFrame)  # demuxed from the video stream
             plane = frame.planes[0]
-            luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+            luma = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
             luma = luma[:, : frame.width]
             time_s = float(frame.time) - start if frame.time is not None else None
             if content is None:
@@ -267,6 +274,7 @@ class _Loudness:
     def _drain(self) -> Iterator[av.AudioFrame]:
         while True:
             try:
-                yield self._graph.pull()
+                # An audio-only graph: what comes out is audio.
+                yield cast(av.AudioFrame, self._graph.pull())
             except (av.error.BlockingIOError, av.error.EOFError):
                 return

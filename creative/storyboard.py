@@ -176,7 +176,8 @@ class ImagePart(_Part):
     def zoom(self, t: float) -> float:
         """The zoom factor at `t` (eased, geometric: equal ratios look like equal speed)."""
         progress = ease(self.zoom_ease, self.timing.progress(t))
-        return self.zoom_start * (self.zoom_end / self.zoom_start) ** progress
+        ratio: float = (self.zoom_end / self.zoom_start) ** progress
+        return self.zoom_start * ratio
 
 
 class PillPart(_Value):

@@ -305,7 +305,7 @@ Layer = Annotated[
 ]
 
 
-_LAYER = TypeAdapter(Layer)
+_LAYER: TypeAdapter[Layer] = TypeAdapter(Layer)
 
 
 class TemplateSpec(_Spec):
@@ -551,10 +551,10 @@ def load_template(
     if not _NAME.fullmatch(name):
         raise TemplateError(f"template name {name!r} must be lowercase letters, digits, - or _")
     if not file.is_file():
-        found = sorted(p.parent.name for p in templates_dir.glob(f"*/{TEMPLATE_FILE}"))
+        available = sorted(p.parent.name for p in templates_dir.glob(f"*/{TEMPLATE_FILE}"))
         raise TemplateError(
             f"{shown}: no such file (templates in {_shown(templates_dir)}: "
-            f"{', '.join(found) or 'none'})"
+            f"{', '.join(available) or 'none'})"
         )
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))

@@ -15,7 +15,7 @@ import base64
 import hashlib
 import mimetypes
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,7 +32,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
 from delivery.errors import DeliveryError
 from delivery.links import RecipientLinks
-from delivery.policy import EMAIL_POLICY, message_from_bytes
+from delivery.policy import EMAIL_POLICY, leaf_payload, message_from_bytes
 from retail.types import Customer, Product
 
 HTML_TEMPLATE = "email/campaign.html.j2"
@@ -120,7 +120,7 @@ def _environment(templates_dir: Path) -> Environment:
     )
 
 
-def _render(templates_dir: Path, name: str, context: dict[str, object]) -> str:
+def _render(templates_dir: Path, name: str, context: Mapping[str, object]) -> str:
     try:
         return _environment(templates_dir.resolve()).get_template(name).render(context)
     except TemplateError as exc:
@@ -250,7 +250,7 @@ def compose_campaign_email(
 
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
-    html_part = msg.get_payload()[1]
+    html_part = list(msg.iter_parts())[1]
     html_part.add_related(
         image.read_bytes(),
         maintype=maintype,
@@ -329,7 +329,7 @@ def preview_email(message: EmailMessage | bytes, out: Path, *, inline_images: bo
     ]
     for n, part in enumerate(images, start=1):
         cid = str(part["Content-ID"]).strip().strip("<>")
-        data = part.get_payload(decode=True)
+        data = leaf_payload(part)
         if inline_images:
             encoded = base64.b64encode(data).decode("ascii")
             target = f"data:{part.get_content_type()};base64,{encoded}"

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import cast
 
 from delivery.errors import (
     ConnectionSendError,
@@ -46,7 +47,8 @@ class DispatchReport:
 
 def retry_delay(attempts: int, base: timedelta) -> timedelta:
     """Exponential backoff after `attempts` failed tries: base, 2×base, 4×base… up to 6 h."""
-    return min(base * 2 ** max(attempts - 1, 0), _MAX_BACKOFF)
+    factor: int = 2 ** max(attempts - 1, 0)
+    return min(base * factor, _MAX_BACKOFF)
 
 
 def dispatch(
@@ -153,7 +155,9 @@ def _dispatch_one(
         return True
     try:
         if item.due_at > now:
-            scheduling: SchedulingTransport = transport  # type: ignore[assignment]
+            # Rows due later are claimed only with schedule_ahead, which dispatch() allows
+            # only for a transport that can_schedule().
+            scheduling = cast(SchedulingTransport, transport)
             provider_id = scheduling.send(item.email(), item.recipient, send_at=item.due_at)
         else:
             provider_id = transport.send(item.email(), item.recipient)

@@ -46,6 +46,7 @@ from delivery.errors import (
     UnknownOutcomeError,
     redact_addresses,
 )
+from delivery.policy import leaf_payload
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ def _attachments(msg: EmailMessage) -> list[dict[str, str]]:
         if part.is_multipart() or part.get_content_maintype() == "text":
             continue
         entry = {
-            "content": base64.b64encode(part.get_payload(decode=True) or b"").decode("ascii"),
+            "content": base64.b64encode(leaf_payload(part)).decode("ascii"),
             "type": part.get_content_type(),
             "filename": part.get_filename() or "attachment",
             "disposition": "inline" if part.get_content_disposition() == "inline" else "attachment",
@@ -201,7 +202,8 @@ def _wait(retry_state: RetryCallState, base: float, cap: float) -> float:
     exc = retry_state.outcome.exception() if retry_state.outcome else None
     if isinstance(exc, _RateLimited) and exc.retry_after is not None:
         return min(exc.retry_after, cap)
-    return min(base * 2 ** (retry_state.attempt_number - 1), cap)
+    factor: int = 2 ** (retry_state.attempt_number - 1)
+    return min(base * factor, cap)
 
 
 class EspTransport:

@@ -117,7 +117,12 @@ def _ts(moment: datetime) -> str:
 
 
 def _parse_ts(text: str | None) -> datetime | None:
-    return None if text is None else datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+    return None if text is None else _parse_required_ts(text)
+
+
+def _parse_required_ts(text: str) -> datetime:
+    """A time from a NOT NULL column."""
+    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
 
 
 def _now(now: datetime | None) -> str:
@@ -132,7 +137,7 @@ def _item(row: sqlite3.Row) -> OutboxItem:
         recipient=row["recipient"],
         message=bytes(row["message"]),
         message_id=row["message_id"],
-        due_at=_parse_ts(row["due_at"]),  # type: ignore[arg-type]
+        due_at=_parse_required_ts(row["due_at"]),
         state=OutboxState(row["state"]),
         attempts=row["attempts"],
         claim=row["claim"],
@@ -140,8 +145,8 @@ def _item(row: sqlite3.Row) -> OutboxItem:
         send_started_at=_parse_ts(row["send_started_at"]),
         provider_id=row["provider_id"],
         last_error=row["last_error"],
-        created_at=_parse_ts(row["created_at"]),  # type: ignore[arg-type]
-        updated_at=_parse_ts(row["updated_at"]),  # type: ignore[arg-type]
+        created_at=_parse_required_ts(row["created_at"]),
+        updated_at=_parse_required_ts(row["updated_at"]),
         sent_at=_parse_ts(row["sent_at"]),
         variant=row["variant"],
     )
@@ -212,7 +217,8 @@ class Outbox:
         rows = self._fetch("SELECT recipient FROM outbox WHERE id = ?", (item_id,))
         if not rows:
             raise OutboxStateError(f"outbox row {item_id} does not exist")
-        return rows[0]["recipient"]
+        recipient: str = rows[0]["recipient"]
+        return recipient
 
     def enqueue(
         self,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import email
 import re
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.policy import EmailPolicy
 
 # Headers whose values are lists of <URI>s that must reach the reader byte for byte.
@@ -20,15 +20,17 @@ _HARD_LINE_LIMIT = 998
 
 
 class _SmtpPolicy(EmailPolicy):
-    def _fold_uri_list(self, name: str, value: object) -> str | None:
+    def _fold_uri_list(self, name: str, value: str) -> str | None:
         text = "".join(str(value).splitlines())  # unfold source headers read from bytes
         if not text.isascii():
             return None
         # Split only between items: a comma inside <...> belongs to its URI.
         items = [item.strip() for item in re.split(r",\s*(?=<)", text)]
         lines = [f"{name}: {items[0]}"]
+        # None (or 0) would mean "no limit" to `email`; the hard limit holds all the same.
+        limit = self.max_line_length or _HARD_LINE_LIMIT
         for item in items[1:]:
-            if len(lines[-1]) + 2 + len(item) <= self.max_line_length:
+            if len(lines[-1]) + 2 + len(item) <= limit:
                 lines[-1] += f", {item}"
             else:
                 lines[-1] += ","
@@ -37,14 +39,15 @@ class _SmtpPolicy(EmailPolicy):
             return None
         return self.linesep.join(lines) + self.linesep
 
-    def fold(self, name: str, value: object) -> str:  # type: ignore[override]
+    def fold(self, name: str, value: str) -> str:
         if name.lower() in _URI_LIST_HEADERS:
             folded = self._fold_uri_list(name, value)
             if folded is not None:
                 return folded
-        return super().fold(name, value)
+        default: str = super().fold(name, value)  # typeshed leaves EmailPolicy.fold untyped
+        return default
 
-    def fold_binary(self, name: str, value: object) -> bytes:  # type: ignore[override]
+    def fold_binary(self, name: str, value: str) -> bytes:
         if name.lower() in _URI_LIST_HEADERS:
             folded = self._fold_uri_list(name, value)
             if folded is not None:
@@ -60,6 +63,15 @@ EMAIL_POLICY: EmailPolicy = _SmtpPolicy(linesep="\r\n", cte_type="7bit")
 def message_to_bytes(msg: EmailMessage) -> bytes:
     """Serialize `msg` for the wire: CRLF, folded lines, List-Unsubscribe intact."""
     return msg.as_bytes(policy=EMAIL_POLICY)
+
+
+def leaf_payload(part: Message) -> bytes:
+    """The decoded body of a leaf (non-multipart) part; b"" if it has none.
+
+    `get_payload(decode=True)` gives bytes for a leaf part (None for a multipart one).
+    """
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
 
 
 def message_from_bytes(data: bytes) -> EmailMessage:

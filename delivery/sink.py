@@ -11,8 +11,9 @@ import asyncio
 import hmac
 import mailbox
 import warnings
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -54,10 +55,11 @@ class AnyPortController(Controller):
 
     # aiosmtpd connects to `self.port` to check the server is up, which fails for port 0:
     # learn the port the OS picked as soon as the socket is bound.
-    def _create_server(self):  # type: ignore[no-untyped-def]
+    def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
         async def bind() -> asyncio.AbstractServer:
             server = await super(AnyPortController, self)._create_server()
-            self.port = server.sockets[0].getsockname()[1]
+            # aiosmtpd awaits `loop.create_server`, which makes an asyncio.Server.
+            self.port = cast(asyncio.Server, server).sockets[0].getsockname()[1]
             return server
 
         return bind()
@@ -67,7 +69,8 @@ class AnyPortController(Controller):
         # that would otherwise print once per connection.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
-            return super().factory()
+            smtp: SMTP = Controller.factory(self)  # aiosmtpd leaves factory() unannotated
+            return smtp
 
 
 class MaildirSink:

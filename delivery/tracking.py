@@ -51,6 +51,7 @@ from compliance.suppression import SuppressionList
 from delivery.errors import InvalidToken
 from delivery.events_store import TrackingEvents
 from delivery.links import read_token
+from delivery.policy import leaf_payload
 from delivery.tracking_pages import Landing, landing_page, unsubscribe_page
 from retail.types import EventType
 
@@ -142,7 +143,7 @@ def _one_click_body(content_type: str, body: bytes) -> bool:
             return False
         for part in message.iter_parts():
             if part.get_param("name", header="content-disposition") == "List-Unsubscribe":
-                value = part.get_payload(decode=True) or b""
+                value = leaf_payload(part)
                 if value.strip() == b"One-Click":
                     return True
         return False

@@ -7,8 +7,9 @@ reads it from there instead of keeping a second copy of every pick.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import cast
 
 from compliance.audit import AuditLog
 from compliance.pseudonym import pseudonymize
@@ -49,7 +50,9 @@ class AuditLanding:
         render_key: str | None = None
         for record in audit.records(subject=subject, campaign=campaign_id):
             if record.kind == "pick":
-                picked = [str(p) for p in record.data.get("products", [])]  # type: ignore[union-attr]
+                # The flow audits a pick as {"products": [product ids]} (JSON in the log).
+                products = cast(Iterable[object], record.data.get("products", []))
+                picked = [str(p) for p in products]
             elif record.kind == "render" and record.data.get("key"):
                 render_key = str(record.data["key"])
         if picked is None:

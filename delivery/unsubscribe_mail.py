@@ -23,9 +23,9 @@ from email.header import decode_header, make_header
 from pathlib import Path
 
 from compliance.suppression import SuppressionList
-from delivery.errors import DeliveryError
+from delivery.errors import DeliveryError, InvalidToken
 from delivery.events_store import TrackingEvents
-from delivery.links import InvalidToken, read_token
+from delivery.links import read_token
 from retail.types import EventType
 
 #: "unsubscribe <token>" anywhere in the subject ("Re: unsubscribe …", "[ext] unsubscribe …")

@@ -25,7 +25,7 @@ def group_popular(
     n_groups = int(groups.max()) + 1 if groups is not None and len(groups) else 0
     pop = np.log1p(history.item_decayed)
     rows = [pop]
-    if n_groups:
+    if groups is not None and n_groups:
         log = history.log
         user_group = groups[log.user]
         keep = user_group >= 0

@@ -95,7 +95,10 @@ def from_retail(
         user_ids=tuple(users),
         item_ids=tuple(p.id for p in items),
         user=np.array([user_index[e.customer_id] for e in kept], dtype=np.int32),
-        item=np.array([item_index[e.product_id] for e in kept], dtype=np.int32),  # type: ignore[index]
+        # Every kept event has a product id (the filter repeats it for the type checker).
+        item=np.array(
+            [item_index[e.product_id] for e in kept if e.product_id is not None], dtype=np.int32
+        ),
         kind=np.array([KIND_CODES[e.type] for e in kept], dtype=np.int8),
         time=np.array([e.timestamp.timestamp() for e in kept], dtype=np.float64),
         item_category=np.array([cat_index[p.category] for p in items], dtype=np.int32),

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from recs.history import History
 from recs.matrix import SECONDS_PER_DAY, lookup
@@ -103,20 +104,25 @@ def features(history: History, sources: Sequence[Source], cands: CandidateSet) -
     cols.append(np.log(history.item_trend)[safe])
     cols.append(np.broadcast_to(np.log1p(history.user_count[users])[:, None], items.shape))
 
-    def days_since(matrix: object, columns: np.ndarray) -> np.ndarray:
-        last = lookup(matrix, flat_users, columns.ravel()).reshape(items.shape)  # type: ignore[arg-type]
+    def days_since(matrix: sp.csr_matrix, columns: np.ndarray) -> np.ndarray:
+        last = lookup(matrix, flat_users, columns.ravel()).reshape(items.shape)
         return np.where(last > 0, (history.now - last) / SECONDS_PER_DAY, np.nan)
 
     cols.append(days_since(history.last_item_time, safe))
     if history.category_share is not None:
-        category = history.log.item_category[safe]  # type: ignore[index]
+        # build_history sets the category share, its times and the item categories together.
+        assert history.log.item_category is not None
+        assert history.last_category_time is not None
+        category = history.log.item_category[safe]
         share = lookup(history.category_share, flat_users, category.ravel())
         cols.append(share.reshape(items.shape))
         cols.append(days_since(history.last_category_time, category))
     if history.price_mean is not None:
-        price = np.log1p(np.maximum(history.log.item_price, 0.0))[safe]  # type: ignore[arg-type]
+        # ... and the price mean, its spread and the item prices.
+        assert history.log.item_price is not None and history.price_std is not None
+        price = np.log1p(np.maximum(history.log.item_price, 0.0))[safe]
         active = history.user_count[users] > 0
-        band = (price - history.price_mean[users][:, None]) / history.price_std[users][:, None]  # type: ignore[index]
+        band = (price - history.price_mean[users][:, None]) / history.price_std[users][:, None]
         cols.append(np.where(active[:, None], band, np.nan))
     if history.views is not None:
         for matrix in (history.views, history.carts):

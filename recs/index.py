@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Literal
+from typing import Any, Literal
 
 import faiss
 import numpy as np
@@ -54,6 +54,7 @@ class ItemIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         dim = vectors.shape[1]
         self.kind: Literal["flat", "hnsw"]
+        index: faiss.Index
         if len(vectors) >= hnsw_threshold:
             index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
@@ -66,13 +67,13 @@ class ItemIndex:
             index.add(vectors)
         self.faiss_index = index
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         # Faiss indexes are SWIG objects: pickle them through Faiss's own byte format.
         state = self.__dict__.copy()
         state["faiss_index"] = faiss.serialize_index(self.faiss_index)
         return state
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
         index = faiss.deserialize_index(state["faiss_index"])
         if isinstance(index, faiss.IndexHNSWFlat):

@@ -78,7 +78,8 @@ def in_rows(columns: np.ndarray, matrix: sp.csr_matrix) -> np.ndarray:
     """
     rows = np.broadcast_to(np.arange(columns.shape[0])[:, None], columns.shape)
     found = lookup(matrix, rows.ravel(), np.maximum(columns, 0).ravel()).reshape(columns.shape)
-    return (found != 0) & (columns >= 0)
+    member: np.ndarray = (found != 0) & (columns >= 0)
+    return member
 
 
 def dense_top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

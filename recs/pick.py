@@ -186,11 +186,12 @@ def _serve_batch(shared: _Shared, unique: list[str]) -> dict[str, Pick]:
     picked_reason = np.where(chosen >= 0, reasons[rowsr, np.maximum(chosen, 0)], "")
     if len(warm) and ranked.features is not None:
         # SHAP values only for the shown items: the pool is ten times larger.
-        r, c = np.nonzero((chosen[warm] >= 0) & (chosen[warm] < pool))
-        x = ranked.features[r, chosen[warm][r, c]]
+        shown_r, shown_c = np.nonzero((chosen[warm] >= 0) & (chosen[warm] < pool))
+        x = ranked.features[shown_r, chosen[warm][shown_r, shown_c]]
         for i, top in enumerate(pipeline.top_features(x)):
-            bits = int(sources[warm[r[i]], chosen[warm[r[i]], c[i]]])
-            picked_reason[warm[r[i]], c[i]] = pipeline.reason(bits, top)
+            row_i, col_i = warm[shown_r[i]], shown_c[i]
+            bits = int(sources[row_i, chosen[row_i, col_i]])
+            picked_reason[row_i, col_i] = pipeline.reason(bits, top)
 
     # A never-bought-by-anyone product similar to the customer's history takes one slot
     # (not the exploration slot), so new arrivals can be shown before they sell.

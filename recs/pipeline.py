@@ -309,7 +309,10 @@ class Pipeline:
         order = np.argsort(key, axis=1, kind="stable")
         rank = np.empty_like(order)
         np.put_along_axis(rank, order, np.arange(y.shape[1])[None, :], axis=1)
-        return (y > 0) | (rank < (y > 0).sum(axis=1, keepdims=True) + self.config.ranker_negatives)
+        kept: np.ndarray = (y > 0) | (
+            rank < (y > 0).sum(axis=1, keepdims=True) + self.config.ranker_negatives
+        )
+        return kept
 
     # -- serving -----------------------------------------------------------------------------
 

@@ -61,7 +61,7 @@ class Ranker:
         """Relevance score per row (higher is better); only the order within a user matters."""
         if len(x) == 0:
             return np.empty(0, dtype=np.float64)
-        return self.booster.predict(x)
+        return np.asarray(self.booster.predict(x))  # already an array: asarray only types it
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
         """Per row, each feature's SHAP contribution to the score (rows × features)."""

@@ -16,6 +16,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -128,14 +129,27 @@ def generate_retailer(
     return files
 
 
-def _write(path: Path, rows: list[dict]) -> None:
+# One CSV row: column name to cell text.
+Row = dict[str, str]
+
+
+class _Habits(TypedDict):
+    """How one generated customer shops (not written out; drives their events)."""
+
+    favourites: list[int]
+    sessions: int
+    price_factor: float
+    hour: int
+
+
+def _write(path: Path, rows: list[Row]) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
 
 
-def _products(rng: np.random.Generator, n: int) -> list[dict]:
+def _products(rng: np.random.Generator, n: int) -> list[Row]:
     names = list(CATEGORIES)
     rows = []
     for i in range(n):
@@ -166,9 +180,10 @@ def _products(rng: np.random.Generator, n: int) -> list[dict]:
     return rows
 
 
-def _customers(rng: np.random.Generator, n: int) -> tuple[list[dict], list[dict]]:
+def _customers(rng: np.random.Generator, n: int) -> tuple[list[Row], list[_Habits]]:
     countries = list(MARKETS)
-    rows, prefs = [], []
+    rows: list[Row] = []
+    prefs: list[_Habits] = []
     start = datetime(2024, 1, 1, tzinfo=UTC)
     for i in range(n):
         country = countries[int(rng.choice(len(countries), p=MARKET_WEIGHTS))]
@@ -224,13 +239,13 @@ def _ascii(text: str) -> str:
 
 def _events(
     rng: np.random.Generator,
-    products: list[dict],
-    customers: list[dict],
-    prefs: list[dict],
+    products: list[Row],
+    customers: list[Row],
+    prefs: list[_Habits],
     *,
     days: int,
     now: datetime,
-) -> list[dict]:
+) -> list[Row]:
     names = list(CATEGORIES)
     by_category: dict[int, list[int]] = {c: [] for c in range(len(names))}
     for idx, p in enumerate(products):
@@ -240,7 +255,7 @@ def _events(
         c: np.array([1.0 / (rank + 1) ** 1.1 for rank in range(len(ids))])
         for c, ids in by_category.items()
     }
-    rows: list[dict] = []
+    rows: list[Row] = []
     for customer, pref in zip(customers, prefs, strict=True):
         zone = ZoneInfo(customer["timezone"])
         bought: list[int] = []
@@ -285,7 +300,7 @@ def _events(
     return rows
 
 
-def _event(customer_id: str, product_id: str, kind: str, at: datetime) -> dict:
+def _event(customer_id: str, product_id: str, kind: str, at: datetime) -> Row:
     return {
         "customer_id": customer_id,
         "product_id": product_id,
@@ -294,7 +309,7 @@ def _event(customer_id: str, product_id: str, kind: str, at: datetime) -> dict:
     }
 
 
-def _product_image(product: dict, size: int, seed: int) -> Image.Image:
+def _product_image(product: Row, size: int, seed: int) -> Image.Image:
     """A studio-style product shot: soft gradient backdrop, shadow, drawn object."""
     _, _, _, base = CATEGORIES[product["category"]]
     rng = np.random.default_rng([seed, zlib.crc32(product["id"].encode())])

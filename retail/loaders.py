@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from retail.errors import RetailDataError, RowProblem
 from retail.types import Customer, Event, Product
 
 OnBadRows = Literal["fail", "skip"]
 T = TypeVar("T", bound=BaseModel)
+# The files whose rows carry their own id.
+Keyed = TypeVar("Keyed", Product, Customer)
 
 
 @dataclass
@@ -134,7 +137,7 @@ def _header_problems(path: Path, model: type[BaseModel]) -> list[RowProblem]:
     ]
 
 
-def _explain(error: dict) -> str:
+def _explain(error: ErrorDetails) -> str:
     # pydantic's own text, without `input_value`: cells may hold personal data.
     message = error["msg"]
     if error["type"] == "missing":
@@ -220,11 +223,12 @@ def _drop_missing_images(catalog: Path, loaded: Loaded[Product]) -> list[RowProb
     return problems
 
 
-def _drop_duplicate_ids(path: Path, loaded: Loaded) -> list[RowProblem]:
+def _drop_duplicate_ids(path: Path, loaded: Loaded[Keyed]) -> list[RowProblem]:
     """Keep the first row of each id; report the others with their lines."""
     first: dict[str, int] = {}
     problems: list[RowProblem] = []
-    items, lines = [], []
+    items: list[Keyed] = []
+    lines: list[int] = []
     for item, line in zip(loaded.items, loaded.lines, strict=True):
         if item.id in first:
             problems.append(
@@ -262,10 +266,13 @@ def load_retail(
     loaded_customers = load_rows(customers, Customer, on_bad_rows)
     loaded_events = load_rows(events, Event, on_bad_rows)
 
-    for path, loaded in ((catalog, loaded_products), (customers, loaded_customers)):
-        duplicates = _drop_duplicate_ids(Path(path), loaded)
-        if duplicates and on_bad_rows == "fail":
-            raise RetailDataError(duplicates, hint="give every row its own id")
+    # One file after the other: with "fail", duplicates in the catalog stop the load
+    # before the customers are looked at.
+    duplicates = _drop_duplicate_ids(Path(catalog), loaded_products)
+    if not (duplicates and on_bad_rows == "fail"):
+        duplicates = _drop_duplicate_ids(Path(customers), loaded_customers)
+    if duplicates and on_bad_rows == "fail":
+        raise RetailDataError(duplicates, hint="give every row its own id")
     missing = _drop_missing_images(Path(catalog), loaded_products) if check_images else []
     if missing and on_bad_rows == "fail":
         raise RetailDataError(

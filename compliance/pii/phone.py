@@ -100,7 +100,7 @@ def _match(candidate: str, regions: tuple[str, ...]) -> tuple[tuple[int, int], .
     return ()
 
 
-def _written_like_a_phone(raw: str, country_code: int) -> bool:
+def _written_like_a_phone(raw: str, country_code: int | None) -> bool:
     # Product codes pass the number plan too ("4012-3456-78", "392050.136"); their
     # grouping gives them away. Dots as separators come in series (415.555.2671), and
     # a North American number is written 3-3-4 (STRICT_GROUPING, but only for +1:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import shutil
 import time
 from collections.abc import Awaitable, Callable
@@ -309,7 +310,7 @@ class VendorClient:
                 raise VendorError(f"vendor render {render.id} succeeded without a URL")
             url = render.url
             try:
-                await self._retrying(lambda u=url: self._download_once(u, dest), "download")
+                await self._retrying(functools.partial(self._download_once, url, dest), "download")
             except ResultExpired:
                 if refreshed:
                     raise ResultExpired(

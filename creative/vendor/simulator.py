@@ -28,6 +28,7 @@ import secrets
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,9 @@ _CREATE_FIELDS = frozenset(
     {"template_id", "modifications", "output_format", "webhook_url", "metadata"}
 )
 _IMAGE_TYPES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+
+# An API endpoint before `_guarded` wraps it: the request and its already-read body.
+_Handler = Callable[[Request, bytes], Awaitable[Response]]
 
 
 class Knobs(BaseModel):
@@ -183,7 +187,7 @@ class VendorSimulator:
             ]
         )
 
-    def _guarded(self, handler):  # type: ignore[no-untyped-def]
+    def _guarded(self, handler: _Handler) -> Callable[[Request], Awaitable[Response]]:
         """Recording, auth (401), rate limit (429) and random 503s, `handler`, then latency.
 
         The latency delays the answer, not the work: like a slow real vendor, a request
@@ -201,7 +205,7 @@ class VendorSimulator:
 
         return endpoint
 
-    async def _answer(self, handler, request: Request, body: bytes) -> Response:  # type: ignore[no-untyped-def]
+    async def _answer(self, handler: _Handler, request: Request, body: bytes) -> Response:
         knobs = self.knobs
         expected = f"Bearer {knobs.api_key}"
         if not hmac.compare_digest(request.headers.get("authorization", ""), expected):

@@ -15,6 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
@@ -116,7 +117,11 @@ class WebhookInbox:
         return Starlette(routes=[Route(WEBHOOK_PATH, webhook, methods=["POST"])])
 
 
-def _remember(memory: OrderedDict, key: object, value: object) -> None:  # type: ignore[type-arg]
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _remember(memory: OrderedDict[K, V], key: K, value: V) -> None:
     memory[key] = value
     memory.move_to_end(key)
     while len(memory) > _REMEMBERED:

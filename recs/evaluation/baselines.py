@@ -135,7 +135,8 @@ class ItemKNN(_Scorer):
 
     def scores(self, users: np.ndarray) -> np.ndarray:
         """Sum of neighbour similarities over each user's items."""
-        return (self.x[users] @ self.weights).toarray()
+        scores: np.ndarray = (self.x[users] @ self.weights).toarray()
+        return scores
 
 
 class EASE(_Scorer):
@@ -217,4 +218,5 @@ class ALS(_Scorer):
 
     def scores(self, users: np.ndarray) -> np.ndarray:
         """User factor · item factor."""
-        return self.user_factors[users] @ self.item_factors.T
+        scores: np.ndarray = self.user_factors[users] @ self.item_factors.T
+        return scores

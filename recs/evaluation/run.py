@@ -206,17 +206,16 @@ def evaluate_detailed(
     if recommenders is None:
         recommenders = default_specs(n_items=log.n_items)
     for entry in recommenders:
-        spec = entry if isinstance(entry, ModelSpec) else None
-        name = spec.name if spec else entry.name  # type: ignore[union-attr]
-        if spec is not None and spec.build is None:
+        name = entry.name
+        if isinstance(entry, ModelSpec) and entry.build is None:
             result.table[name] = _empty_row(k)
-            result.notes.append(f"{name}: missing: {spec.missing}")
+            result.notes.append(f"{name}: missing: {entry.missing}")
             continue
         try:
-            if spec is None:
-                model, fit_s = _fit(entry, parts.train, now)  # type: ignore[arg-type]
+            if not isinstance(entry, ModelSpec):
+                model, fit_s = _fit(entry, parts.train, now)
             else:
-                model, fit_s, params = _tune(spec, parts, now, val_users, val_truth, k, result)
+                model, fit_s, params = _tune(entry, parts, now, val_users, val_truth, k, result)
                 result.params[name] = params
             result.table[name] = _row(model, fit_s, test_users, test_truth, test_seen, log, k)
         except Exception as error:
@@ -274,10 +273,10 @@ def pipeline_ratio(
     """The pipeline's NDCG@k over the best other row's; None when either is missing."""
     key = f"ndcg@{k}"
     ours = table.get(pipeline, {}).get(key)
-    others = [row[key] for name, row in table.items() if name != pipeline and row.get(key)]
+    others = [value for name, row in table.items() if name != pipeline and (value := row.get(key))]
     if ours is None or not others:
         return None
-    return float(ours) / max(others)  # type: ignore[type-var]
+    return float(ours) / max(others)
 
 
 def format_table(result: Mapping[str, Mapping[str, float | None]], title: str = "") -> str:

@@ -20,7 +20,8 @@ class CategoryAffinity:
 
     def fit(self, history: History, config: PipelineConfig) -> Self:
         """Keep each category's `category_top_items` most popular items as the pool."""
-        if history.category_share is None:
+        # History has a category share exactly when the log has item categories.
+        if history.category_share is None or history.log.item_category is None:
             raise ValueError("category affinity needs item categories")
         self.share = history.category_share
         self.item_category = history.log.item_category
@@ -49,4 +50,5 @@ class CategoryAffinity:
         safe = np.maximum(items, 0)
         rows = np.broadcast_to(users[:, None], items.shape).ravel()
         share = lookup(self.share, rows, self.item_category[safe].ravel()).reshape(items.shape)
-        return (share * self.pop[safe]).astype(np.float32)
+        scores: np.ndarray = (share * self.pop[safe]).astype(np.float32)
+        return scores

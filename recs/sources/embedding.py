@@ -120,4 +120,5 @@ class AlsEmbedding:
         """Raw ALS preference (dot product), which keeps the popularity that cosine drops."""
         u = self.user_factors[users]
         v = self.item_factors[np.maximum(items, 0)]
-        return np.einsum("rf,rcf->rc", u, v).astype(np.float32)
+        preference: np.ndarray = np.einsum("rf,rcf->rc", u, v).astype(np.float32)
+        return preference

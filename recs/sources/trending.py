@@ -36,4 +36,5 @@ class Trending:
 
     def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """The item's decayed popularity (the same for every user)."""
-        return self.value[np.maximum(items, 0)]
+        popularity: np.ndarray = self.value[np.maximum(items, 0)]
+        return popularity
