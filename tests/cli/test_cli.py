@@ -147,8 +147,8 @@ def test_product_rule_options_reach_the_campaign_and_unset_ones_keep_its_default
 ) -> None:
     from typer.testing import CliRunner
 
-    from cli import main as cli
     from campaign.params import CampaignParams
+    from cli import main as cli
 
     for name in [k for k in os.environ if k.startswith("REELCAST_")]:
         monkeypatch.delenv(name)
