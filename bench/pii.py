@@ -1,6 +1,6 @@
 """Precision, recall and speed of the PII scanner on the labeled evaluation set.
 
-The set (`compliance.pii_eval`) is generated from a seed at run time: marketing-copy
+The set (`bench.evalkit.pii_eval`) is generated from a seed at run time: marketing-copy
 templates filled with values from independent generators, plus look-alikes. A finding
 counts as a true positive when its type and its span match a gold span exactly
 (start and end); "overlap F1" also credits a same-type finding that overlaps a gold
@@ -20,14 +20,23 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from compliance.pii import PiiType, scan_text
-from compliance.pii.phone import clear_cache
-from compliance.pii_eval import LabeledText, build_eval_set
+# Run as a script, this file's folder comes first on the import path (bench/recs.py would
+# hide the `recs` package); the repository root goes first instead, for `bench.evalkit`
+# and the packages of this checkout.
+_HERE = Path(__file__).resolve().parent
+REPO = _HERE.parent
+sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() not in (_HERE, REPO)]
+
+from bench.evalkit.pii_eval import LabeledText, build_eval_set  # noqa: E402
+from compliance.pii import PiiType, scan_text  # noqa: E402
+from compliance.pii.phone import clear_cache  # noqa: E402
 
 Span = tuple[str, int, int]
 Scanner = Callable[[LabeledText], list[Span]]

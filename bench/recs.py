@@ -30,16 +30,19 @@ from pathlib import Path
 from typing import Any
 
 # Run as a script, this file's folder comes first on the import path, and its name would
-# hide the `recs` package it measures.
+# hide the `recs` package it measures; the repository root goes first instead, for
+# `bench.evalkit` and the packages of this checkout.
 _HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+REPO = _HERE.parent
+sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() not in (_HERE, REPO)]
 
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bench.evalkit.movielens import load_movielens_100k  # noqa: E402
+from bench.evalkit.synthetic import planted_log  # noqa: E402
 from recs.dataset import InteractionLog, from_retail  # noqa: E402
 from recs.errors import RecsError  # noqa: E402
-from recs.evaluation.movielens import load_movielens_100k  # noqa: E402
 from recs.evaluation.protocols import PROTOCOLS  # noqa: E402
 from recs.evaluation.run import (  # noqa: E402
     default_specs,
@@ -47,7 +50,6 @@ from recs.evaluation.run import (  # noqa: E402
     format_table,
     pipeline_ratio,
 )
-from recs.evaluation.synthetic import planted_log  # noqa: E402
 from retail.demo import generate_retailer  # noqa: E402
 from retail.loaders import load_retail  # noqa: E402
 

@@ -268,48 +268,6 @@ def compose_campaign_email(
     )
 
 
-def compose_email(
-    *,
-    customer: Customer,
-    products: Sequence[Product],
-    poster: Path,
-    video_url: str,
-    links: RecipientLinks,
-    sender: str,
-    postal_address: str,
-    subject: str | Sequence[str],
-    campaign_id: str,
-    templates_dir: Path,
-    ai_label: str = "AI-generated video",
-    now: datetime | None = None,
-    gif: Path | None = None,
-    max_gif_bytes: int = GIF_MAX_BYTES,
-    pseudonym: str | None = None,
-) -> EmailMessage:
-    """Build the campaign email for one customer, ready for the outbox.
-
-    Same as `compose_campaign_email` but returns only the message; the chosen subject
-    variant is in its `X-Reelcast-Variant` header.
-    """
-    return compose_campaign_email(
-        customer=customer,
-        products=products,
-        poster=poster,
-        video_url=video_url,
-        links=links,
-        sender=sender,
-        postal_address=postal_address,
-        subject=subject,
-        campaign_id=campaign_id,
-        templates_dir=templates_dir,
-        ai_label=ai_label,
-        now=now,
-        gif=gif,
-        max_gif_bytes=max_gif_bytes,
-        pseudonym=pseudonym,
-    ).message
-
-
 def preview_email(message: EmailMessage | bytes, out: Path, *, inline_images: bool = False) -> Path:
     """Write the HTML part of `message` to `out` so a browser shows it as a mail client would.
 

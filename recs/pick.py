@@ -1,4 +1,4 @@
-"""From catalog and events to one Pick per customer: pipeline, then the campaign's rules."""
+"""From a fitted pipeline to one Pick per customer: ranking, then the campaign's rules."""
 
 from __future__ import annotations
 
@@ -11,38 +11,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from recs.coldstart import ContentSimilarity, group_popular
-from recs.config import PipelineConfig
-from recs.dataset import from_retail
 from recs.errors import RecsError
 from recs.explore import explore
 from recs.matrix import in_rows
 from recs.pipeline import Pipeline
 from recs.rules import Rules, allowed_items, item_boosts, normalise, purchase_exclusions, select
-from retail.types import Event, Pick, Product
+from retail.types import Pick
 
 logger = logging.getLogger(__name__)
-
-
-def recommend(
-    products: Sequence[Product],
-    events: Sequence[Event],
-    customer_ids: Sequence[str],
-    *,
-    n: int = 3,
-    now: datetime,
-    rules: Rules | None = None,
-    config: PipelineConfig | None = None,
-    groups: Mapping[str, str] | None = None,
-) -> dict[str, Pick]:
-    """Fit the pipeline on the events before `now` and pick up to `n` products per customer.
-
-    Same as `serve(Pipeline(config).fit(from_retail(...), now=...), customer_ids, ...)`;
-    fit once and call `serve` to answer several batches from one model. `groups` maps a
-    customer id to a group such as a locale, for the cold-start popularity fallback.
-    """
-    log = from_retail(products, events, customer_ids)
-    pipeline = Pipeline(config).fit(log, now=now.timestamp())
-    return serve(pipeline, customer_ids, n=n, now=now, rules=rules, groups=groups)
 
 
 def serve(

@@ -5,7 +5,7 @@
     # [Finding(PERSON, 8, 11), Finding(PHONE, 15, 31)]
 
 The scanner is pattern + checksum only (no model, no network); `bench/pii.py` measures
-its precision, recall and speed on the labeled set in `compliance.pii_eval`.
+its precision, recall and speed on the labeled set in `bench.evalkit.pii_eval`.
 """
 
 from compliance.pii.allow import AllowList

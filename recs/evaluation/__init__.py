@@ -1,11 +1,12 @@
 """Offline evaluation of recommenders: splits, pure metrics, tuned baselines, one table.
 
 No recommender imports this package; it imports them. `evaluate(log, protocol)` is the
-entry point the CLI (`reelcast recs evaluate`) and `bench/recs.py` share.
+entry point the CLI (`reelcast recs evaluate`), the training gate (`recs.training`) and
+`bench/recs.py` share. Every caller passes its own log: the benches' and tests' data sets
+(MovieLens-100K, synthetic logs) live in `bench/evalkit/`, outside the shipped packages.
 """
 
 from recs.evaluation.baselines import ALS, EASE, ItemKNN, Popularity
-from recs.evaluation.movielens import load_movielens_100k
 from recs.evaluation.protocols import PROTOCOLS, Split, leave_last_out, random_split, split
 from recs.evaluation.run import ModelSpec, default_specs, evaluate, evaluate_detailed, format_table
 
@@ -22,7 +23,6 @@ __all__ = [
     "evaluate_detailed",
     "format_table",
     "leave_last_out",
-    "load_movielens_100k",
     "random_split",
     "split",
 ]

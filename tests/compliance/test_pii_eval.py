@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from compliance.pii_eval import build_eval_set
-from compliance.pii_eval_values import (
+from bench.evalkit.pii_eval import build_eval_set
+from bench.evalkit.pii_eval_values import (
     Values,
     de_tax_id_check_digit,
     iban_check_digits,
@@ -94,7 +94,7 @@ def test_generated_ids_follow_their_rules(values: Values) -> None:
 
 
 def test_names_and_addresses_come_from_faker_not_from_the_scanner_lexicons() -> None:
-    import compliance.pii_eval_values as generators
+    import bench.evalkit.pii_eval_values as generators
 
     tree = ast.parse(Path(generators.__file__).read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
@@ -119,8 +119,8 @@ def test_generators_do_not_import_the_scanner() -> None:
     import ast
     import inspect
 
-    import compliance.pii_eval as evaluation
-    import compliance.pii_eval_values as generators
+    import bench.evalkit.pii_eval as evaluation
+    import bench.evalkit.pii_eval_values as generators
 
     for module in (evaluation, generators):
         tree = ast.parse(inspect.getsource(module))

@@ -21,7 +21,7 @@ from delivery_support import (
 )
 from PIL import Image
 
-from delivery.compose import compose_email
+from delivery.compose import compose_campaign_email
 from delivery.links import Links, make_token
 from delivery.outbox import Outbox
 from delivery.sink import MaildirSink
@@ -42,7 +42,7 @@ def links() -> Links:
 
 @pytest.fixture
 def compose(poster: Path, links: Links) -> Callable[..., EmailMessage]:
-    """compose_email with sensible defaults; keyword arguments override them."""
+    """compose_campaign_email(...).message with defaults; keyword arguments override them."""
 
     def build(customer: Customer | None = None, **overrides: Any) -> EmailMessage:
         customer = customer or make_customer()
@@ -61,7 +61,7 @@ def compose(poster: Path, links: Links) -> Callable[..., EmailMessage]:
             "now": NOW,
         }
         kwargs.update(overrides)
-        return compose_email(**kwargs)
+        return compose_campaign_email(**kwargs).message
 
     return build
 

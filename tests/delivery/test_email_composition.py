@@ -1,4 +1,4 @@
-"""compose_email: structure, content, headers, escaping, line lengths."""
+"""compose_campaign_email: structure, content, headers, escaping, line lengths."""
 
 from __future__ import annotations
 

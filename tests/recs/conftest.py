@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bench.evalkit.synthetic import SyntheticShop, synthetic_shop
 from recs.config import PipelineConfig
 from recs.dataset import InteractionLog, from_retail
 from recs.pipeline import Pipeline
-from recs.synthetic import SyntheticShop, synthetic_shop
 
 #: Small enough to fit in about a second; the defaults are tuned for real data sizes.
 FAST = PipelineConfig(

@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 
 import recs.pick as pick_module
+from bench.evalkit.synthetic import SyntheticShop, synthetic_shop
 from recs.dataset import from_retail
 from recs.explore import explore
-from recs.pick import reason_counts, recommend, serve
+from recs.pick import reason_counts, serve
 from recs.pipeline import Pipeline
 from recs.rules import Rules, purchase_exclusions, select
-from recs.synthetic import SyntheticShop, synthetic_shop
 from retail.types import Pick
 from tests.recs.conftest import FAST
-from tests.recs.factories import NOW, event, product
+from tests.recs.factories import NOW, event, product, recommend
 
 NO_EXPLORE = Rules(epsilon=0.0)
 

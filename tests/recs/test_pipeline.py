@@ -11,13 +11,13 @@ import pytest
 import scipy.sparse as sp
 
 import recs.pipeline as pipeline_module
+from bench.evalkit.synthetic import SyntheticShop
 from recs.dataset import InteractionLog
 from recs.errors import RecsError
 from recs.features import candidate_union, features
 from recs.history import build_history
 from recs.index import ItemIndex
 from recs.pipeline import Pipeline, cutoff_time, user_holdout
-from recs.synthetic import SyntheticShop
 from tests.recs.conftest import FAST
 
 

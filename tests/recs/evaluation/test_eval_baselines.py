@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from bench.evalkit.synthetic import planted_log
 from recs.evaluation.baselines import ALS, EASE, ItemKNN, Popularity, top_n
 from recs.evaluation.protocols import interaction_matrix
-from recs.evaluation.synthetic import planted_log
 
 LOG = planted_log(200, 100, n_clusters=5, events_per_user=15, loyalty=0.95, seed=1)
 USERS = np.arange(LOG.n_users)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.evalkit.synthetic import planted_log
 from recs.dataset import InteractionLog
 from recs.errors import RecsError
 from recs.evaluation.protocols import (
@@ -15,7 +16,6 @@ from recs.evaluation.protocols import (
     split,
     split_counts,
 )
-from recs.evaluation.synthetic import planted_log
 
 
 def tiny_log(

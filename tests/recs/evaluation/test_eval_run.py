@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench.evalkit.synthetic import planted_log
 from recs.evaluation.baselines import EASE, Popularity
 from recs.evaluation.run import (
     ModelSpec,
@@ -13,7 +14,6 @@ from recs.evaluation.run import (
     grid,
     pipeline_ratio,
 )
-from recs.evaluation.synthetic import planted_log
 
 LOG = planted_log(150, 60, n_clusters=5, events_per_user=12, seed=4)
 KEYS = {"recall@10", "ndcg@10", "coverage", "diversity", "fit_s", "customers_per_s"}

@@ -4,7 +4,7 @@ Texts are templates of real marketing and customer-service copy (subject lines,
 preheaders, headlines, product blurbs, reviews and social proof, transactional
 mails, SMS, footers, service replies, a few in German, French and Spanish), written
 from how shops write, not from the scanner's cue words. Personal values come from
-independent generators (`compliance.pii_eval_values`): names, street addresses and
+independent generators (`bench.evalkit.pii_eval_values`): names, street addresses and
 email addresses from Faker's locale providers, identifiers from their published
 rules. Look-alikes carry no label: order numbers, SKUs, EANs, tracking numbers,
 prices, dates, versions, invalid-checksum cards and IBANs, masked cards, postcodes
@@ -16,7 +16,7 @@ Gold span conventions: a PERSON span is the full name without title or greeting
 ("Dear Ms [Lee]", "Hi [Ann Lee]"); a first name alone is not labeled. An ADDRESS span
 is the whole inserted address, postcode and city included.
 
-    from compliance.pii_eval import build_eval_set
+    from bench.evalkit.pii_eval import build_eval_set
     texts = build_eval_set(seed=5, size=1000)
 """
 
@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from compliance.pii_eval_values import Values
+from bench.evalkit.pii_eval_values import Values
 
 # -- what the set holds --------------------------------------------------------------
 
