@@ -112,7 +112,6 @@ def test_a_campaign_honours_mailed_unsubscribes_before_choosing_its_audience(
 ) -> None:
     from email.message import EmailMessage
 
-    from campaign.params import CampaignParams
     from compliance.audience import Exclusion
     from compliance.audit import AuditLog
     from compliance.pseudonym import pseudonymize
