@@ -118,11 +118,11 @@ def test_a_campaign_honours_mailed_unsubscribes_before_choosing_its_audience(
 ) -> None:
     from email.message import EmailMessage
 
+    from campaign.params import CampaignParams
     from compliance.audience import Exclusion
     from compliance.audit import AuditLog
     from compliance.pseudonym import pseudonymize
     from delivery.links import make_token
-    from campaign.params import CampaignParams
     from flows.campaign import campaign_flow
     from retail.loaders import load_retail
     from runtime.settings import Settings
