@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.text import Text
+from typer.core import TyperCommand
 
 err = Console(stderr=True)
 
@@ -15,7 +16,8 @@ WorkspaceOpt = Annotated[
     Path | None,
     typer.Option(
         "--workspace",
-        help="Workspace folder (default: REELCAST_WORKSPACE or ./.reelcast).",
+        help="Workspace folder for state, renders and the mailbox "
+        "(default: REELCAST_WORKSPACE or ./.reelcast).",
         show_default=False,
     ),
 ]
@@ -29,6 +31,22 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """
     err.print(Text.assemble(("error: ", "bold red"), message), highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+class OneLineUsageErrors(TyperCommand):
+    """A command whose bad or missing option values are one `error:` line, like user errors.
+
+    Typer's default is a usage banner and a framed panel; a script greps for `error:`.
+    """
+
+    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]  # Click's signature
+        try:
+            return super().parse_args(ctx, args)
+        except typer.BadParameter as exc:
+            option = exc.param.opts[0] if exc.param is not None and exc.param.opts else ""
+            if option and exc.message:  # worded like the model's own refusals
+                raise fail(f"{option}: {exc.message}") from None  # --holdout: Input should be…
+            raise fail(exc.format_message()) from None  # Missing option '--catalog'.
 
 
 def context(workspace: Path | None):  # type: ignore[no-untyped-def]

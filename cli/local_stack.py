@@ -23,7 +23,9 @@ from typing import Annotated
 import httpx
 import typer
 from rich.console import Console
-from rich.text import Text
+
+from cli.common import fail
+from retail.errors import ReelcastError
 
 POOL = "reelcast"
 HOST = "127.0.0.1"
@@ -32,7 +34,7 @@ console = Console()
 err = Console(stderr=True)
 
 
-class StackError(Exception):
+class StackError(ReelcastError):
     """Something the operator can fix (busy port, missing prefect.yaml, a failed start)."""
 
 
@@ -103,8 +105,7 @@ def up(
         home, ws = _locate(project, workspace)
         _start_stack(home, ws, port, tracking_port, demo_data)
     except StackError as exc:
-        err.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False)
-        raise typer.Exit(1) from None
+        raise fail(str(exc), 1) from None
 
 
 def down(project: ProjectOpt = None, workspace: WorkspaceOpt = None) -> None:
@@ -112,8 +113,7 @@ def down(project: ProjectOpt = None, workspace: WorkspaceOpt = None) -> None:
     try:
         _, ws = _locate(project, workspace, need_yaml=False)
     except StackError as exc:
-        err.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False)
-        raise typer.Exit(1) from None
+        raise fail(str(exc), 1) from None
     run_dir = ws / "run"
     stopped = 0
     for service in reversed(SERVICES):

@@ -6,22 +6,24 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
+from cli.common import OneLineUsageErrors, WorkspaceOpt, context, err, fail
 from cli.emails import email_app
 from cli.local_stack import down, up
 from cli.ops import audit_app, forget, metrics, suppress_app
 from cli.outbox import outbox_app
+from cli.params import option_name, with_campaign_options
 from cli.pii import pii_app
 from cli.recs import recs_app
 from cli.templates import template_app
 from cli.tracking import report, track_app
 from cli.vendor import vendor_sim
+from retail.errors import ReelcastError
 
 # Before Prefect is imported anywhere: no telemetry, and keep the terminal for
 # progress bars (Prefect's own INFO lines still reach the API and the UI).
@@ -41,21 +43,7 @@ campaign_app = typer.Typer(
 app.add_typer(campaign_app, name="campaign")
 
 console = Console()
-err = Console(stderr=True)
 
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--workspace",
-        help="Workspace folder for state, renders and the mailbox "
-        "(default: REELCAST_WORKSPACE or ./.reelcast).",
-        show_default=False,
-    ),
-]
-LimitOpt = Annotated[
-    int | None,
-    typer.Option("--limit", min=1, help="Only the first N eligible customers (stable order)."),
-]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's run logs.")]
 
 
@@ -64,60 +52,29 @@ def _quiet_prefect(verbose: bool) -> None:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 
 
-def _error(message: str) -> None:
-    """One red `error:` prefix, then the message exactly as written (no markup parsing)."""
-    err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from creative.errors import CreativeError
-    from delivery.errors import DeliveryError
-    from recs.errors import RecsError
-    from retail.errors import RetailDataError
-
-    return (RetailDataError, CreativeError, DeliveryError, RecsError)
-
-
-def _settings(workspace: Path | None):  # type: ignore[no-untyped-def]
-    from pydantic import ValidationError
-
-    from runtime.settings import Settings
-
-    try:
-        return Settings(**({"workspace": workspace} if workspace else {}))
-    except ValidationError as exc:
-        lines = [
-            f"  REELCAST_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        ]
-        _error("invalid settings (environment or .env):\n" + "\n".join(lines))
-        raise typer.Exit(2) from None
-
-
 def _run(params, settings, verbose: bool):  # type: ignore[no-untyped-def]
     """Check the inputs, then run the campaign flow with progress bars."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from cli.progress import RichReporter
+    from compliance.claims import load_policy
     from creative.template import load_template
     from retail.loaders import load_retail
     from runtime.progress import reporting
 
-    try:
-        # Fail fast, with a clean message, before Prefect starts: user errors are
-        # not bugs and deserve no traceback.
-        with console.status("Checking input files…"):
-            load_retail(
-                Path(params.catalog),
-                Path(params.customers),
-                Path(params.events),
-                params.on_bad_rows,
-                check_images=True,
-            )
-            load_template(settings.templates_dir, params.template, settings.assets_dir)
-    except _user_errors() as exc:
-        _error(str(exc))
-        raise typer.Exit(2) from None
+    # Fail fast, with a clean message, before Prefect starts: a user error raised here
+    # (a ReelcastError) reaches main(), which prints it without a traceback.
+    with console.status("Checking input files…"):
+        load_retail(
+            Path(params.catalog),
+            Path(params.customers),
+            Path(params.events),
+            params.on_bad_rows,
+            check_images=True,
+        )
+        load_template(settings.templates_dir, params.template, settings.assets_dir)
+        if settings.claims_policy:
+            load_policy(settings.claims_policy)
 
     with console.status("Starting Prefect (first run of a session takes a few seconds)…"):
         from flows.campaign import campaign_flow
@@ -133,16 +90,11 @@ def _run(params, settings, verbose: bool):  # type: ignore[no-untyped-def]
         transient=False,
     )
     started = time.monotonic()
-    try:
-        with progress, reporting(RichReporter(progress)):
-            summary = flow(params)
-    except _user_errors() as exc:
-        _error(str(exc))
-        raise typer.Exit(2) from None
+    with progress, reporting(RichReporter(progress)):
+        summary = flow(params)
     _print_summary(summary, time.monotonic() - started)
     if summary.blocked:
-        _error(summary.blocked)
-        raise typer.Exit(1)
+        raise fail(summary.blocked, 1)
     if summary.approval == "rejected":
         raise typer.Exit(1)
     return summary
@@ -219,19 +171,17 @@ def demo(
     SMTP server that stores them in <workspace>/mail. Campaign id: `demo`.
     """
     _quiet_prefect(verbose)
-    settings = _settings(workspace)
+    settings, ws = context(workspace)
+    ws.create()
     from retail.demo import generate_retailer
-    from runtime.workspace import Workspace
 
-    ws = Workspace(settings.workspace).create()
     with console.status("Generating the demo retailer…"):
         files = generate_retailer(ws.demo_data, seed=seed)
     console.print(f"Demo retailer written to {ws.demo_data}/ (catalog, customers, events, images)")
     from campaigns.params import CampaignParams
 
     if renderer not in ("local", "vendor"):
-        _error("--renderer must be local or vendor")
-        raise typer.Exit(2)
+        raise fail("--renderer must be local or vendor")
     params = CampaignParams(
         auto_approve=True,
         send_now=True,
@@ -263,182 +213,41 @@ def demo(
         _run(params, settings, verbose)
 
 
-@campaign_app.command("run")
+@campaign_app.command("run", cls=OneLineUsageErrors)
+@with_campaign_options
 def campaign_run(
-    catalog: Annotated[Path, typer.Option(help="Catalog CSV (id,title,brand,category,price,…).")],
-    customers: Annotated[Path, typer.Option(help="Customers CSV (id,email,first_name,…).")],
-    events: Annotated[
-        Path, typer.Option(help="Events CSV (customer_id,product_id,type,timestamp).")
-    ],
-    campaign: Annotated[
-        str | None,
-        typer.Option(
-            help="Campaign id: one email per customer per campaign id, however often you run "
-            "it. Default: campaign-<today's date, UTC>.",
-            show_default=False,
-        ),
-    ] = None,
-    template: Annotated[
-        str, typer.Option(help="Video template name (a folder in templates/).")
-    ] = "hero",
-    limit: LimitOpt = None,
-    on_bad_rows: Annotated[
-        str,
-        typer.Option(
-            help="fail: stop and list every bad row; skip: leave bad rows out and count them."
-        ),
-    ] = "fail",
-    subject: Annotated[str, typer.Option(help="Email subject line.")] = "Picked for you this week",
-    workspace: WorkspaceOpt = None,
-    dry_run: Annotated[
-        bool,
-        typer.Option("--dry-run", help="Render and check everything but queue and send nothing."),
-    ] = False,
-    auto_approve: Annotated[
-        bool,
-        typer.Option(
-            "--auto-approve",
-            help="Send without asking. Otherwise the run pauses "
-            "after the checks, shows a preview gallery and asks you to approve.",
-        ),
-    ] = False,
-    subject_b: Annotated[
-        str, typer.Option(help="A second subject line: customers get A or B (A/B test).")
-    ] = "",
-    send_now: Annotated[
-        bool,
-        typer.Option(
-            "--send-now",
-            help="Send at once. Otherwise each email waits for the "
-            "customer's best local hour; `reelcast outbox dispatch` sends what is due.",
-        ),
-    ] = False,
-    holdout: Annotated[
-        float,
-        typer.Option(
-            min=0.0,
-            max=0.49,
-            help="Share of eligible customers held out (sent nothing) to measure lift, e.g. 0.1.",
-        ),
-    ] = 0.0,
-    boost_categories: Annotated[
-        str | None, typer.Option(help="Categories to favour, comma-separated.", show_default=False)
-    ] = None,
-    block_categories: Annotated[
-        str | None,
-        typer.Option(help="Categories never to show, comma-separated.", show_default=False),
-    ] = None,
-    boost_brands: Annotated[
-        str | None, typer.Option(help="Brands to favour, comma-separated.", show_default=False)
-    ] = None,
-    block_brands: Annotated[
-        str | None, typer.Option(help="Brands never to show, comma-separated.", show_default=False)
-    ] = None,
-    diversity: Annotated[
-        str | None,
-        typer.Option(
-            help="cap: at most --max-per-category products of one category per customer; "
-            "mmr: maximal marginal relevance weighted by --mmr-lambda. Default: cap.",
-            show_default=False,
-        ),
-    ] = None,
-    max_per_category: Annotated[
-        int | None, typer.Option(help="With --diversity cap. Default: 2.", show_default=False)
-    ] = None,
-    mmr_lambda: Annotated[
-        float | None,
-        typer.Option(
-            help="With --diversity mmr: 1 ranks by relevance only, 0 by new categories only. "
-            "Default: 0.7.",
-            show_default=False,
-        ),
-    ] = None,
-    explore_rate: Annotated[
-        float | None,
-        typer.Option(
-            help="Chance that the last slot explores (logged with its propensity). Default: 0.05.",
-            show_default=False,
-        ),
-    ] = None,
-    repurchase_days: Annotated[
-        int | None,
-        typer.Option(
-            help="Days after which --repurchase-categories may be recommended again. "
-            "Default: 0 (never).",
-            show_default=False,
-        ),
-    ] = None,
-    repurchase_categories: Annotated[
-        str | None, typer.Option(help="Consumable categories, comma-separated.", show_default=False)
-    ] = None,
-    verbose: VerboseOpt = False,
+    workspace: WorkspaceOpt = None, verbose: VerboseOpt = False, **fields: Any
 ) -> None:
     """Run a campaign on your own CSV files: audience, picks, videos, checks, emails."""
-    if not (auto_approve or dry_run or sys.stdin.isatty()):
-        _error(
+    if not (fields["auto_approve"] or fields["dry_run"] or sys.stdin.isatty()):
+        raise fail(
             "this run needs approval and there is no terminal to ask: pass "
             "--auto-approve, or start it from the Prefect UI (deployment `campaign`)"
         )
-        raise typer.Exit(2)
     _quiet_prefect(verbose)
-    if on_bad_rows not in ("fail", "skip"):
-        _error("--on-bad-rows must be 'fail' or 'skip'")
-        raise typer.Exit(2)
-    settings = _settings(workspace)
+    settings, _ = context(workspace)
     from datetime import UTC, datetime
 
     from pydantic import ValidationError
 
-    campaign = campaign or f"campaign-{datetime.now(UTC):%Y-%m-%d}"
-    console.print(f"Campaign id: {campaign}")
+    fields["campaign"] = fields["campaign"] or f"campaign-{datetime.now(UTC):%Y-%m-%d}"
+    console.print(f"Campaign id: {fields['campaign']}")
     # The workspace keys "one email per customer per campaign": say which one this is.
     console.print(f"Workspace:   {settings.workspace.resolve()}", highlight=False)
 
     from campaigns.params import CampaignParams
 
     try:
-        params = CampaignParams(
-            campaign=campaign,
-            catalog=str(catalog),
-            customers=str(customers),
-            events=str(events),
-            template=template,
-            limit=limit,
-            on_bad_rows=on_bad_rows,
-            dry_run=dry_run,
-            subject=subject,
-            workspace=str(settings.workspace),
-            auto_approve=auto_approve,
-            holdout_share=holdout,
-            send_now=send_now,
-            subject_b=subject_b,
-            # The product rules: only those given, so their defaults live in CampaignParams.
-            **{
-                name: value
-                for name, value in {
-                    "boost_categories": boost_categories,
-                    "block_categories": block_categories,
-                    "boost_brands": boost_brands,
-                    "block_brands": block_brands,
-                    "diversity": diversity,
-                    "max_per_category": max_per_category,
-                    "mmr_lambda": mmr_lambda,
-                    "explore_rate": explore_rate,
-                    "repurchase_days": repurchase_days,
-                    "repurchase_categories": repurchase_categories,
-                }.items()
-                if value is not None
-            },
-        )
+        params = CampaignParams(**fields, workspace=str(settings.workspace))
     except ValidationError as exc:
         for e in exc.errors(include_input=False, include_url=False):
             message = e["msg"]
             if e["type"] == "string_pattern_mismatch":
                 message = "use 1 to 64 letters, digits, '.', '_' or '-'"
             if e["loc"]:
-                _error(f"--{str(e['loc'][0]).replace('_', '-')}: {message}")
+                fail(f"{option_name(str(e['loc'][0]))}: {message}")
             else:  # a rule across options, e.g. a brand both boosted and blocked
-                _error(message.removeprefix("Value error, "))
+                fail(message.removeprefix("Value error, "))
         raise typer.Exit(2) from None
     _run(params, settings, verbose)
 
@@ -463,6 +272,8 @@ def main() -> None:
     """Entry point of the `reelcast` command."""
     try:
         app()
+    except ReelcastError as exc:  # a user error: one line saying what to do, no traceback
+        sys.exit(fail(str(exc)).exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)

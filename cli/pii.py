@@ -17,6 +17,9 @@ from typing import Annotated
 
 import typer
 
+from cli.common import fail
+from retail.errors import ReelcastError
+
 pii_app = typer.Typer(
     help="Find personal data (emails, phones, cards, IBANs, IPs, ids, names, addresses) in copy.",
     no_args_is_help=True,
@@ -25,7 +28,7 @@ pii_app = typer.Typer(
 )
 
 
-class PiiInputError(Exception):
+class PiiInputError(ReelcastError):
     """A file the scan cannot read, with the file (and line) in the message."""
 
 
@@ -62,9 +65,8 @@ def scan(
 
     try:
         texts = list(read_texts(file))
-    except PiiInputError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    except PiiInputError as exc:  # also when run as `python -m cli.pii`, without main()
+        raise fail(str(exc)) from None
     allowed = AllowList(allow or ())
     out = sys.stdout
     for line, text in texts:

@@ -21,12 +21,13 @@ from pathlib import Path
 import yaml
 from babel.numbers import format_currency
 
+from compliance.errors import ComplianceError
 from retail.types import Product
 
 DEFAULT_POLICY = Path(__file__).with_name("policies") / "claims.yaml"
 
 
-class PolicyError(Exception):
+class PolicyError(ComplianceError):
     """The claims policy file cannot be used; the message names the file and field."""
 
 

@@ -7,8 +7,10 @@ field or product and never carry a customer's personal data, only the customer i
 
 from __future__ import annotations
 
+from retail.errors import ReelcastError
 
-class CreativeError(Exception):
+
+class CreativeError(ReelcastError):
     """A problem with the inputs or the machine that the user can fix."""
 
 

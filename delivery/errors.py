@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from retail.errors import ReelcastError
+
 # Deliberately loose: anything shaped like local@domain, bracketed or not. Over-redacting
 # a Message-ID in an error text costs nothing; leaking an address is a privacy incident.
 _ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:@]+@[^\s<>()\[\]\"',;:@]+")
@@ -24,7 +26,7 @@ def redact_addresses(text: str, *known: str) -> str:
     return _ADDRESS.sub(REDACTED, text)
 
 
-class DeliveryError(Exception):
+class DeliveryError(ReelcastError):
     """Base of every error the delivery package raises on purpose."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from retail.errors import ReelcastError
 
-class RecsError(Exception):
+
+class RecsError(ReelcastError):
     """Recommendations cannot be made from these inputs or settings.
 
     The message names the offending setting or says what to change; it carries product

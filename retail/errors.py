@@ -1,9 +1,17 @@
-"""Errors a user can cause with their retail files."""
+"""Errors a user can cause with their retail files, and `ReelcastError`, the root of all."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+
+class ReelcastError(Exception):
+    """Errors a user can cause (a bad file, template, setting); the message says what to do.
+
+    Every package's error base derives from it, so the command line catches this one type
+    and prints it as one `error:` line; anything else escaping is our bug, with a traceback.
+    """
 
 
 @dataclass(frozen=True)
@@ -25,7 +33,7 @@ class RowProblem:
         return f"{self.file}:{self.line}: {self.field}: {self.problem}"
 
 
-class RetailDataError(Exception):
+class RetailDataError(ReelcastError):
     """An input file cannot be used as it is; the message lists every problem found."""
 
     def __init__(self, problems: list[RowProblem], hint: str = "") -> None:

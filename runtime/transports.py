@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from delivery.transport import Transport
+from retail.errors import ReelcastError
 from runtime.settings import Settings
 from runtime.workspace import Workspace
 
 
-class TransportSettingsError(ValueError):
+class TransportSettingsError(ReelcastError, ValueError):
     """The email settings are incomplete; the message names the setting."""
 
 

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 
-def _reelcast(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REELCAST_")}
-    env["COLUMNS"] = "200"
+def _reelcast(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REELCAST_")} | (env or {})
+    env.setdefault("COLUMNS", "200")
     return subprocess.run(
         [sys.executable, "-m", "cli.main", *args],
         capture_output=True,
@@ -39,7 +41,9 @@ def _copy(retailer, dest: Path) -> dict[str, Path]:
     return {name: dest / f"{name}.csv" for name in ("catalog", "customers", "events")}
 
 
-def _run(files: dict[str, Path], cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    files: dict[str, Path], cwd: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return _reelcast(
         "campaign",
         "run",
@@ -54,6 +58,7 @@ def _run(files: dict[str, Path], cwd: Path, *extra: str) -> subprocess.Completed
         "--auto-approve",
         *extra,
         cwd=cwd,
+        env=env,
     )
 
 
@@ -186,3 +191,71 @@ def test_a_missing_product_image_stops_the_run_before_rendering_with_its_row(
     assert f"{files['catalog']}:" in result.stderr and ": image: file not found" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "ws" / "renders").exists()
+
+
+def test_a_bad_claims_policy_file_is_one_error_line_naming_the_file_before_anything_runs(
+    small_retailer, tmp_path: Path
+) -> None:
+    files = _copy(small_retailer, tmp_path / "data")
+    policy = tmp_path / "claims.yaml"
+    policy.write_text("superlatives: best ever\n")  # a phrase list must be a list
+    result = _run(files, tmp_path, "--dry-run", env={"REELCAST_CLAIMS_POLICY": str(policy)})
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {policy}: superlatives: expected a list of phrases"]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "ws" / "renders").exists()
+
+
+def test_a_user_error_from_any_command_is_one_line_and_a_bug_keeps_its_traceback(
+    tmp_path: Path,
+) -> None:
+    # One command raising a package's user error, one raising a bug; main() must tell them apart.
+    script = (
+        "import sys\n"
+        "from cli import main\n"
+        "from compliance.claims import PolicyError\n"
+        "def user_error(): raise PolicyError('policy.yaml: urgency: expected a list of phrases')\n"
+        "def bug(): return {}['missing']\n"
+        "main.app.command('user-error')(user_error)\n"
+        "main.app.command('bug')(bug)\n"
+        "sys.argv[0] = 'reelcast'\n"
+        "main.main()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REELCAST_")}
+    runs = {
+        name: subprocess.run(
+            [sys.executable, "-c", script, name],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+        for name in ("user-error", "bug")
+    }
+    user = runs["user-error"]
+    assert user.returncode == 2
+    assert user.stderr == "error: policy.yaml: urgency: expected a list of phrases\n"
+    bug = runs["bug"]
+    assert bug.returncode == 1
+    assert "Traceback" in bug.stderr and "KeyError: 'missing'" in bug.stderr
+
+
+def test_every_package_error_base_is_a_reelcast_error() -> None:
+    from cli.local_stack import StackError
+    from cli.pii import PiiInputError
+    from compliance.claims import PolicyError
+    from compliance.errors import ComplianceError
+    from creative.errors import CreativeError
+    from delivery.errors import DeliveryError
+    from recs.errors import RecsError
+    from retail.errors import ReelcastError, RetailDataError
+    from runtime.transports import TransportSettingsError
+
+    bases = [RetailDataError, RecsError, CreativeError, ComplianceError, DeliveryError]
+    bases += [PolicyError, TransportSettingsError, PiiInputError, StackError]
+    assert [b for b in bases if not issubclass(b, ReelcastError)] == []
+    assert issubclass(PolicyError, ComplianceError)
+    assert issubclass(TransportSettingsError, ValueError)  # still caught as a ValueError
