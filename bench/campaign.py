@@ -440,9 +440,9 @@ FLOW_WRAPS = {
     ("flows.campaign", "create_link_artifact"): "bookkeeping",
     ("flows.campaign", "create_progress_artifact"): "bookkeeping",
     ("flows.campaign", "update_progress_artifact"): "bookkeeping",
-    ("flows.campaign", "_publish"): "bookkeeping",
+    ("flows.campaign", "publish"): "bookkeeping",
     ("campaigns.summary", "reason_counts"): "bookkeeping",
-    ("flows.campaign", "_render_all"): "render",
+    ("flows.campaign", "render_all"): "render",
 }
 # The flow's tasks (flows.campaign): time from a task call to its body is Prefect's.
 TASKS = (
@@ -494,12 +494,12 @@ def install_wraps(spans: Spans) -> None:
 def flow_stages(spans: Spans, main: int, start: float, end: float, rep: StageReporter) -> dict:
     """Split the flow's wall time into the same stages as the direct side.
 
-    render = from the reporter's start("render") to the end of _render_all (all results
+    render = from the reporter's start("render") to the end of render_all (all results
     in). Every other stage is the sum of its calls' spans on the flow's own thread
     outside that window. Whatever is left is orchestration.
     """
     stages: dict[str, float] = dict.fromkeys(STAGES, 0.0)
-    waits = spans.of("flows.campaign._render_all")
+    waits = spans.of("flows.campaign.render_all")
     r0 = rep.starts.get("render", start)
     r1 = waits[-1][3] if waits else r0
     stages["render"] = r1 - r0
@@ -742,7 +742,7 @@ def overhead_details(flow: dict, direct: dict, workers: int) -> list[str]:
         "AuditLog.close",
         "flows.campaign.write_gallery",
         "flows.campaign.create_link_artifact",
-        "flows.campaign._publish",
+        "flows.campaign.publish",
         "campaigns.summary.reason_counts",
         "TrackingEvents.events",
         "TrackingEvents.record_exposures",
@@ -788,9 +788,9 @@ def overhead_details(flow: dict, direct: dict, workers: int) -> list[str]:
     first = [s for s in in_flow if s[0] == "flows.campaign.load_retail"]
     if first:
         lines.append(f"flow call → first package call (load_retail): {first[0][2] - start:.2f} s")
-    last = [s for s in in_flow if s[0] == "flows.campaign._publish"]
+    last = [s for s in in_flow if s[0] == "flows.campaign.publish"]
     if last:
-        lines.append(f"_publish end → flow call returns: {end - last[-1][3]:.2f} s")
+        lines.append(f"publish end → flow call returns: {end - last[-1][3]:.2f} s")
     lines.append(
         "stage deltas flow − direct: "
         + ", ".join(

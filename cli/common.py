@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.text import Text
 from typer.core import TyperCommand
+
+if TYPE_CHECKING:
+    from runtime.settings import Settings
+    from runtime.workspace import Workspace
 
 err = Console(stderr=True)
 
@@ -39,7 +43,8 @@ class OneLineUsageErrors(TyperCommand):
     Typer's default is a usage banner and a framed panel; a script greps for `error:`.
     """
 
-    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]  # Click's signature
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # ctx: the vendored click's Context, which typer does not export under a public name
         try:
             return super().parse_args(ctx, args)
         except typer.BadParameter as exc:
@@ -49,7 +54,7 @@ class OneLineUsageErrors(TyperCommand):
             raise fail(exc.format_message()) from None  # Missing option '--catalog'.
 
 
-def context(workspace: Path | None):  # type: ignore[no-untyped-def]
+def context(workspace: Path | None) -> tuple[Settings, Workspace]:
     """(settings, workspace) for a command; invalid settings are one clean error."""
     from pydantic import ValidationError
 
@@ -57,7 +62,7 @@ def context(workspace: Path | None):  # type: ignore[no-untyped-def]
     from runtime.workspace import Workspace
 
     try:
-        settings = Settings(**({"workspace": workspace} if workspace else {}))
+        settings = Settings.for_workspace(workspace)
     except ValidationError as exc:
         problems = "; ".join(
             f"REELCAST_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"

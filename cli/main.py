@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,6 +24,11 @@ from cli.templates import template_app
 from cli.tracking import report, track_app
 from cli.vendor import vendor_sim
 from retail.errors import ReelcastError
+
+if TYPE_CHECKING:
+    from campaigns.params import CampaignParams
+    from campaigns.summary import CampaignSummary
+    from runtime.settings import Settings
 
 # Before Prefect is imported anywhere: no telemetry, and keep the terminal for
 # progress bars (Prefect's own INFO lines still reach the API and the UI).
@@ -52,12 +57,11 @@ def _quiet_prefect(verbose: bool) -> None:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 
 
-def _run(params, settings, verbose: bool):  # type: ignore[no-untyped-def]
+def _run(params: CampaignParams, settings: Settings, verbose: bool) -> CampaignSummary:
     """Check the inputs, then run the campaign flow with progress bars."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from cli.progress import RichReporter
-    from compliance.claims import load_policy
     from creative.template import load_template
     from retail.loaders import load_retail
     from runtime.progress import reporting
@@ -73,8 +77,7 @@ def _run(params, settings, verbose: bool):  # type: ignore[no-untyped-def]
             check_images=True,
         )
         load_template(settings.templates_dir, params.template, settings.assets_dir)
-        if settings.claims_policy:
-            load_policy(settings.claims_policy)
+        settings.claims()
 
     with console.status("Starting Prefect (first run of a session takes a few seconds)…"):
         from flows.campaign import campaign_flow
@@ -100,7 +103,7 @@ def _run(params, settings, verbose: bool):  # type: ignore[no-untyped-def]
     return summary
 
 
-def _print_summary(summary, seconds: float) -> None:  # type: ignore[no-untyped-def]
+def _print_summary(summary: CampaignSummary, seconds: float) -> None:
     table = Table(
         title=f"Campaign '{summary.campaign}'" + (" — dry run" if summary.dry_run else ""),
         show_header=False,

@@ -16,6 +16,8 @@ from rich.table import Table
 from cli.common import WorkspaceOpt, context, fail
 
 if TYPE_CHECKING:
+    from delivery.esp import EspTransport
+    from delivery.outbox import Outbox
     from runtime.settings import Settings
     from runtime.workspace import Workspace
 
@@ -48,7 +50,7 @@ EspKeyOpt = Annotated[
 ]
 
 
-def _open_outbox(workspace: Path | None):  # type: ignore[no-untyped-def]
+def _open_outbox(workspace: Path | None) -> tuple[Settings, Workspace, Outbox]:
     from delivery.outbox import Outbox
 
     settings, ws = _with_outbox(workspace)
@@ -63,11 +65,10 @@ def _with_outbox(workspace: Path | None) -> tuple[Settings, Workspace]:
     return settings, ws
 
 
-def _esp(url: str | None, key: str | None):  # type: ignore[no-untyped-def]
+def _esp(url: str, key: str | None) -> EspTransport:
+    """The email API's client, for commands that ask it about messages."""
     from delivery.esp import EspTransport
 
-    if url is None:
-        return None
     if not key:
         raise fail("--esp-url needs an API key: set REELCAST_ESP_API_KEY")
     return EspTransport(url, key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 
 
 class RichReporter:
@@ -13,7 +13,7 @@ class RichReporter:
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
-        self._tasks: dict[str, int] = {}
+        self._tasks: dict[str, TaskID] = {}
         self._lock = threading.Lock()
 
     def approval_requested(self, flow_run_id: str, gallery: str) -> None:

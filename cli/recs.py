@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from cli.common import WorkspaceOpt, context, fail
+
+if TYPE_CHECKING:
+    from retail.loaders import RetailData
 
 console = Console()
 err = Console(stderr=True)
@@ -24,7 +27,7 @@ CustomersOpt = Annotated[Path, typer.Option(help="Customers CSV.")]
 EventsOpt = Annotated[Path, typer.Option(help="Events CSV.")]
 
 
-def _load(catalog: Path, customers: Path, events: Path):  # type: ignore[no-untyped-def]
+def _load(catalog: Path, customers: Path, events: Path) -> RetailData:
     from retail.errors import RetailDataError
     from retail.loaders import load_retail
 

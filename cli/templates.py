@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
 from cli.common import fail
+
+if TYPE_CHECKING:
+    from creative.template import Template
 
 template_app = typer.Typer(
     help="Check video templates (text overflow, contrast, held frames) and preview them.",
@@ -34,7 +37,7 @@ class AspectChoice(StrEnum):
 NameArg = Annotated[str, typer.Argument(help="Template name (a folder in the templates dir).")]
 
 
-def _load(name: str, aspect: str | None = None):  # type: ignore[no-untyped-def]
+def _load(name: str, aspect: str | None = None) -> Template:
     from creative.errors import CreativeError
     from creative.template import load_template
     from runtime.settings import Settings

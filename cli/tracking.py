@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +12,7 @@ import typer
 from rich.console import Console
 
 from cli.common import WorkspaceOpt, context, fail
+from runtime.reports import campaign_report, demo_file
 
 console = Console()
 err = Console(stderr=True)
@@ -27,11 +27,6 @@ track_app = typer.Typer(
 @track_app.callback()
 def _track() -> None:
     """The tracking web app: landing pages, clicks, opens, one-click unsubscribe."""
-
-
-def _demo_file(ws, name: str) -> Path | None:  # type: ignore[no-untyped-def]
-    path = ws.demo_data / name
-    return path if path.is_file() else None
 
 
 @track_app.command("serve")
@@ -72,7 +67,7 @@ def serve(
             "https URL (RFC 8058 one-click unsubscribe and mailbox providers require it)",
             settings.public_base_url,
         )
-    catalog = catalog or _demo_file(ws, "catalog.csv")
+    catalog = catalog or demo_file(ws, "catalog.csv")
     products: list[Product] = []
     if catalog is not None:
         try:
@@ -171,57 +166,3 @@ def report(
         console.print(result.to_markdown(), markup=False, highlight=False, soft_wrap=True)
         if png is not None:
             console.print(f"chart: {png}")
-
-
-def campaign_report(  # type: ignore[no-untyped-def]
-    settings,
-    ws,
-    campaign: str,
-    *,
-    customers: Path | None = None,
-    events: Path | None = None,
-    holdout_share: float | None = None,
-    attribution_days: float = 7.0,
-):
-    """Build a campaign's report from the workspace (shared by the CLI and the report flow).
-
-    Raises RetailDataError for unreadable customer or event files.
-    """
-    from compliance.audience import Holdout
-    from compliance.audit import AuditLog
-    from delivery.report import load_report, population_from_audit
-    from retail.loaders import load_rows
-    from retail.types import Customer, Event, EventType
-
-    if campaign == "demo":
-        customers = customers or _demo_file(ws, "customers.csv")
-        events = events or _demo_file(ws, "events.csv")
-    if holdout_share is None and ws.audit_db.exists():
-        with AuditLog(ws.audit_db) as audit:
-            recorded = [r for r in audit.records(campaign=campaign) if r.kind == "holdout"]
-        if recorded and isinstance(recorded[-1].data.get("share"), int | float):
-            holdout_share = float(recorded[-1].data["share"])  # type: ignore[arg-type]
-    purchases = []
-    if events is not None:
-        loaded = load_rows(events, Event, "skip").items
-        purchases = [e for e in loaded if e.type is EventType.purchase]
-    population = None
-    if customers is not None:
-        ids = [c.id for c in load_rows(customers, Customer, "skip").items]
-        population = population_from_audit(
-            ids, audit_db=ws.audit_db, secret=settings.secret(), campaign=campaign
-        )
-    holdout = Holdout(holdout_share, campaign, settings.holdout_salt) if holdout_share else None
-    result = load_report(
-        campaign,
-        state_db=ws.state_db,
-        purchases=purchases,
-        population=population,
-        holdout=holdout,
-        attribution=timedelta(days=attribution_days),
-    )
-    if events is None:
-        result.notes.append("no events file given: conversions count no purchases (--events)")
-    if holdout_share is None:
-        result.notes.append("holdout share unknown: pass --holdout-share for the lift")
-    return result

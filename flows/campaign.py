@@ -4,10 +4,10 @@ functions (`campaign`, `recs`, `creative`, `delivery`) and logs; the packages de
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
+from uuid import UUID
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import (
@@ -67,6 +67,15 @@ from runtime.workspace import Workspace
 
 # Customer data flows through these tasks: never cache or persist their results.
 step = task(cache_policy=NO_CACHE, persist_result=False)
+
+T = TypeVar("T")
+
+
+def whole(value: T) -> T:
+    """`value` as a task argument Prefect passes on as is, without walking into it (the
+    retail data holds every event: walking it costs seconds per task call). The task
+    receives `value` itself, so it is typed as `value`."""
+    return cast(T, opaque(value))
 
 
 @step
@@ -287,7 +296,7 @@ def _default_runner() -> TaskRunner[Any]:
 def campaign_flow(params: CampaignParams) -> CampaignSummary:
     """Run one campaign: load, choose the audience, pick, render, check, queue, send."""
     params = params.dated(datetime.now(UTC))
-    settings = Settings(**({"workspace": params.workspace} if params.workspace else {}))
+    settings = Settings.for_workspace(params.workspace)
     ws = Workspace(settings.workspace).create()
     secret = settings.secret()
     summary = CampaignSummary(
@@ -300,18 +309,18 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     if settings.unsubscribe_maildir is not None:  # who asked by mail is out before the audience
         honour_unsubscribe_mail(settings, ws)
     data = load_files(params, ws.state_db)
-    audience = audience_for(opaque(data), params, settings, ws)
+    audience = audience_for(whole(data), params, settings, ws)
     chosen = selected(audience, params.limit)
     summary.count_audience(data, audience, chosen)
     audit = CampaignAudit(AuditLog(ws.audit_db), params.campaign)
     audit.exclusions(audience, lambda cid: pseudonymize(secret, cid))
     if not chosen:
         return _stop(summary, audit, "no eligible customers: nothing to render or send")
-    record, refusal = choose_model(opaque(data), settings, ws)
+    record, refusal = choose_model(whole(data), settings, ws)
     if record is None:
         return _stop(summary, audit, refusal, blocked=True)
     reporter().start("recommend", len(chosen))
-    picks = pick_products(opaque(data), record, [c.id for c in chosen], params, ws)
+    picks = pick_products(whole(data), record, [c.id for c in chosen], params, ws)
     summary.count_picks(picks)
     products = {p.id: p for p in data.products}
     template = load_template(settings.templates_dir, params.template, settings.assets_dir)
@@ -331,9 +340,9 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         template=template,
         jobs=jobs,
     )
-    renders = _render_all(jobs, settings, ws, summary)
+    renders = render_all(jobs, settings, ws, summary)
     allow = creative_allowlist(data.products, template)
-    checked = check_all(jobs, renders, opaque(products), opaque(allow), settings)
+    checked = check_all(jobs, renders, whole(products), whole(allow), settings)
     summary.count_checks(checked)
     audit.creatives(checked, summary.rendered_locally)
     stages = stage_counts(summary, checked)
@@ -344,11 +353,11 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     if not params.dry_run and summary.approval != "rejected":
         reporter().start("email", len(passed))
         summary.queued, summary.already_queued = queue_all(
-            opaque(passed),
+            whole(passed),
             params,
             settings,
-            opaque(products),
-            opaque(data.events),
+            whole(products),
+            whole(data.events),
             str(ws.state_db),
         )
         reporter().start("send", summary.queued)
@@ -357,7 +366,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         record_sends([job for job, _ in passed], params.campaign, str(ws.state_db))
         audit.sends([job for job, _ in passed], ws.state_db)
     audit.log.close()
-    _publish(summary, picks_rows(checked))
+    publish(summary, picks_rows(checked))
     get_run_logger().info(
         "campaign %s: %d sent, %d queued", params.campaign, summary.sent, summary.queued
     )
@@ -372,11 +381,11 @@ def _stop(
     get_run_logger().warning("%s", why)
     summary.blocked = why if blocked else ""
     audit.log.close()
-    _publish(summary, [])
+    publish(summary, [])
     return summary
 
 
-def _render_all(
+def render_all(
     jobs: list[Job], settings: Settings, ws: Workspace, summary: CampaignSummary
 ) -> list[Render]:
     """Every job's video, rendered on the task runner, in the jobs' order; the vendor's
@@ -390,7 +399,7 @@ def _render_all(
             out_dir=unmapped(str(ws.renders)),
             metrics_db=unmapped(str(ws.metrics_db)),
         )
-        _progress(futures, summary.campaign)
+        _progress(list(futures), summary.campaign)
         renders = [f.result() for f in futures]
         costs = renderer.costs(summary.campaign)
         fallbacks = renderer.rendered_locally(summary.campaign)
@@ -405,12 +414,13 @@ def _render_all(
     return renders
 
 
-def _progress(futures: Sequence[PrefectFuture[Render]], campaign: str) -> None:
+def _progress(futures: list[PrefectFuture[Render]], campaign: str) -> None:
     """Update the render progress artifact a few times (not one API call per video)."""
     total = len(futures)
     artifact_id = create_progress_artifact(
         0.0, key=artifact_key(campaign, "render-progress"), description="Videos rendered"
     )
+    assert isinstance(artifact_id, UUID)  # called from sync code: the id, not a coroutine
     last = 0.0
     for done, _ in enumerate(as_completed(futures), start=1):
         share = 100.0 * done / total
@@ -455,7 +465,7 @@ def _gallery(
     return gallery
 
 
-def _publish(summary: CampaignSummary, rows: list[dict[str, str]]) -> None:
+def publish(summary: CampaignSummary, rows: list[dict[str, str]]) -> None:
     """The summary (counts only) and the picks table (pseudonyms only) as artifacts."""
     create_markdown_artifact(
         summary_markdown(summary),

@@ -15,7 +15,7 @@ from runtime.workspace import Workspace
 
 
 def _workspace(workspace: str | None) -> tuple[Settings, Workspace]:
-    settings = Settings(**({"workspace": workspace} if workspace else {}))
+    settings = Settings.for_workspace(workspace)
     return settings, Workspace(settings.workspace).create()
 
 
@@ -83,7 +83,7 @@ def report_flow(
     """
     from pathlib import Path
 
-    from cli.tracking import campaign_report
+    from runtime.reports import campaign_report
 
     settings, ws = _workspace(workspace)
     if not campaign:

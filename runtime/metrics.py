@@ -12,9 +12,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 
 import numpy as np
+
+from delivery.transport import Transport
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS latency (stage TEXT NOT NULL, seconds REAL NOT NULL, at TEXT NOT NULL);
@@ -114,11 +117,11 @@ class Metrics:
 class TimedTransport:
     """Wraps an email transport: every send is a `send` latency observation."""
 
-    def __init__(self, inner, metrics: Metrics) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, inner: Transport, metrics: Metrics) -> None:
         self._inner = inner
         self._metrics = metrics
 
-    def send(self, msg, recipient: str) -> str:  # type: ignore[no-untyped-def]
+    def send(self, msg: EmailMessage, recipient: str) -> str:
         """Send through the wrapped transport, timing it."""
         with self._metrics.timed("send"):
             return self._inner.send(msg, recipient)

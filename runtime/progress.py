@@ -8,6 +8,7 @@ default reporter does nothing and the Prefect UI shows the run instead.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -43,7 +44,7 @@ def reporter() -> Reporter:
 
 
 @contextmanager
-def reporting(new: Reporter):  # type: ignore[no-untyped-def]
+def reporting(new: Reporter) -> Iterator[Reporter]:
     """Install `new` for the duration of the block."""
     global _reporter
     with _lock:

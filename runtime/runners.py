@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from prefect.task_runners import ThreadPoolTaskRunner
+from typing import Any
+
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from runtime.settings import Settings
 
 
-def task_runner(settings: Settings):  # type: ignore[no-untyped-def]
+def task_runner(settings: Settings) -> TaskRunner[Any]:
     """Threads by default (ffmpeg does the heavy work in its own process); Dask when
     REELCAST_DASK_ADDRESS names a scheduler."""
     if settings.dask_address:

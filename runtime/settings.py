@@ -126,6 +126,12 @@ class Settings(BaseSettings):
     templates_dir: Path = Field(default_factory=lambda: _bundled("templates"))
     assets_dir: Path = Field(default_factory=lambda: _bundled("assets"))
 
+    @classmethod
+    def for_workspace(cls, workspace: Path | str | None) -> Settings:
+        """The settings, with the workspace folder given on the command line or as a flow
+        parameter in place of REELCAST_WORKSPACE (None: as configured)."""
+        return cls(workspace=Path(workspace)) if workspace else cls()
+
     def secret(self) -> bytes:
         """The pseudonymization key: from settings, else created once in the workspace."""
         if self.pseudonym_secret is not None:

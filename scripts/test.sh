@@ -1,5 +1,5 @@
 #!/bin/sh
-# Install reelcast with its test extras, lint, and run the whole test suite.
+# Install reelcast with its test extras, lint, type-check, and run the whole test suite.
 set -e
 cd "$(dirname "$0")/.."
 sh scripts/ensure-ffmpeg.sh
@@ -7,4 +7,5 @@ sh scripts/ensure-chromium.sh
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 python3 -m ruff check .
 python3 -m ruff format --check .
+python3 -m mypy
 exec python3 -m pytest "$@"
