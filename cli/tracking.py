@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 
 from cli.common import WorkspaceOpt, context, fail
-from runtime.reports import campaign_report, demo_file
 
 console = Console()
 err = Console(stderr=True)
@@ -57,6 +56,7 @@ def serve(
     from retail.errors import RetailDataError
     from retail.loaders import load_rows
     from retail.types import Product
+    from runtime.reports import demo_file
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings, ws = context(workspace)
@@ -140,6 +140,7 @@ def report(
     """Sends, opens, clicks and CTR per variant; conversion lift over the holdout."""
     from delivery.report_chart import draw_chart
     from retail.errors import RetailDataError
+    from runtime.reports import campaign_report
 
     settings, ws = context(workspace)
     if not ws.state_db.exists():

@@ -7,8 +7,22 @@ business rules of `recs.rules` applied after ranking), checked against today's c
 and purchases.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from recs.config import PipelineConfig
 from recs.errors import RecsError
-from recs.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from recs.pipeline import Pipeline
 
 __all__ = ["Pipeline", "PipelineConfig", "RecsError"]
+
+
+def __getattr__(name: str) -> Any:
+    # The pipeline pulls in Faiss, LightGBM and scipy: loaded when first asked for, so
+    # importing a light module of this package (rules, errors) stays light.
+    if name == "Pipeline":
+        from recs.pipeline import Pipeline
+
+        return Pipeline
+    raise AttributeError(f"module 'recs' has no attribute {name!r}")

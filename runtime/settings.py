@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from campaigns.audience import AudienceRules
-from campaigns.emails import Letterhead
-from compliance.audience import FrequencyCap
-from compliance.claims import ClaimsPolicy, load_policy
-from delivery.links import Links
+if TYPE_CHECKING:  # imported where used: every command reads settings, few need these
+    from campaigns.audience import AudienceRules
+    from campaigns.emails import Letterhead
+    from compliance.claims import ClaimsPolicy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -145,6 +144,9 @@ class Settings(BaseSettings):
 
     def audience_rules(self) -> AudienceRules:
         """Consent overrides, the frequency cap and the holdout salt, for every campaign."""
+        from campaigns.audience import AudienceRules
+        from compliance.audience import FrequencyCap
+
         return AudienceRules(
             consent_overrides=dict(self.consent_overrides),
             cap=FrequencyCap(self.frequency_cap_emails, self.frequency_cap_days),
@@ -153,6 +155,9 @@ class Settings(BaseSettings):
 
     def letterhead(self) -> Letterhead:
         """Sender, postal address, link base and templates of every email."""
+        from campaigns.emails import Letterhead
+        from delivery.links import Links
+
         return Letterhead(
             links=Links(self.public_base_url, unsubscribe_address=self.unsubscribe_mailto),
             sender=self.sender,
@@ -163,4 +168,6 @@ class Settings(BaseSettings):
 
     def claims(self) -> ClaimsPolicy:
         """The claims policy in force (the packaged default unless a file is set)."""
+        from compliance.claims import load_policy
+
         return load_policy(self.claims_policy) if self.claims_policy else load_policy()
