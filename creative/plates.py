@@ -331,7 +331,7 @@ def _image(part: ImagePart, scale: float) -> Image.Image:
             opened.draft("RGB", target)  # JPEG: decode at a reduced size when it is large
             image = ImageOps.exif_transpose(opened)
             image.load()
-    except OSError as exc:
+    except (OSError, Image.DecompressionBombError) as exc:  # the bomb is no OSError
         raise RenderError(f"cannot read image {part.path.name}: {exc}") from None
     image = image.convert("RGBA")
     if part.fit == "cover":

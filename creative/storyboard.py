@@ -36,6 +36,7 @@ from creative.template import (
     TextLayer,
     render_text,
 )
+from retail.image_check import image_problem
 from retail.types import Customer, Pick, Product
 
 # Bump when the drawing code changes what the same storyboard looks like, so old renders
@@ -621,6 +622,9 @@ def _image_file(path: Path, what: str) -> tuple[Path, str]:
 @lru_cache(maxsize=4096)
 def _checked_digest(path: Path, mtime_ns: int, size: int, what: str) -> str:
     """sha256 of an image file that Pillow can open (cached per file version)."""
+    problem = image_problem(path)  # from the header: a bomb is never decoded
+    if problem is not None:
+        raise CreativeError(f"{what}: {problem}")
     data = path.read_bytes()
     try:
         with Image.open(path) as image:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from delivery.errors import (
@@ -51,11 +51,17 @@ def retry_delay(attempts: int, base: timedelta) -> timedelta:
     return min(base * factor, _MAX_BACKOFF)
 
 
+def utc_now() -> datetime:
+    """The real clock: what a dispatcher stamps, row by row."""
+    return datetime.now(UTC)
+
+
 def dispatch(
     outbox: Outbox,
     transport: Transport,
     *,
-    now: datetime,
+    now: datetime | None = None,
+    clock: Callable[[], datetime] = utc_now,
     is_suppressed: Callable[[str], bool],
     limit: int | None = None,
     on_progress: Callable[[DispatchReport], None] | None = None,
@@ -65,7 +71,11 @@ def dispatch(
     batch_size: int = 50,
     schedule_ahead: timedelta | None = None,
 ) -> DispatchReport:
-    """Send every message due by `now` (at most `limit`), each at most once.
+    """Send every message due now (at most `limit`), each at most once.
+
+    Time is read from `clock` at every step (claiming, renewing the claim's lease,
+    starting and recording each send), so `sent_at` is when each message went and a long
+    pass keeps its claims alive; `now` pins the clock to one instant (tests, replays).
 
     First reconciles rows an interrupted dispatch left in `sending` for over
     `stale_after`. Then, per message: `is_suppressed(customer_id)` is asked right
@@ -81,9 +91,11 @@ def dispatch(
     """
     if schedule_ahead is not None and not can_schedule(transport):
         raise ValueError(f"{transport!r} cannot schedule sends: leave schedule_ahead unset")
-    horizon = now + (schedule_ahead or timedelta(0))
+    if now is not None:
+        pinned = now
+        clock = lambda: pinned  # noqa: E731
     report = DispatchReport()
-    reconciled = outbox.reconcile(now, stale_after=stale_after)
+    reconciled = outbox.reconcile(clock(), stale_after=stale_after)
     for item in reconciled.unknown:
         log.warning(
             "campaign %s customer %s: an earlier dispatch was interrupted mid-send;"
@@ -95,25 +107,29 @@ def dispatch(
 
     remaining = limit
     while remaining is None or remaining > 0:
+        claimed_at = clock()
         batch = outbox.claim_due(
-            now,
+            claimed_at,
             batch_size if remaining is None else min(batch_size, remaining),
-            due_by=horizon,
+            due_by=claimed_at + (schedule_ahead or timedelta(0)),
         )
         if not batch:
             break
         if remaining is not None:
             remaining -= len(batch)
-        # Claimed rows not yet handled go back to the queue whatever stops this loop
-        # (a transport outage, a failing suppression lookup, Ctrl-C).
+        # Claimed rows not yet started go back to the queue whatever stops this loop (a
+        # transport outage, a failing suppression lookup, Ctrl-C); a started one never does
+        # (Outbox.release refuses it): a reconcile parks it as unknown.
         pending = list(batch)
         try:
             while pending:
+                if outbox.renew(pending, clock()) < len(pending):
+                    log.warning("some claims were taken back by a reconcile; they are skipped")
                 keep_going = _dispatch_one(
                     outbox,
                     transport,
                     pending[0],
-                    now,
+                    clock,
                     is_suppressed,
                     report,
                     max_attempts=max_attempts,
@@ -126,7 +142,7 @@ def dispatch(
                     on_progress(replace(report, reconciled_unknown=list(report.reconciled_unknown)))
         finally:
             if pending:
-                report.deferred += outbox.release(pending, now)
+                report.deferred += outbox.release(pending, clock())
         if report.transport_error is not None:
             break
     return report
@@ -136,7 +152,7 @@ def _dispatch_one(
     outbox: Outbox,
     transport: Transport,
     item: OutboxItem,
-    now: datetime,
+    clock: Callable[[], datetime],
     is_suppressed: Callable[[str], bool],
     report: DispatchReport,
     *,
@@ -146,15 +162,16 @@ def _dispatch_one(
     """Handle one claimed row; False when the whole batch must stop (row left claimed)."""
     who = f"campaign {item.campaign_id} customer {item.customer_id}"
     if is_suppressed(item.customer_id):
-        outbox.mark_suppressed(item.id, now)
+        outbox.mark_suppressed(item.id, clock())
         report.suppressed += 1
         log.info("%s: suppressed, not sent", who)
         return True
-    if not outbox.begin_send(item, now):
+    started = clock()
+    if not outbox.begin_send(item, started):
         log.warning("%s: claim lost before sending (reconciled elsewhere); skipped", who)
         return True
     try:
-        if item.due_at > now:
+        if item.due_at > started:
             # Rows due later are claimed only with schedule_ahead, which dispatch() allows
             # only for a transport that can_schedule().
             scheduling = cast(SchedulingTransport, transport)
@@ -166,31 +183,36 @@ def _dispatch_one(
         log.error("transport unavailable, stopping this batch: %s", report.transport_error)
         return False
     except PermanentSendError as exc:
-        outbox.mark_failed(item.id, str(exc), now)
+        outbox.mark_failed(item.id, str(exc), clock())
         report.failed += 1
         log.warning("%s: rejected: %s", who, _safe(exc, item))
     except TransientSendError as exc:
         attempts = item.attempts + 1
         if attempts >= max_attempts:
-            outbox.mark_failed(item.id, f"gave up after {attempts} attempts: {exc}", now)
+            outbox.mark_failed(item.id, f"gave up after {attempts} attempts: {exc}", clock())
             report.failed += 1
             log.warning("%s: gave up after %d attempts", who, attempts)
         else:
-            outbox.retry(item.id, str(exc), now + retry_delay(attempts, retry_base), now)
+            failed_at = clock()
+            outbox.retry(
+                item.id, str(exc), failed_at + retry_delay(attempts, retry_base), failed_at
+            )
             report.retried += 1
             log.info("%s: deferred (attempt %d): %s", who, attempts, _safe(exc, item))
     except UnknownOutcomeError as exc:
-        outbox.mark_unknown(item.id, str(exc), now)
+        outbox.mark_unknown(item.id, str(exc), clock())
         report.unknown += 1
         log.error("%s: outcome unknown, parked for an operator: %s", who, _safe(exc, item))
     except BaseException as exc:
         # A bug or an interrupt while the message was in the transport's hands: it may
         # have gone out, so park it rather than risk a second copy, then let it surface.
-        outbox.mark_unknown(item.id, f"dispatch interrupted during send: {type(exc).__name__}", now)
+        outbox.mark_unknown(
+            item.id, f"dispatch interrupted during send: {type(exc).__name__}", clock()
+        )
         report.unknown += 1
         raise
     else:
-        outbox.mark_sent(item.id, provider_id, now)
+        outbox.mark_sent(item.id, provider_id, clock())
         report.sent += 1
     return True
 

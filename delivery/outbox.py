@@ -417,21 +417,43 @@ class Outbox:
         )
 
     def release(self, items: list[OutboxItem], now: datetime | None = None) -> int:
-        """Return claimed rows to the queue without charging an attempt.
+        """Return claimed rows whose send never started to the queue, without charging an
+        attempt.
 
-        Only for rows that certainly did not go out (never started, or the transport
-        could not even connect). Rows another claim owns now are left alone.
+        A row whose send started is never released, whatever the caller believes: once a
+        message may have reached the transport it can only become `sent` or `unknown`
+        (a reconcile parks it), or a mail server that took it would get it twice. Rows
+        another claim owns now are left alone too.
         """
         stamp = _now(now)
         released = 0
         for item in items:
             released += self._execute(
                 "UPDATE outbox SET state = 'queued', claim = NULL, claimed_at = NULL,"
-                " send_started_at = NULL, updated_at = ?"
-                " WHERE id = ? AND state = 'sending' AND claim = ?",
+                " updated_at = ?"
+                " WHERE id = ? AND state = 'sending' AND claim = ? AND send_started_at IS NULL",
                 (stamp, item.id, item.claim),
             )
         return released
+
+    def renew(self, items: list[OutboxItem], now: datetime | None = None) -> int:
+        """Renew this dispatcher's lease on claimed rows not yet started: a reconcile in
+        another process takes back only claims older than its stale window, so a long
+        pass keeps what it is still working through. Returns how many it still holds."""
+        if not items:
+            return 0
+        stamp = _now(now)
+        claims = {item.claim for item in items}
+        held = 0
+        for claim in claims:
+            ids = [item.id for item in items if item.claim == claim]
+            marks = ",".join("?" * len(ids))
+            held += self._execute(
+                f"UPDATE outbox SET claimed_at = ?, updated_at = ? WHERE claim = ?"
+                f" AND state = 'sending' AND send_started_at IS NULL AND id IN ({marks})",
+                (stamp, stamp, claim, *ids),
+            )
+        return held
 
     def reconcile(
         self, now: datetime, *, stale_after: timedelta = timedelta(minutes=10)

@@ -102,12 +102,18 @@ def reconcile_with_provider(
     now: datetime,
     campaign: str | None = None,
     settle_after: timedelta = timedelta(minutes=15),
+    retention: timedelta = timedelta(days=30),
 ) -> ProviderReconciliation:
     """Ask the provider about every `unknown` row (of `campaign`, or all) and settle it.
 
-    The provider has it → `sent` with its id. The provider has no record of it, and the
-    send started more than `settle_after` ago (activity feeds lag) → queued again, due
-    `now`. Anything else stays `unknown`.
+    The provider has it → `sent` with its id. The provider has no record of it → queued
+    again, due `now`, but only when its silence means something:
+    - `settle_after` has passed since the later of the send start and the time the
+      message was to go out (a message handed over with a `send_at` up to days ahead is
+      not in the provider's activity before then, and activity feeds lag);
+    - the send started within the provider's activity `retention` (it forgets older
+      messages, delivered or not, so "no record" past it says nothing).
+    Anything else stays `unknown`.
     """
     report = ProviderReconciliation()
     for item in outbox.items(campaign_id=campaign, state=OutboxState.unknown):
@@ -118,10 +124,15 @@ def reconcile_with_provider(
             else DeliveryStatus(ProviderVerdict.unknown)
         )
         started = item.send_started_at or item.updated_at
+        goes_out = max(started, item.due_at)
         if status.verdict is ProviderVerdict.accepted:
             outbox.mark_sent(item.id, status.provider_id or item.message_id or "", now)
             report.sent.append(key)
-        elif status.verdict is ProviderVerdict.not_found and started <= now - settle_after:
+        elif (
+            status.verdict is ProviderVerdict.not_found
+            and goes_out <= now - settle_after
+            and now - started <= retention
+        ):
             outbox.requeue_unknown(
                 item.id, now, "the provider has no record of it: not delivered", now
             )

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from retail.errors import RetailDataError, RowProblem
+from retail.image_check import image_problem
 from retail.types import Customer, Event, Product
 
 OnBadRows = Literal["fail", "skip"]
@@ -194,10 +195,11 @@ def _optional(model: type[BaseModel], name: str) -> bool:
     return not model.model_fields[name].is_required()
 
 
-def _drop_missing_images(catalog: Path, loaded: Loaded[Product]) -> list[RowProblem]:
-    """Leave out products whose image is not a file in the catalog's folder; report them.
+def _drop_unusable_images(catalog: Path, loaded: Loaded[Product]) -> list[RowProblem]:
+    """Leave out products whose image is not a usable image file in the catalog's folder
+    (missing, unreadable, too large, a decompression bomb); report them.
 
-    Found now, a missing image is one line of the load report; found at render time, it
+    Found now, a bad image is one line of the load report; found at render time, it
     would stop the campaign halfway.
     """
     root = catalog.resolve().parent
@@ -212,6 +214,8 @@ def _drop_missing_images(catalog: Path, loaded: Loaded[Product]) -> list[RowProb
                 why = "the path leaves the catalog's folder"
             elif not path.is_file():
                 why = f"file not found ({product.image} in {root})"
+            elif (problem := image_problem(path)) is not None:
+                why = problem
             else:
                 items.append(product)
                 lines.append(line)
@@ -273,7 +277,7 @@ def load_retail(
         duplicates = _drop_duplicate_ids(Path(customers), loaded_customers)
     if duplicates and on_bad_rows == "fail":
         raise RetailDataError(duplicates, hint="give every row its own id")
-    missing = _drop_missing_images(Path(catalog), loaded_products) if check_images else []
+    missing = _drop_unusable_images(Path(catalog), loaded_products) if check_images else []
     if missing and on_bad_rows == "fail":
         raise RetailDataError(
             missing,

@@ -5,7 +5,6 @@ one dispatch pass, and its counts in the metrics. The campaign flow, the dispatc
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from compliance.suppression import SuppressionList
 from delivery.dispatch import DispatchReport, dispatch
@@ -24,7 +23,8 @@ def send_due(
     on_progress: Callable[[DispatchReport], None] | None = None,
 ) -> tuple[DispatchReport, str]:
     """Send every message due now (at most `limit`), each exactly once; suppression is
-    checked again for each. Returns the pass's report and which way mail left."""
+    checked again for each, and each send is stamped with the real time. Returns the
+    pass's report and which way mail left."""
     with (
         Metrics(ws.metrics_db) as metrics,
         Outbox(ws.state_db) as outbox,
@@ -33,7 +33,6 @@ def send_due(
         report = dispatch(
             outbox,
             TimedTransport(transport, metrics),
-            now=datetime.now(UTC),
             is_suppressed=SuppressionList(ws.state_db).__contains__,
             limit=limit,
             on_progress=on_progress,

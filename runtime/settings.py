@@ -6,6 +6,8 @@ get explicit arguments, and the methods below build the small config objects the
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -137,9 +139,7 @@ class Settings(BaseSettings):
             return self.pseudonym_secret.get_secret_value().encode()
         path = self.workspace / "secret.key"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_hex(32))
-            path.chmod(0o600)
+            create_secret_file(path)
         return path.read_text().strip().encode()
 
     def audience_rules(self) -> AudienceRules:
@@ -171,3 +171,25 @@ class Settings(BaseSettings):
         from compliance.claims import load_policy
 
         return load_policy(self.claims_policy) if self.claims_policy else load_policy()
+
+
+def create_secret_file(path: Path) -> None:
+    """Write a new random key to `path`, readable by its owner only, unless one is there.
+
+    The key is written whole, with mode 0600 from the start, to a private temporary file
+    that is then linked into place: the link fails if another process made the key first,
+    so two processes starting together agree on one key, and nobody ever reads a partly
+    written or world-readable one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -279,3 +279,42 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after("Fri, 01 May 2026 10:00:30 GMT", now) == 30.0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+def _unknown_row(outbox: Outbox, compose: Compose, *, due_at: datetime, started: datetime) -> None:
+    """A row handed to the provider at `started` (due at `due_at`), outcome never recorded."""
+    outbox.enqueue(
+        campaign_id=CAMPAIGN,
+        customer_id="cust-00003",
+        recipient="s3@mail.example",
+        message=_message(compose, 3),
+        due_at=due_at,
+        now=started,
+    )
+    [item] = outbox.claim_due(started, 1, due_by=due_at)
+    outbox.begin_send(item, started)
+    outbox.mark_unknown(item.id, "gateway timeout", started)
+
+
+def test_a_scheduled_send_the_provider_does_not_list_yet_is_not_resent(
+    esp: EspTransport, compose: Compose, outbox: Outbox
+) -> None:
+    """Handed over with send_at 48 h ahead: the provider's activity shows nothing before
+    then, so silence 20 minutes after the hand-over proves nothing."""
+    _unknown_row(outbox, compose, due_at=NOW + timedelta(hours=48), started=NOW)
+    soon = reconcile_with_provider(outbox, esp, now=NOW + timedelta(minutes=20))
+    assert soon.undecided == [(CAMPAIGN, "cust-00003")] and not soon.requeued
+    after = reconcile_with_provider(outbox, esp, now=NOW + timedelta(hours=48, minutes=20))
+    assert after.requeued == [(CAMPAIGN, "cust-00003")]
+
+
+def test_no_resend_on_silence_past_the_providers_activity_retention(
+    esp: EspTransport, compose: Compose, outbox: Outbox
+) -> None:
+    _unknown_row(outbox, compose, due_at=NOW, started=NOW)
+    old = reconcile_with_provider(
+        outbox, esp, now=NOW + timedelta(days=31), retention=timedelta(days=30)
+    )
+    assert old.undecided == [(CAMPAIGN, "cust-00003")] and not old.requeued
+    item = outbox.get(CAMPAIGN, "cust-00003")
+    assert item is not None and item.state is OutboxState.unknown

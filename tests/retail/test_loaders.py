@@ -211,3 +211,79 @@ def test_a_semicolon_separated_file_gets_one_problem_that_says_so(tmp_path: Path
     message = str(stopped.value)
     assert f"{path}:1: header: the columns are separated by ';', not commas" in message
     assert "missing column" not in message and "CSV (comma delimited)" in message
+
+
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    """A tiny PNG file whose header promises width × height pixels (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("size", "reason"),
+    [
+        ((60_000, 60_000), "decompression bomb"),  # Pillow's own limit refuses it
+        ((9_000, 6_000), "9000×6000 pixels is over the 40-megapixel limit"),
+    ],
+)
+def test_a_hostile_product_image_is_one_bad_row_not_a_stopped_campaign(
+    small_retailer, tmp_path: Path, size: tuple[int, int], reason: str
+) -> None:
+    catalog, customers, events = _retailer_copy(small_retailer, tmp_path)
+    shutil.copytree(small_retailer.catalog.parent / "images", tmp_path / "images")
+    rows = catalog.read_text().splitlines()
+    header = rows[0].split(",")
+    cells = rows[2].split(",")
+    product_id = cells[header.index("id")]
+    _png_header_only(tmp_path / cells[header.index("image")], *size)
+
+    with pytest.raises(RetailDataError) as stopped:
+        load_retail(catalog, customers, events, check_images=True)
+    assert f"{catalog}:3: image: " in str(stopped.value) and reason in str(stopped.value)
+    data = load_retail(catalog, customers, events, on_bad_rows="skip", check_images=True)
+    assert product_id not in {p.id for p in data.products}
+    assert len(data.products) == len(rows) - 2  # the header and that one product
+
+
+def test_a_bomb_reaching_a_storyboard_is_a_creative_error_naming_the_product(
+    small_retailer, tmp_path: Path
+) -> None:
+    from creative.errors import CreativeError
+    from creative.template import load_template
+    from retail.types import Pick
+
+    repo = Path(__file__).resolve().parents[2]
+    data = load_retail(small_retailer.catalog, small_retailer.customers, small_retailer.events)
+    images = tmp_path / "images"
+    shutil.copytree(small_retailer.catalog.parent / "images", images)
+    product = data.products[0]
+    _png_header_only(tmp_path / product.image, 60_000, 60_000)
+    from creative.storyboard import build_storyboard
+
+    template = load_template(repo / "templates", "hero", repo / "assets")
+    pick = Pick(
+        customer_id=data.customers[0].id,
+        product_ids=(product.id,),
+        scores=(1.0,),
+        reasons=("test",),
+        model_version="t",
+    )
+    with pytest.raises(CreativeError, match=f"product {product.id!r} image .*decompression bomb"):
+        build_storyboard(
+            template,
+            pick,
+            {p.id: p for p in data.products},
+            data.customers[0],
+            images_root=tmp_path,
+        )
