@@ -217,6 +217,38 @@ def dispatch_due(
         raise fail(report.transport_error, code=1)
 
 
+@outbox_app.command("prune")
+def prune(
+    older_than_days: Annotated[
+        float,
+        typer.Option(
+            "--older-than-days",
+            min=0,
+            help="Drop the bodies of emails sent, failed or suppressed more than this many "
+            "days ago (0: all of them).",
+        ),
+    ] = 0.0,
+    vacuum: Annotated[
+        bool, typer.Option("--vacuum", help="Then give the space back to the disk (VACUUM).")
+    ] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Drop stored bodies of finished emails; keys, states and ids stay (exactly-once, the
+    report and the audit need nothing more). Queued and unknown emails keep theirs."""
+    from datetime import timedelta
+
+    _, _, outbox = _open_outbox(workspace)
+    with outbox:
+        done = outbox.prune_bodies(datetime.now(UTC) - timedelta(days=older_than_days))
+        if vacuum:
+            outbox.vacuum()
+    console.print(
+        f"dropped {done.rows} email bodies ({done.bytes / 1e6:.1f} MB)"
+        + ("; space returned to the disk" if vacuum else ""),
+        highlight=False,
+    )
+
+
 @outbox_app.command("reconcile")
 def reconcile(
     esp_url: EspUrlOpt = None,

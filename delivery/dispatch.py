@@ -179,6 +179,9 @@ def _dispatch_one(
         else:
             provider_id = transport.send(item.email(), item.recipient)
     except ConnectionSendError as exc:
+        # Could not even connect: this message certainly did not go, so it may be
+        # released with the rest of the batch.
+        outbox.cancel_send(item, clock())
         report.transport_error = _safe(exc, item)
         log.error("transport unavailable, stopping this batch: %s", report.transport_error)
         return False

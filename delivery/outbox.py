@@ -74,6 +74,27 @@ class OutboxItem:
 
 
 @dataclass(frozen=True)
+class SentRecord:
+    """One sent email as reports need it: who, when, which variant (no address, no body)."""
+
+    customer_id: str
+    sent_at: datetime
+    variant: str | None
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What `Outbox.prune_bodies` cleared."""
+
+    rows: int
+    bytes: int
+
+
+#: rows in these states are done: their bodies are never read again
+FINISHED_STATES = ("sent", "failed", "suppressed")
+
+
+@dataclass(frozen=True)
 class Reconciliation:
     """What `Outbox.reconcile` found left in `sending` by an interrupted dispatcher."""
 
@@ -275,6 +296,43 @@ class Outbox:
             (campaign_id, None if state is None else str(state)),
         )
 
+    def sent(self, campaign_id: str) -> list[SentRecord]:
+        """The campaign's sent emails, oldest first: customer, time, variant. Reads three
+        small columns, never the stored bodies, so a report of 100,000 sends stays small."""
+        rows = self._fetch(
+            "SELECT customer_id, COALESCE(sent_at, updated_at) AS at, variant FROM outbox"
+            " WHERE campaign_id = ? AND state = 'sent' ORDER BY id",
+            (campaign_id,),
+        )
+        return [
+            SentRecord(row["customer_id"], _parse_required_ts(row["at"]), row["variant"])
+            for row in rows
+        ]
+
+    def prune_bodies(self, finished_before: datetime) -> PruneResult:
+        """Drop the stored bodies (each carries its GIF) of emails finished (sent, failed
+        or suppressed) before `finished_before`. The rows stay, with their keys, states,
+        message and provider ids: exactly-once, reports and the audit need nothing more.
+        Queued, in-flight and `unknown` rows keep their bodies (they may still be sent)."""
+        marks = ",".join("?" * len(FINISHED_STATES))
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(length(message)), 0) FROM outbox"
+                f" WHERE state IN ({marks}) AND updated_at <= ? AND length(message) > 0",
+                (*FINISHED_STATES, _ts(finished_before)),
+            ).fetchone()
+            self._db.execute(
+                f"UPDATE outbox SET message = X'' WHERE state IN ({marks}) AND updated_at <= ?"
+                " AND length(message) > 0",
+                (*FINISHED_STATES, _ts(finished_before)),
+            )
+        return PruneResult(rows=int(row[0]), bytes=int(row[1]))
+
+    def vacuum(self) -> None:
+        """Give the space of pruned bodies back to the file system."""
+        with self._lock:
+            self._db.execute("VACUUM")
+
     def counts(self, campaign_id: str | None = None) -> dict[OutboxState, int]:
         """Number of rows in each state (every state present, zeros included)."""
         result = dict.fromkeys(OutboxState, 0)
@@ -351,6 +409,17 @@ class Outbox:
             "UPDATE outbox SET send_started_at = ?, updated_at = ? WHERE id = ?"
             " AND state = 'sending' AND claim = ? AND send_started_at IS NULL",
             (stamp, stamp, item.id, item.claim),
+        )
+        return changed == 1
+
+    def cancel_send(self, item: OutboxItem, now: datetime | None = None) -> bool:
+        """Undo `begin_send` for a message the transport certainly never took (it could
+        not even connect), so the row can be released. Not for any doubtful outcome."""
+        stamp = _now(now)
+        changed = self._execute(
+            "UPDATE outbox SET send_started_at = NULL, updated_at = ? WHERE id = ?"
+            " AND state = 'sending' AND claim = ?",
+            (stamp, item.id, item.claim),
         )
         return changed == 1
 

@@ -434,9 +434,8 @@ def load_report(
     """Read the campaign's sends (outbox) and tracking events (both in `state_db`) and
     build the report; `purchases` come from the retailer's events export."""
     with Outbox(Path(state_db)) as outbox:
-        items = outbox.items(campaign_id=campaign, state=OutboxState.sent)
+        sends = [Send(s.customer_id, s.sent_at, s.variant) for s in outbox.sent(campaign)]
         unknown = outbox.counts(campaign).get(OutboxState.unknown, 0)
-    sends = [Send(i.customer_id, i.sent_at or i.updated_at, i.variant) for i in items]
     with TrackingEvents(Path(state_db)) as store:
         tracking = [t.event for t in store.tracked(campaign_id=campaign)]
     report = build_report(

@@ -5,6 +5,7 @@ one dispatch pass, and its counts in the metrics. The campaign flow, the dispatc
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from compliance.suppression import SuppressionList
 from delivery.dispatch import DispatchReport, dispatch
@@ -23,8 +24,10 @@ def send_due(
     on_progress: Callable[[DispatchReport], None] | None = None,
 ) -> tuple[DispatchReport, str]:
     """Send every message due now (at most `limit`), each exactly once; suppression is
-    checked again for each, and each send is stamped with the real time. Returns the
-    pass's report and which way mail left."""
+    checked again for each, and each send is stamped with the real time. Then the bodies
+    of emails finished longer ago than the retention setting are dropped, so the outbox
+    does not grow by a GIF per customer. Returns the pass's report and which way mail
+    left."""
     with (
         Metrics(ws.metrics_db) as metrics,
         Outbox(ws.state_db) as outbox,
@@ -38,6 +41,7 @@ def send_due(
             on_progress=on_progress,
         )
         count_sends(metrics, report)
+        outbox.prune_bodies(datetime.now(UTC) - timedelta(days=settings.outbox_body_retention_days))
     return report, via
 
 

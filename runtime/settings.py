@@ -119,6 +119,12 @@ class Settings(BaseSettings):
         description="A new model may be this much worse (relative) than "
         "the approved one and still be approved automatically.",
     )
+    outbox_body_retention_days: float = Field(
+        0.0,
+        ge=0,
+        description="Days a sent email's body (with its GIF) stays in the outbox after it is "
+        "sent; 0: dropped at the end of the send pass. Keys, states and ids stay.",
+    )
     claims_policy: Path | None = Field(
         None,
         description="Claims policy YAML (free/superlatives/urgency/discounts); unset: "
