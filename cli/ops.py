@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import mailbox
-import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -180,48 +178,38 @@ def forget(
 ) -> None:
     """Right to erasure: remove a customer's personal data from the workspace.
 
-    Blanks their address and emails in the outbox, deletes their videos and their mails
-    in the local mailbox, and suppresses the id so no later campaign mails them. The
+    Blanks their address and emails in the outbox, deletes the videos made for them alone
+    and the mails to their exact address in the local mailbox, and suppresses the id so
+    no later campaign mails them. The
     audit log keeps only the pseudonymous id and stays valid. Remove the customer from
     your own source files (customers.csv, events.csv) as well.
     """
     from compliance.audit import AuditLog
     from compliance.pseudonym import pseudonymize
-    from compliance.suppression import SuppressionList
-    from delivery.events_store import TrackingEvents
-    from delivery.outbox import Outbox
+    from delivery.erasure import erase_customer
 
     settings, ws = context(workspace)
     if not ws.root.is_dir():
         raise fail(f"no workspace at {ws.root}")
     subject = pseudonymize(settings.secret(), customer)
-    with Outbox(ws.state_db) as outbox:
-        addresses = outbox.recipients(customer)
-        rows = outbox.erase(customer)
-    with TrackingEvents(ws.state_db) as tracking:
-        tracking.erase(customer)
-    mails = 0
-    if ws.maildir.is_dir() and addresses:
-        box = mailbox.Maildir(ws.maildir, create=False)
-        for key, message in list(box.iteritems()):
-            if any(a.lower() in str(message.get("To", "")).lower() for a in addresses):
-                box.remove(key)
-                mails += 1
-    videos = 0
     with AuditLog(ws.audit_db) as log:
-        for record in log.records(subject=subject):
-            key = str(record.data.get("key", "")) if record.kind == "render" else ""
-            folder = ws.renders / key[:2] / key
-            if key and folder.is_dir():
-                shutil.rmtree(folder)
-                videos += 1
-        SuppressionList(ws.state_db).add([customer], reason="erasure", source="forget")
-        log.record(
-            "erasure", campaign="-", subject=subject, outbox_rows=rows, mails=mails, videos=videos
+        done = erase_customer(
+            customer,
+            subject,
+            state_db=ws.state_db,
+            audit=log,
+            maildir=ws.maildir,
+            renders=ws.renders,
         )
+    shared = (
+        f"; {done.shared_videos} video(s) kept: other recipients received the same one"
+        if done.shared_videos
+        else ""
+    )
     console.print(
-        f"erased {subject}: {rows} outbox row(s) blanked, {mails} mail(s) and "
-        f"{videos} video(s) deleted; suppressed for future campaigns"
+        f"erased {subject}: {done.outbox_rows} outbox row(s) blanked, {done.mails} mail(s) "
+        f"and {done.videos} video(s) deleted{shared}; suppressed for future campaigns",
+        highlight=False,
     )
 
 

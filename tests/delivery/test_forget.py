@@ -1,0 +1,82 @@
+"""`reelcast forget` erases one customer: their exact address, their own videos, nobody else's."""
+
+from __future__ import annotations
+
+import mailbox
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from compliance.audit import AuditLog
+from compliance.pseudonym import pseudonymize
+from delivery.outbox import Outbox
+from runtime.settings import Settings
+
+
+def _mail(to: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["To"] = to
+    msg["Subject"] = "Picked for you"
+    msg.set_content("hello")
+    return msg
+
+
+def _video(renders: Path, key: str) -> Path:
+    folder = renders / key[:2] / key
+    folder.mkdir(parents=True)
+    (folder / "video.mp4").write_bytes(b"video")
+    return folder
+
+
+def test_forget_matches_exact_addresses_and_keeps_videos_others_received(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from cli.main import app
+
+    monkeypatch.delenv("REELCAST_PSEUDONYM_SECRET", raising=False)
+    ws = tmp_path / "ws"
+    secret = Settings(workspace=ws).secret()
+    people = {"c-ann": "ann@shop.example", "c-joann": "joann@shop.example", "c-bo": "bo@x.example"}
+    alias = {cid: pseudonymize(secret, cid) for cid in people}
+    now = datetime.now(UTC)
+    with Outbox(ws / "state.sqlite") as outbox:
+        for cid, address in people.items():
+            outbox.enqueue(
+                campaign_id="spring", customer_id=cid, recipient=address,
+                message=_mail(address), due_at=now,
+            )  # fmt: skip
+    box = mailbox.Maildir(ws / "mail", create=True)
+    for address in people.values():
+        box.add(mailbox.MaildirMessage(_mail(f"Someone <{address.upper()}>")))
+    shared, own = "a" * 64, "b" * 64
+    renders = ws / "renders"
+    shared_folder, own_folder = _video(renders, shared), _video(renders, own)
+    with AuditLog(ws / "audit.sqlite") as log:
+        log.append(
+            "render",
+            campaign="spring",
+            entries=[
+                (alias["c-ann"], {"key": own, "reused": False}),
+                (alias["c-joann"], {"key": shared, "reused": False}),
+                (alias["c-bo"], {"key": shared, "reused": True}),
+            ],
+        )
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["forget", "c-ann", "--workspace", str(ws)])
+    assert result.exit_code == 0, result.output
+    left = sorted(str(m["To"]).lower() for m in mailbox.Maildir(ws / "mail", create=False))
+    assert left == ["someone <bo@x.example>", "someone <joann@shop.example>"]
+    assert not own_folder.exists() and shared_folder.exists()
+
+    # joann shares her video with bo: erasing her keeps it for him; erasing him then frees it.
+    result = runner.invoke(app, ["forget", "c-joann", "--workspace", str(ws)])
+    assert result.exit_code == 0 and "1 video(s) kept" in result.output
+    assert shared_folder.exists()
+    result = runner.invoke(app, ["forget", "c-bo", "--workspace", str(ws)])
+    assert result.exit_code == 0, result.output
+    assert not shared_folder.exists()
+    assert list(mailbox.Maildir(ws / "mail", create=False)) == []
+    assert "@" not in result.output  # counts and the pseudonym only
