@@ -7,10 +7,13 @@ headers) and non-personal metadata read from our own headers — campaign id, ps
 id, subject variant and our Message-ID. Nothing else of the message's headers goes out.
 
 Outcomes, for the outbox:
-- 429 and 500/502/503: nothing was accepted; retried here with backoff (Retry-After when
+- 429 and 503: the request was not processed; retried here with backoff (Retry-After when
   given), then `TransientSendError`.
-- 504 and a connection lost after the request was written: the provider may have accepted
-  the message: `UnknownOutcomeError`, and `delivery_status` can settle it later.
+- 500, 502 and 504, and a connection lost after the request was written: the provider
+  (behind its gateway) may have accepted the message, so it is never simply posted again.
+  The provider is asked at once for our Message-ID: if it has it, that is the send;
+  otherwise `UnknownOutcomeError`, and `delivery_status` settles it later (its activity
+  feed may lag).
 - 401/403 (bad key): `ConnectionSendError`, so the dispatcher stops instead of failing
   every message. Other 4xx: `PermanentSendError`.
 """
@@ -302,9 +305,15 @@ class EspTransport:
                 f"email provider rate limit (429): {detail}",
                 parse_retry_after(response.headers.get("Retry-After")),
             )
-        if status == 504:
+        if status in (500, 502, 504):
+            # A gateway error may come after the provider took the message: ask before
+            # anything else, and never post it a second time on a guess.
+            message_id = str(msg.get("Message-ID", "")).strip()
+            known = self.delivery_status(message_id) if message_id else None
+            if known is not None and known.verdict is ProviderVerdict.accepted:
+                return known.provider_id or message_id
             raise UnknownOutcomeError(
-                f"email provider gateway timeout (504), it may have accepted the message: {detail}",
+                f"email provider error {status}, it may have accepted the message: {detail}",
                 code=status,
             )
         if status >= 500:

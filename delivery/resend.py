@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from delivery.errors import DeliveryError
 from delivery.esp import DeliveryStatus, ProviderVerdict
@@ -22,12 +22,19 @@ class ResendRefused(DeliveryError):
     """A resend was asked for without confirming the message was not delivered."""
 
 
+@runtime_checkable
 class DeliveryLookup(Protocol):
     """A provider that can say whether it has one of our messages (e.g. `EspTransport`)."""
 
     def delivery_status(self, message_id: str) -> DeliveryStatus:
         """The provider's verdict for our `Message-ID`."""
         ...
+
+
+def lookup_of(transport: object) -> DeliveryLookup | None:
+    """The transport as a provider that can be asked about messages, if it is one (an
+    email API can; an SMTP relay cannot, so its unknown rows wait for an operator)."""
+    return transport if isinstance(transport, DeliveryLookup) else None
 
 
 @dataclass

@@ -116,6 +116,11 @@ class MaildirSink:
         self._running = True
         return self
 
+    @property
+    def running(self) -> bool:
+        """Whether the server is accepting connections."""
+        return self._running
+
     def stop(self) -> None:
         """Stop serving (messages already received stay in the Maildir)."""
         if self._running:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from compliance.suppression import SuppressionList
 from delivery.dispatch import DispatchReport, dispatch
 from delivery.outbox import Outbox
+from delivery.resend import lookup_of, reconcile_with_provider
 from runtime.metrics import Metrics, TimedTransport
 from runtime.settings import Settings
 from runtime.transports import open_transport
@@ -24,7 +25,9 @@ def send_due(
     on_progress: Callable[[DispatchReport], None] | None = None,
 ) -> tuple[DispatchReport, str]:
     """Send every message due now (at most `limit`), each exactly once; suppression is
-    checked again for each, and each send is stamped with the real time. Then the bodies
+    checked again for each, and each send is stamped with the real time. With an email
+    API, messages whose outcome an earlier pass could not know are settled first by asking
+    the provider (sent, or queued again once its silence means something). Then the bodies
     of emails finished longer ago than the retention setting are dropped, so the outbox
     does not grow by a GIF per customer. Returns the pass's report and which way mail
     left."""
@@ -33,6 +36,9 @@ def send_due(
         Outbox(ws.state_db) as outbox,
         open_transport(settings, ws) as (transport, via),
     ):
+        lookup = lookup_of(transport)
+        if lookup is not None:  # settle earlier unknown outcomes first: none lost, none twice
+            reconcile_with_provider(outbox, lookup, now=datetime.now(UTC))
         report = dispatch(
             outbox,
             TimedTransport(transport, metrics),

@@ -19,7 +19,7 @@ from delivery.errors import (
     TransientSendError,
     UnknownOutcomeError,
 )
-from delivery.esp import EspTransport, ProviderVerdict, build_payload, parse_retry_after
+from delivery.esp import EspTransport, build_payload, parse_retry_after
 from delivery.esp_sim import EspSimulator
 from delivery.outbox import Outbox, OutboxState
 from delivery.resend import reconcile_with_provider
@@ -149,12 +149,25 @@ def test_5xx_is_retried_with_backoff_then_reported_transient(
 ) -> None:
     sim.fail_next(503, 1)
     assert esp.send(_message(compose), RECIPIENT) in sim.accepted
-    sim.fail_next(500, 4)
-    with pytest.raises(TransientSendError, match="500") as caught:
+    sim.fail_next(503, 4)
+    with pytest.raises(TransientSendError, match="503") as caught:
         esp.send(_message(compose, 2), RECIPIENT)
     assert not isinstance(caught.value, UnknownOutcomeError)
     assert sleeps.waits == [0.5, 0.5, 1.0, 2.0]
     assert len(sim.accepted) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502])
+def test_a_gateway_error_after_the_provider_took_the_message_is_not_sent_twice(
+    esp: EspTransport, sim: EspSimulator, compose: Compose, status: int
+) -> None:
+    sim.fail_next(status, 1, after_accept=True)
+    provider_id = esp.send(_message(compose), RECIPIENT)
+    assert list(sim.accepted) == [provider_id]  # one copy: found by asking, not re-posted
+    sim.fail_next(status, 1)  # not taken this time: unknown, for a later reconcile
+    with pytest.raises(UnknownOutcomeError, match=str(status)):
+        esp.send(_message(compose, 2), RECIPIENT)
+    assert len(sim.accepted) == 1 and len(sim.sends()) == 2
 
 
 def test_4xx_is_permanent_and_not_retried(
@@ -184,7 +197,7 @@ def test_unreachable_provider_is_a_connection_error(compose: Compose) -> None:
         esp.send(_message(compose), RECIPIENT)
 
 
-def test_gateway_timeout_after_accepting_is_unknown_and_reconciled_as_sent(
+def test_gateway_timeout_after_accepting_is_settled_by_asking_the_provider(
     esp: EspTransport, sim: EspSimulator, compose: Compose, outbox: Outbox
 ) -> None:
     outbox.enqueue(
@@ -197,14 +210,7 @@ def test_gateway_timeout_after_accepting_is_unknown_and_reconciled_as_sent(
     )
     sim.fail_next(504, 1, after_accept=True)
     report = dispatch(outbox, esp, now=NOW, is_suppressed=lambda cid: False)
-    assert report.unknown == 1 and len(sim.accepted) == 1
-    item = outbox.get(CAMPAIGN, "cust-00001")
-    assert item is not None and item.state is OutboxState.unknown
-    assert item.message_id is not None
-    assert esp.delivery_status(item.message_id).verdict is ProviderVerdict.accepted
-
-    settled = reconcile_with_provider(outbox, esp, now=NOW + timedelta(minutes=1))
-    assert settled.sent == [(CAMPAIGN, "cust-00001")]
+    assert report.sent == 1 and report.unknown == 0 and len(sim.accepted) == 1
     item = outbox.get(CAMPAIGN, "cust-00001")
     assert item is not None and item.state is OutboxState.sent
     assert item.provider_id in sim.accepted
@@ -212,6 +218,27 @@ def test_gateway_timeout_after_accepting_is_unknown_and_reconciled_as_sent(
         dispatch(outbox, esp, now=NOW + timedelta(hours=1), is_suppressed=lambda c: False).sent == 0
     )
     assert len(sim.accepted) == 1
+
+
+def test_an_unknown_row_the_provider_has_is_reconciled_as_sent(
+    esp: EspTransport, sim: EspSimulator, compose: Compose, outbox: Outbox
+) -> None:
+    outbox.enqueue(
+        campaign_id=CAMPAIGN,
+        customer_id="cust-00001",
+        recipient=RECIPIENT,
+        message=_message(compose),
+        due_at=NOW,
+        now=NOW,
+    )
+    [item] = outbox.claim_due(NOW, 1)
+    outbox.begin_send(item, NOW)
+    esp.send(item.email(), item.recipient)  # it went out; then the process died
+    outbox.mark_unknown(item.id, "killed after the request was written", NOW)
+    settled = reconcile_with_provider(outbox, esp, now=NOW + timedelta(minutes=1))
+    assert settled.sent == [(CAMPAIGN, "cust-00001")]
+    item = outbox.get(CAMPAIGN, "cust-00001")
+    assert item is not None and item.state is OutboxState.sent and item.provider_id in sim.accepted
 
 
 def test_unknown_rows_the_provider_never_got_are_requeued_only_after_settling(
