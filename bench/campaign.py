@@ -50,7 +50,6 @@ ru_maxrss of its children (ffmpeg, the Prefect server), and stages is
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
 import os
@@ -84,6 +83,8 @@ os.environ.setdefault("PREFECT_UI_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")
 
 import psutil  # noqa: E402
+
+from bench.evalkit.measure import RssSampler  # noqa: E402
 
 STAGES = (
     "load",
@@ -182,36 +183,6 @@ def cpu_share(a: dict[str, float], b: dict[str, float], cores: int) -> dict[str,
         "server_cpu_s": server,
         "machine_busy_pct": 100 * machine,
     }
-
-
-class RssSampler:
-    """Peak resident memory of this process tree (self + live children), sampled each 0.5 s."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._me = psutil.Process()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            total = 0
-            try:
-                total = self._me.memory_info().rss
-                for child in self._me.children(recursive=True):
-                    with contextlib.suppress(psutil.Error):
-                        total += child.memory_info().rss
-            except psutil.Error:
-                pass
-            self.peak = max(self.peak, total)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def clear_package_caches() -> int:
@@ -450,7 +421,7 @@ TASKS = (
     "audience_for",
     "choose_model",
     "pick_products",
-    "render_video",
+    "render_videos",
     "check_all",
     "queue_all",
     "send_queued",
@@ -546,12 +517,14 @@ def flow_stages(spans: Spans, main: int, start: float, end: float, rep: StageRep
 
 
 def task_runs(flow_run_id: Any, expected: int) -> list[Any]:
-    """The flow's task runs from the Prefect API (waits for the event-fed recorder)."""
+    """The flow's finished task runs from the Prefect API: at least `expected`, and no new
+    one for 3 s (the server records them from events, a little after the flow ends)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     deadline = time.monotonic() + 30
     runs: list[Any] = []
+    seen, stable = -1, 0
     with get_client(sync_client=True) as client:
         while True:
             runs, offset = [], 0
@@ -566,7 +539,9 @@ def task_runs(flow_run_id: Any, expected: int) -> list[Any]:
                 if len(page) < 200:
                     break
             finished = [r for r in runs if r.end_time is not None and r.start_time is not None]
-            if len(finished) >= expected or time.monotonic() > deadline:
+            stable = stable + 1 if len(finished) == seen else 0
+            seen = len(finished)
+            if (seen >= expected and stable >= 3) or time.monotonic() > deadline:
                 return finished
             time.sleep(1)
 
@@ -620,7 +595,7 @@ def flow_run(files: Any, ws_root: Path, customers: int, workers: int, campaign: 
             spans.on = False
             summary = state.result()
             flow_run_id = state.state_details.flow_run_id
-            runs = task_runs(flow_run_id, expected=summary.selected + 6)
+            runs = task_runs(flow_run_id, expected=7)
     return {
         "render_folders": render_folders(ws_root / "renders"),
         "cpu_s": (cpu_end["self"] - cpu_start["self"])
@@ -712,7 +687,7 @@ def overhead_details(flow: dict, direct: dict, workers: int) -> list[str]:
             f"{100 * busy / max(wall * workers, 1e-9):.1f} % of {workers} × {wall:.1f} s; "
             f"mean render {busy / max(len(renders), 1):.2f} s"
         )
-    bodies = [s for s in in_flow if s[0] == "task.render_video"]
+    bodies = [s for s in in_flow if s[0] == "task.render_videos"]
     if bodies:
         extra = sum(s[3] - s[2] for s in bodies) - busy_flow
         lines.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,3 +68,33 @@ def plan_jobs(
         )
         jobs.append(Job(customer, pick, storyboard, alias, f"headline-{variant}"))
     return jobs
+
+
+@dataclass(frozen=True)
+class RenderBatch:
+    """Distinct storyboards one render task makes, in order. Each comes with the first job
+    that needs it: its customer's pseudonym is the only name an outside renderer sees."""
+
+    jobs: tuple[Job, ...]
+
+    @property
+    def name(self) -> str:
+        """The task's name: the first pseudonym, and how many more videos it makes."""
+        more = len(self.jobs) - 1
+        return self.jobs[0].pseudonym + (f"+{more}" if more else "")
+
+
+def render_batches(jobs: Sequence[Job], *, workers: int, most: int = 25) -> list[RenderBatch]:
+    """The jobs' distinct storyboards (customers with the same storyboard share one video)
+    cut into batches for render tasks: about four batches per worker, so the workers stay
+    busy to the end, and at most `most` videos per batch, so task runs grow with batches
+    and not with customers (100,000 customers are a few thousand task runs, not 100,000).
+    """
+    distinct: dict[str, Job] = {}
+    for job in jobs:
+        distinct.setdefault(job.storyboard.key(), job)
+    todo = list(distinct.values())
+    if not todo:
+        return []
+    size = min(max(math.ceil(len(todo) / (max(workers, 1) * 4)), 1), most)
+    return [RenderBatch(tuple(todo[i : i + size])) for i in range(0, len(todo), size)]

@@ -31,7 +31,7 @@ from campaigns.checks import Checked, check_creatives, creative_allowlist
 from campaigns.emails import due_times, queue_emails, record_exposures
 from campaigns.gallery import GalleryItem, write_gallery
 from campaigns.params import CampaignParams
-from campaigns.plan import Job, plan_jobs
+from campaigns.plan import Job, RenderBatch, plan_jobs, render_batches
 from campaigns.summary import (
     CampaignSummary,
     artifact_key,
@@ -69,6 +69,10 @@ from runtime.workspace import Workspace
 step = task(cache_policy=NO_CACHE, persist_result=False)
 
 T = TypeVar("T")
+
+#: rows of the picks table artifact: a sample for the UI, not 100,000 rows (the audit log
+#: holds every customer's picks)
+PICKS_SHOWN = 500
 
 
 def whole(value: T) -> T:
@@ -191,27 +195,32 @@ def pick_products(
     persist_result=False,
     retries=1,
     retry_delay_seconds=2,
-    task_run_name="render-{job.pseudonym}",
+    task_run_name="render-{batch.name}",
 )
-def render_video(job: Job, renderer: Renderer, out_dir: str, metrics_db: str) -> Render:
-    """Render one customer's video (or reuse the identical one rendered before).
+def render_videos(
+    batch: RenderBatch, renderer: Renderer, out_dir: str, metrics_db: str
+) -> list[Render]:
+    """Render a batch of distinct videos (or reuse identical ones rendered before); a
+    retry redoes only what is not on disk yet.
 
-    The vendor sees the pseudonym only; the customer is for its payload check.
+    The vendor sees each video's pseudonym only; the customer is for its payload check.
     """
-    started = time.perf_counter()
-    result = renderer.render(
-        job.storyboard, Path(out_dir), subject=job.pseudonym, customer=job.customer
-    )
-    # A vendor render's latency (submit, queue, poll, download) is the vendor's stage; a
-    # fallback render made here is a local render.
+    results = []
     with Metrics(Path(metrics_db)) as metrics:
-        if not result.reused:
-            metrics.observe(
-                "vendor" if result.origin == "vendor" else "render", time.perf_counter() - started
+        for job in batch.jobs:
+            started = time.perf_counter()
+            result = renderer.render(
+                job.storyboard, Path(out_dir), subject=job.pseudonym, customer=job.customer
             )
-        metrics.incr("renders_reused_total" if result.reused else "renders_total")
-    reporter().advance("render")
-    return result
+            # A vendor render's latency (submit, queue, poll, download) is the vendor's
+            # stage; a fallback render made here is a local render.
+            if not result.reused:
+                stage = "vendor" if result.origin == "vendor" else "render"
+                metrics.observe(stage, time.perf_counter() - started)
+            metrics.incr("renders_reused_total" if result.reused else "renders_total")
+            reporter().advance("render")
+            results.append(result)
+    return results
 
 
 @step
@@ -342,7 +351,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     )
     renders = render_all(jobs, settings, ws, summary)
     allow = creative_allowlist(data.products, template)
-    checked = check_all(jobs, renders, whole(products), whole(allow), settings)
+    checked = check_all(whole(jobs), whole(renders), whole(products), whole(allow), settings)
     summary.count_checks(checked)
     audit.creatives(checked, summary.rendered_locally)
     stages = stage_counts(summary, checked)
@@ -363,7 +372,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         reporter().start("send", summary.queued)
         report, summary.mail_via = send_queued(settings, ws)
         summary.count_sends(report)
-        record_sends([job for job, _ in passed], params.campaign, str(ws.state_db))
+        record_sends(whole([job for job, _ in passed]), params.campaign, str(ws.state_db))
         audit.sends([job for job, _ in passed], ws.state_db)
     audit.log.close()
     publish(summary, picks_rows(checked))
@@ -388,23 +397,37 @@ def _stop(
 def render_all(
     jobs: list[Job], settings: Settings, ws: Workspace, summary: CampaignSummary
 ) -> list[Render]:
-    """Every job's video, rendered on the task runner, in the jobs' order; the vendor's
-    bill and its fallbacks go into the summary."""
+    """Every job's video, in the jobs' order: each distinct storyboard rendered once, in
+    batches on the task runner (customers with the same storyboard share the video, which
+    counts as reused for all but the first). The vendor's bill and its fallbacks go into
+    the summary."""
     renderer = make_renderer(settings, ws, summary.campaign)
-    reporter().start("render", len(jobs))
+    batches = render_batches(jobs, workers=settings.render_workers)
+    reporter().start("render", sum(len(b.jobs) for b in batches))
     try:
-        futures = render_video.map(
-            jobs,
+        futures = render_videos.map(
+            batches,
             renderer=unmapped(renderer),
             out_dir=unmapped(str(ws.renders)),
             metrics_db=unmapped(str(ws.metrics_db)),
         )
         _progress(list(futures), summary.campaign)
-        renders = [f.result() for f in futures]
+        made = {
+            job.storyboard.key(): render
+            for batch, future in zip(batches, futures, strict=True)
+            for job, render in zip(batch.jobs, future.result(), strict=True)
+        }
         costs = renderer.costs(summary.campaign)
         fallbacks = renderer.rendered_locally(summary.campaign)
     finally:
         renderer.close()
+    renders = []
+    seen: set[str] = set()
+    for job in jobs:
+        key = job.storyboard.key()
+        render = made[key]
+        renders.append(render if key not in seen else render.model_copy(update={"reused": True}))
+        seen.add(key)
     summary.vendor = vendor_facts(costs) if costs is not None else {}
     summary.rendered_locally = fallback_reasons(fallbacks, jobs)
     for pseudonym, reason in summary.rendered_locally.items():
@@ -414,8 +437,9 @@ def render_all(
     return renders
 
 
-def _progress(futures: list[PrefectFuture[Render]], campaign: str) -> None:
-    """Update the render progress artifact a few times (not one API call per video)."""
+def _progress(futures: list[PrefectFuture[list[Render]]], campaign: str) -> None:
+    """Update the render progress artifact as batches finish (a few times, not one API
+    call per video)."""
     total = len(futures)
     artifact_id = create_progress_artifact(
         0.0, key=artifact_key(campaign, "render-progress"), description="Videos rendered"
@@ -473,10 +497,12 @@ def publish(summary: CampaignSummary, rows: list[dict[str, str]]) -> None:
         description="Campaign summary (counts only)",
     )
     if rows:
+        shown = rows[:PICKS_SHOWN]
         create_table_artifact(
-            rows,
+            shown,
             key=artifact_key(summary.campaign, "picks"),
-            description="Picks by pseudonymous customer id",
+            description="Picks by pseudonymous customer id"
+            + (f" (the first {len(shown)} of {len(rows)})" if len(rows) > len(shown) else ""),
         )
 
 

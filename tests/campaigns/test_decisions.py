@@ -330,3 +330,22 @@ def test_summary_counts_sends_and_publishes_no_customer_data(
     text = summary_markdown(summary)
     assert "| emails sent | 5 |" in text and jobs[1].pseudonym in text
     assert not any(j.customer.id in text or j.customer.first_name in text for j in jobs)
+
+
+def test_render_batches_make_each_distinct_video_once_in_few_tasks(
+    data: RetailData, hero: Template
+) -> None:
+    from campaigns.plan import render_batches
+
+    jobs = _jobs(data, hero, 40)
+    twice = jobs + jobs[:10]  # ten customers whose storyboards equal earlier ones
+    batches = render_batches(twice, workers=2)
+    keys = [j.storyboard.key() for b in batches for j in b.jobs]
+    assert len(keys) == len(set(keys)) == len({j.storyboard.key() for j in jobs})
+    assert len(batches) == 8 and {len(b.jobs) for b in batches} <= {5}  # 4 per worker
+    assert batches[0].name == f"{batches[0].jobs[0].pseudonym}+4"
+    many = render_batches(jobs * 1, workers=2, most=3)
+    assert max(len(b.jobs) for b in many) == 3
+    one = render_batches(jobs[:1], workers=2)
+    assert [b.name for b in one] == [jobs[0].pseudonym]
+    assert render_batches([], workers=2) == []
