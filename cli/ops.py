@@ -198,7 +198,7 @@ def forget(
     with Outbox(ws.state_db) as outbox:
         addresses = outbox.recipients(customer)
         rows = outbox.erase(customer)
-    with TrackingEvents(ws.state_db) as tracking:
+    with TrackingEvents(ws.tracking_db, legacy_db=ws.state_db) as tracking:
         tracking.erase(customer)
     mails = 0
     if ws.maildir.is_dir() and addresses:
