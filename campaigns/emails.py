@@ -106,5 +106,5 @@ def record_exposures(jobs: Sequence[Job], campaign: str, state_db: Path) -> None
             item = outbox.get(campaign, job.customer.id)
             if item is not None and item.state == "sent" and item.sent_at is not None:
                 exposures.append((job.customer.id, item.sent_at, item.variant))
-    with TrackingEvents(state_db) as tracking:
+    with TrackingEvents.beside(state_db) as tracking:  # tracking.sqlite, beside the state
         tracking.record_exposures(campaign, exposures)

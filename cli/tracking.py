@@ -17,6 +17,15 @@ console = Console()
 err = Console(stderr=True)
 log = logging.getLogger("reelcast.tracking")
 
+#: uvicorn's bounds for the public tracking app: connections and tasks at once (503
+#: beyond), idle keep-alive seconds, the size of a request's head (h11), the listen
+#: backlog and the shutdown grace. Bodies are bounded by the app (64 KiB, 10 s).
+LIMIT_CONCURRENCY = 200
+TIMEOUT_KEEP_ALIVE = 5
+MAX_REQUEST_HEAD = 16 * 1024
+BACKLOG = 256
+GRACEFUL_SHUTDOWN = 10
+
 track_app = typer.Typer(
     help="The tracking web app: landing pages, clicks, opens, one-click unsubscribe.",
     no_args_is_help=True,
@@ -45,14 +54,42 @@ def serve(
         list[str] | None,
         typer.Option(help="Another host clicks may redirect to (repeatable)."),
     ] = None,
+    limit_concurrency: Annotated[
+        int,
+        typer.Option(min=1, help="Connections and tasks at once; beyond, uvicorn answers 503."),
+    ] = LIMIT_CONCURRENCY,
+    per_token: Annotated[
+        int, typer.Option(min=1, help="Requests per minute one email's links may make (429).")
+    ] = 30,
+    per_address: Annotated[
+        int, typer.Option(min=1, help="Requests per minute one client address may make (429).")
+    ] = 600,
+    dedup_minutes: Annotated[
+        float,
+        typer.Option(min=0.01, help="One open per email, one click per product, per window."),
+    ] = 60.0,
+    too_soon: Annotated[
+        float,
+        typer.Option(min=0.0, help="Hits this many seconds after delivery are machine traffic."),
+    ] = 10.0,
 ) -> None:
-    """Serve the tracking app that email links point to (REELCAST_PUBLIC_BASE_URL)."""
+    """Serve the tracking app that email links point to (REELCAST_PUBLIC_BASE_URL).
+
+    Tracking events go to tracking.sqlite in the workspace (moved there from state.sqlite
+    once, for workspaces from before). Repeats, scanners and prefetchers are kept out of
+    training and the report; see docs/operations.md for the limits.
+    """
+    import sqlite3
+    from datetime import datetime, timedelta
+
     import uvicorn
 
     from compliance.suppression import SuppressionList
     from delivery.events_store import TrackingEvents
+    from delivery.outbox import Outbox
     from delivery.tracking import create_app, hosts_of
     from delivery.tracking_landing import AuditLanding
+    from delivery.traffic import RateLimit, TrafficPolicy
     from retail.errors import RetailDataError
     from retail.loaders import load_rows
     from retail.types import Product
@@ -80,7 +117,18 @@ def serve(
     secret = settings.secret()
     brand = parseaddr(settings.sender)[0] or parseaddr(settings.sender)[1]
     landing = AuditLanding(ws.audit_db, secret, {p.id: p for p in products})
-    events = TrackingEvents(ws.state_db)
+    events = TrackingEvents(ws.tracking_db, legacy_db=ws.state_db)
+    outbox = Outbox(ws.state_db)
+
+    def delivered_at(campaign_id: str, customer_id: str) -> datetime | None:
+        # Before the flow records the exposure: when the send started (or finished).
+        # A read of the WAL state: a dispatch's write transaction does not block it.
+        try:
+            item = outbox.get(campaign_id, customer_id)
+        except sqlite3.OperationalError:
+            return None
+        return None if item is None else item.sent_at or item.send_started_at
+
     app = create_app(
         secret=secret,
         events=events,
@@ -91,13 +139,31 @@ def serve(
         product_ids_by_url={p.url: p.id for p in products},
         brand=brand,
         postal_address=settings.postal_address,
+        traffic=TrafficPolicy(
+            dedup_window=timedelta(minutes=dedup_minutes), too_soon=timedelta(seconds=too_soon)
+        ),
+        per_token=RateLimit(per_minute=per_token, burst=per_token),
+        per_address=RateLimit(per_minute=per_address, burst=max(1, per_address // 2)),
+        delivered_at=delivered_at,
     )
     log.info("tracking app for %s on http://%s:%d", settings.public_base_url, host, port)
     try:
         # No access log: paths carry tokens. The app logs route shapes and statuses itself.
-        uvicorn.run(app, host=host, port=port, access_log=False, server_header=False)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            access_log=False,
+            server_header=False,
+            limit_concurrency=limit_concurrency,
+            timeout_keep_alive=TIMEOUT_KEEP_ALIVE,
+            h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
+            backlog=BACKLOG,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
+        )
     finally:
         landing.close()
+        outbox.close()
         events.close()
 
 

@@ -68,7 +68,7 @@ def erase_customer(
     with Outbox(state_db) as outbox:
         addresses = {_normal(a) for a in outbox.recipients(customer_id) if "@" in a}
         rows = outbox.erase(customer_id)
-    with TrackingEvents(state_db) as tracking:
+    with TrackingEvents.beside(state_db) as tracking:
         tracking.erase(customer_id)
     mails = 0
     if maildir.is_dir() and addresses:

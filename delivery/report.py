@@ -8,6 +8,9 @@ them from the workspace. Definitions, so the numbers mean one thing:
   fire the pixel, but a click proves the email was opened);
 - clicks: sent customers with at least one click (landing page or product link);
   CTR = clicks / sends;
+- machine traffic (HEAD requests, link scanners and previews, hits within seconds of
+  delivery: see `delivery.traffic`) counts as neither an open nor a click; the report
+  shows how many such hits there were (`machine_hits`, per reason);
 - conversion: a customer with a purchase in [anchor, anchor + attribution window).
   A treated customer's anchor is their own send time; the holdout got nothing, so
   their anchor is the campaign's first send;
@@ -41,6 +44,11 @@ from retail.types import Event, EventType
 Z95 = 1.959963984540054  # two-sided 95 %
 SRM_ALPHA = 0.001  # the usual threshold: SRM checks run on every experiment
 ONE_VARIANT = "all"
+_MACHINE_REASONS = {
+    "head": "HEAD requests",
+    "agent": "from scanner or preview agents",
+    "soon": "right after delivery",
+}
 
 
 # ---------------------------------------------------------------------------- statistics
@@ -192,6 +200,8 @@ class CampaignReport:
     holdout: HoldoutComparison | None = None
     sample_ratio: SampleRatioCheck | None = None
     notes: list[str] = field(default_factory=list)
+    #: hits left out as machine traffic, per reason ('head', 'agent', 'soon')
+    machine_hits: dict[str, int] = field(default_factory=dict)
 
     @property
     def sends(self) -> int:
@@ -431,13 +441,15 @@ def load_report(
     holdout: Holdout | None = None,
     attribution: timedelta = timedelta(days=7),
 ) -> CampaignReport:
-    """Read the campaign's sends (outbox) and tracking events (both in `state_db`) and
-    build the report; `purchases` come from the retailer's events export."""
+    """Read the campaign's sends (the outbox in `state_db`) and tracking events (the
+    tracking database beside it; people only) and build the report; `purchases` come
+    from the retailer's events export."""
     with Outbox(Path(state_db)) as outbox:
         sends = [Send(s.customer_id, s.sent_at, s.variant) for s in outbox.sent(campaign)]
         unknown = outbox.counts(campaign).get(OutboxState.unknown, 0)
-    with TrackingEvents(Path(state_db)) as store:
+    with TrackingEvents.beside(Path(state_db)) as store:
         tracking = [t.event for t in store.tracked(campaign_id=campaign)]
+        machine = store.machine_hits(campaign)
     report = build_report(
         campaign,
         sends=sends,
@@ -449,6 +461,12 @@ def load_report(
     )
     if unknown:
         report.notes.append(f"{unknown} emails have an unknown outcome and are not counted")
+    report.machine_hits = machine
+    if machine:
+        reasons = ", ".join(f"{n} {_MACHINE_REASONS.get(r, r)}" for r, n in sorted(machine.items()))
+        report.notes.append(
+            f"{sum(machine.values())} machine hits are not counted as opens or clicks ({reasons})"
+        )
     if population is not None:
         if population.note:
             report.notes.append(population.note)

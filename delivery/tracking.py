@@ -14,7 +14,7 @@ gets the same bare 404 as a path that does not exist, so nothing can be enumerat
                                  body `List-Unsubscribe=One-Click`; suppresses at once;
                                  200, never a redirect; idempotent
 
-Event mapping (what each hit becomes in the `TrackingEvents` store):
+Event mapping (what each hit becomes in the `TrackingEvents` store, `tracking.sqlite`):
 
     open pixel loaded          → open
     landing page visited       → click (product_id empty: the email's video/button link)
@@ -23,15 +23,36 @@ Event mapping (what each hit becomes in the `TrackingEvents` store):
     email sent                 → exposure (not a hit: the flow records it after dispatch,
                                  `TrackingEvents.record_exposures`)
 
-HEAD requests are answered but never recorded: link scanners use them. Logs carry the
-route shape and status only — no tokens, ids, query strings or client addresses.
+Noise kept out of training and the report (`delivery.traffic`):
+
+- de-duplication: one open per token and one click per token and product per
+  `TrafficPolicy.dedup_window` (1 h); repeats only raise the stored event's count;
+- machine traffic: HEAD requests, known scanner/preview/library agents, and hits within
+  `TrafficPolicy.too_soon` (10 s) of the message's delivery are stored with a reason
+  code ('head', 'agent', 'soon') and never reach `TrackingEvents.events`. The user
+  agent and the address are looked at, never stored;
+- limits: a token bucket per client address (every route but the one-click POST) and
+  one per token (landing, click, pixel, unsubscribe page); past either the answer is
+  429 with Retry-After. Bodies are refused over 64 KiB (413) or when they take longer
+  than 10 s to arrive (408).
+
+The one-click unsubscribe POST with a valid token is never refused by a limit (mailbox
+providers make it from shared servers) and never redirects; once the customer is
+suppressed a repeat writes nothing when its token is over the limit. A hit the store
+cannot take (the database busy past its short timeout) is logged and dropped: the
+visitor still gets the redirect, the page or the pixel.
+
+Logs carry the route shape and status only — no tokens, ids, query strings or client
+addresses.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.policy
 import logging
 import re
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -53,6 +74,15 @@ from delivery.events_store import TrackingEvents
 from delivery.links import read_token
 from delivery.policy import leaf_payload
 from delivery.tracking_pages import Landing, landing_page, unsubscribe_page
+from delivery.traffic import (
+    PER_ADDRESS,
+    PER_TOKEN,
+    RateLimit,
+    RateLimiter,
+    TrafficPolicy,
+    machine_reason,
+    retry_after,
+)
 from retail.types import EventType
 
 log = logging.getLogger("reelcast.tracking")
@@ -67,6 +97,7 @@ PIXEL_GIF = bytes.fromhex(
 _RENDER_KEY = re.compile(r"^[0-9a-f]{16,128}$")  # content-addressed: a lowercase hex digest
 _RENDER_FILES = {"video.mp4": "video/mp4", "poster.jpg": "image/jpeg"}
 _MAX_BODY = 64 * 1024
+_BODY_TIMEOUT = 10.0  # seconds for a (tiny) unsubscribe body to arrive
 _NO_STORE = {"Cache-Control": "no-store, private", "Pragma": "no-cache", "Expires": "0"}
 _HTML_HEADERS = {
     **_NO_STORE,
@@ -84,6 +115,16 @@ def _not_found() -> Response:
 
 def _bad_request() -> Response:
     return PlainTextResponse("Bad Request", status_code=400, headers=_NO_STORE)
+
+
+def _too_many(wait: float) -> Response:
+    headers = {**_NO_STORE, "Retry-After": retry_after(wait)}
+    return PlainTextResponse("Too Many Requests", status_code=429, headers=headers)
+
+
+def _client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else ""
 
 
 def normalize_host(host: str) -> str:
@@ -192,6 +233,43 @@ class _Hygiene:
             )
 
 
+class _Limits:
+    """ASGI middleware: a rate limit per client address, and a bound on request bodies.
+
+    The one-click unsubscribe POST is exempt from the address limit (mailbox providers
+    send it from shared servers for many recipients); the handler decides about it.
+    """
+
+    def __init__(self, app: ASGIApp, *, per_address: RateLimiter, max_body: int) -> None:
+        self.app = app
+        self.per_address = per_address
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        one_click = scope.get("method") == "POST" and scope.get("path", "").startswith("/u/")
+        response: Response | None = None
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.max_body
+                except ValueError:
+                    response = _bad_request()
+                    break
+                if too_big:
+                    response = PlainTextResponse("Payload Too Large", status_code=413)
+        if response is None and not one_click:
+            wait = self.per_address.take(_client_address(scope))
+            if wait:
+                response = _too_many(wait)
+        if response is not None:
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def create_app(
     *,
     secret: bytes,
@@ -205,6 +283,10 @@ def create_app(
     postal_address: str = "",
     ai_label: str = "AI-generated video",
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    traffic: TrafficPolicy | None = None,
+    per_token: RateLimit = PER_TOKEN,
+    per_address: RateLimit = PER_ADDRESS,
+    delivered_at: Callable[[str, str], datetime | None] | None = None,
 ) -> Starlette:
     """The tracking app over explicit stores; `cli.tracking` wires it from settings.
 
@@ -212,10 +294,27 @@ def create_app(
     `hosts_of`). `product_ids_by_url` maps a catalog product URL to its id, so a click
     names the product. `landing` finds what a recipient's page shows; without it (or
     when it returns None) the landing page is a 404. `clock` is for tests.
+
+    `traffic` sets the de-duplication window and what counts as machine traffic;
+    `per_token` and `per_address` the rate limits. `delivered_at(campaign, customer)`
+    says when that email went out when the store has no exposure for it yet (the CLI
+    reads the outbox: an exposure is recorded only after the dispatch pass).
     """
     allowed = frozenset(normalize_host(h) for h in allowed_redirect_hosts)
     by_url = dict(product_ids_by_url or {})
     renders_root = Path(renders_dir).resolve()
+    policy = traffic or TrafficPolicy()
+    token_limiter = RateLimiter(per_token)
+    address_limiter = RateLimiter(per_address)
+
+    def token_wait(ids: tuple[str, str]) -> float:
+        return token_limiter.take(f"{ids[0]}\x00{ids[1]}")
+
+    def delivered(ids: tuple[str, str]) -> datetime | None:
+        known = events.delivered_at(*ids)
+        if known is None and delivered_at is not None:
+            known = delivered_at(*ids)
+        return known
 
     def reader(token: str) -> tuple[str, str] | None:
         try:
@@ -226,15 +325,35 @@ def create_app(
     def record(
         request: Request, ids: tuple[str, str], kind: EventType, product: str | None
     ) -> None:
-        if request.method == "HEAD":
-            return
-        events.record(ids[0], ids[1], kind, at=clock(), product_id=product)
+        at = clock()
+        try:
+            reason = machine_reason(
+                policy,
+                method=request.method,
+                user_agent=request.headers.get("user-agent"),
+                kind=kind,
+                at=at,
+                delivered_at=delivered(ids),
+            )
+            events.record_hit(
+                ids[0],
+                ids[1],
+                kind,
+                at=at,
+                product_id=product,
+                machine=reason,
+                window=policy.dedup_window,
+            )
+        except sqlite3.OperationalError as exc:  # busy or locked: the visitor goes on
+            log.warning("a %s was not recorded: %s", kind, exc)
 
     def landing_view(request: Request) -> Response:
         token = request.path_params["token"]
         ids = reader(token)
         if ids is None:
             return _not_found()
+        if wait := token_wait(ids):
+            return _too_many(wait)
         page = landing(*ids) if landing is not None else None
         if page is None:
             return _not_found()
@@ -248,6 +367,8 @@ def create_app(
         ids = reader(request.path_params["token"])
         if ids is None:
             return _not_found()
+        if wait := token_wait(ids):
+            return _too_many(wait)
         values = request.query_params.getlist("u")
         target = safe_redirect(values[0], allowed) if len(values) == 1 else None
         if target is None:
@@ -259,6 +380,8 @@ def create_app(
         ids = reader(request.path_params["token"])
         if ids is None:
             return _not_found()
+        if wait := token_wait(ids):
+            return _too_many(wait)
         record(request, ids, EventType.open, None)
         return Response(PIXEL_GIF, media_type="image/gif", headers=_NO_STORE)
 
@@ -281,29 +404,49 @@ def create_app(
         ids = reader(token)
         if ids is None:
             return _not_found()
+        if wait := token_wait(ids):
+            return _too_many(wait)
         html = unsubscribe_page(
             token=token, brand=brand, postal_address=postal_address, done=ids[1] in suppression
         )
         return HTMLResponse(html, headers=_HTML_HEADERS)
 
-    async def unsubscribe(request: Request) -> Response:
-        token = request.path_params["token"]
-        ids = reader(token)
-        if ids is None:
-            return _not_found()
+    async def read_body(request: Request) -> bytes | Response:
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > _MAX_BODY:
                 return PlainTextResponse("Payload Too Large", status_code=413)
-        if not _one_click_body(request.headers.get("content-type", ""), bytes(body)):
+        return bytes(body)
+
+    async def unsubscribe(request: Request) -> Response:
+        token = request.path_params["token"]
+        ids = reader(token)
+        if ids is None:
+            if wait := address_limiter.take(_client_address(request.scope)):
+                return _too_many(wait)  # guessing tokens is limited; unsubscribing is not
+            return _not_found()
+        try:
+            body = await asyncio.wait_for(read_body(request), _BODY_TIMEOUT)
+        except TimeoutError:
+            return PlainTextResponse("Request Timeout", status_code=408)
+        if isinstance(body, Response):
+            return body
+        if not _one_click_body(request.headers.get("content-type", ""), body):
             return _bad_request()
         campaign_id, customer_id = ids
 
         def apply() -> None:
+            # A repeat past the token's limit writes nothing: the customer is suppressed
+            # already and the unsubscribe event is stored once anyway.
+            if customer_id in suppression and token_wait(ids):
+                return
             # Suppression first: it is what stops the next email; the event is for reports.
             suppression.add([customer_id], reason="unsubscribe", source=f"one-click:{campaign_id}")
-            events.record(campaign_id, customer_id, EventType.unsubscribe, at=clock())
+            try:
+                events.record(campaign_id, customer_id, EventType.unsubscribe, at=clock())
+            except sqlite3.OperationalError as exc:
+                log.warning("an unsubscribe event was not recorded: %s", exc)
 
         await run_in_threadpool(apply)
         html = unsubscribe_page(token=token, brand=brand, postal_address=postal_address, done=True)
@@ -317,4 +460,8 @@ def create_app(
         Route("/u/{token}", unsubscribe_form, methods=["GET"]),
         Route("/u/{token}", unsubscribe, methods=["POST"]),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(_Hygiene)])
+    middleware = [
+        Middleware(_Hygiene),
+        Middleware(_Limits, per_address=address_limiter, max_body=_MAX_BODY),
+    ]
+    return Starlette(routes=routes, middleware=middleware)

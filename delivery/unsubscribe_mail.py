@@ -92,8 +92,9 @@ def process_unsubscribe_mail(
 
 
 def honour_unsubscribe_mail(maildir: Path, *, state_db: Path, secret: bytes) -> UnsubscribeMail:
-    """`process_unsubscribe_mail` against the workspace's suppression list and event store."""
-    with TrackingEvents(state_db) as events:
+    """`process_unsubscribe_mail` against the workspace's suppression list (in `state_db`)
+    and event store (`tracking.sqlite` beside it)."""
+    with TrackingEvents.beside(state_db) as events:
         return process_unsubscribe_mail(
             maildir, secret=secret, suppression=SuppressionList(state_db), events=events
         )

@@ -18,6 +18,13 @@ class Workspace:
         return self.root / "state.sqlite"
 
     @property
+    def tracking_db(self) -> Path:
+        """Tracking events (opens, clicks, unsubscribes, exposures): a database of its
+        own, so a dispatch pass writing the state never makes a click wait. Events of
+        older workspaces are moved here from state.sqlite once, by the first opener."""
+        return self.root / "tracking.sqlite"
+
+    @property
     def audit_db(self) -> Path:
         """The hash-chained audit log (its checkpoints sit beside it)."""
         return self.root / "audit.sqlite"
@@ -53,7 +60,8 @@ class Workspace:
         readme = self.root / "README.txt"
         if not readme.exists():
             readme.write_text(
-                "reelcast workspace: state.sqlite (outbox, suppression), renders/ (videos),\n"
+                "reelcast workspace: state.sqlite (outbox, suppression), tracking.sqlite\n"
+                "(opens, clicks, unsubscribes), renders/ (videos),\n"
                 "mail/ (local mailbox, Maildir), demo-data/ (demo retailer CSVs).\n"
                 "Delete this folder to reset.\n"
             )

@@ -430,3 +430,43 @@ def test_report_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     text = CliRunner().invoke(app, ["spring", "--workspace", str(root)])
     assert text.exit_code == 0, text.output
     assert "subject-a" in text.output
+
+
+def test_the_reports_ctr_ignores_machine_hits(tmp_path: Path) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from compliance.suppression import SuppressionList
+    from delivery.links import make_token
+    from delivery.tracking import create_app
+
+    root, _, _ = _seed_workspace(tmp_path)  # 10 clickers among the treated
+    with Outbox(root / "state.sqlite") as outbox:
+        treated = sorted(i.customer_id for i in outbox.items(campaign_id="spring"))
+    page = "https://shop.example.com/p/1"
+    with TrackingEvents(root / "tracking.sqlite") as events:
+        app = create_app(
+            secret=SECRET,
+            events=events,
+            suppression=SuppressionList(root / "state.sqlite"),
+            renders_dir=root / "renders",
+            allowed_redirect_hosts=["shop.example.com"],
+            clock=lambda: START + timedelta(hours=2),
+        )
+        browser = {"User-Agent": "Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15 Safari/605.1.15"}
+        with TestClient(app, follow_redirects=False) as client:
+            for cid in treated[40:60]:  # a link scanner at the recipients' gateway
+                token = make_token(SECRET, "spring", cid)
+                scanner = {"User-Agent": "Mozilla/5.0 (compatible; Barracuda Sentinel)"}
+                assert client.get(f"/c/{token}", params={"u": page}, headers=scanner)
+                assert client.head(f"/o/{token}.gif")
+            person = make_token(SECRET, "spring", treated[70])
+            assert client.get(f"/c/{person}", params={"u": page}, headers=browser)
+    report = load_report("spring", state_db=root / "state.sqlite")
+    assert sum(v.clicks.successes for v in report.variants) == 11  # the 10 seeded, 1 person
+    assert sum(v.opens.successes for v in report.variants) == 31
+    assert sum(report.machine_hits.values()) == 40
+    assert any("40 machine hits are not counted" in note for note in report.notes)

@@ -484,3 +484,148 @@ def test_audit_landing_reads_the_pick_and_render_the_campaign_audited(tmp_path: 
     finally:
         landing.close()
     assert AuditLanding(tmp_path / "missing.sqlite", SECRET, products)(CAMPAIGN, CUSTOMER) is None
+
+
+# ------------------------------------------------- noise: repeats, machines, limits (#12)
+
+BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
+SCANNERS = [
+    "Mozilla/5.0 (compatible; BingPreview/1.0b) Barracuda Sentinel",
+    "Mozilla/5.0 Proofpoint URL Defense",
+    "python-requests/2.32.3",
+    "curl/8.5.0",
+    "",
+]
+
+
+def _clicks(ws: Workspace) -> list[tuple[str, str | None]]:
+    return [k for k in ws.kinds() if k[0] != "exposure"]
+
+
+def test_a_scanner_agents_click_and_a_head_are_not_training_events(
+    client: TestClient, token: str, ws: Workspace
+) -> None:
+    for agent in SCANNERS:
+        hop = client.get(f"/c/{token}", params={"u": PRODUCT_URL}, headers={"User-Agent": agent})
+        assert hop.status_code == 302  # a scanner is not told it was spotted
+        assert client.get(f"/o/{token}.gif", headers={"User-Agent": agent}).status_code == 200
+    assert client.head(f"/c/{token}", params={"u": PRODUCT_URL}).status_code == 302
+    assert client.head(f"/v/{token}").status_code == 200
+    assert ws.kinds() == []  # training sees none of it
+    # Gmail's image proxy loads the pixel when a person opens the mail: a person's open.
+    gmail = (
+        "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+    )
+    client.get(f"/o/{token}.gif", headers={"User-Agent": gmail})
+    client.get(f"/c/{token}", params={"u": PRODUCT_URL}, headers={"User-Agent": gmail})
+    assert ws.kinds() == [("open", None)]
+    hits = ws.events.machine_hits(CAMPAIGN)  # per reason of the first hit of a window
+    assert sum(hits.values()) == 2 * len(SCANNERS) + 3 and set(hits) == {"agent", "head"}
+
+
+def test_a_click_two_seconds_after_delivery_is_machine_traffic(
+    client: TestClient, token: str, ws: Workspace
+) -> None:
+    ws.events.record_exposures(CAMPAIGN, [(CUSTOMER, NOW, "subject-a")])
+    ws.clock = NOW + timedelta(seconds=2)
+    headers = {"User-Agent": BROWSER}
+    assert client.get(f"/c/{token}", params={"u": PRODUCT_URL}, headers=headers).status_code == 302
+    assert client.get(f"/o/{token}.gif", headers=headers).status_code == 200
+    assert _clicks(ws) == []
+    assert ws.events.machine_hits(CAMPAIGN) == {"soon": 2}
+    ws.clock = NOW + timedelta(minutes=3)  # the person, later
+    client.get(f"/c/{token}", params={"u": PRODUCT_URL}, headers=headers)
+    assert _clicks(ws) == [("click", "sku-1")]
+
+
+def test_ten_clicks_of_one_token_on_one_product_are_one_event(
+    client: TestClient, token: str, ws: Workspace
+) -> None:
+    for i in range(10):
+        ws.clock = NOW + timedelta(seconds=20 * i)
+        response = client.get(f"/c/{token}", params={"u": PRODUCT_URL})
+        assert response.status_code == 302
+        client.get(f"/o/{token}.gif")
+    assert ws.kinds() == [("click", "sku-1"), ("open", None)]
+    client.get(f"/c/{token}", params={"u": f"https://{SHOP}/sale"})  # another target: its own
+    ws.clock = NOW + timedelta(hours=1, minutes=1)  # a new window: a new event
+    client.get(f"/c/{token}", params={"u": PRODUCT_URL})
+    assert ws.kinds() == [("click", "sku-1"), ("open", None), ("click", None), ("click", "sku-1")]
+    (repeats,) = ws.events._fetch(  # the repeats are counted, not stored as events
+        "SELECT repeats FROM tracking_events WHERE type = 'click' AND product_id = 'sku-1'"
+        " ORDER BY at LIMIT 1"
+    )
+    assert repeats == (9,)
+
+
+def test_a_token_hammering_the_app_gets_429_while_another_token_is_served(
+    client: TestClient, token: str, ws: Workspace
+) -> None:
+    statuses = [client.get(f"/c/{token}", params={"u": PRODUCT_URL}).status_code for _ in range(60)]
+    assert statuses[0] == 302 and statuses[-1] == 429
+    assert 10 <= statuses.index(429) <= 50  # the limit, not the first request
+    refused = client.get(f"/o/{token}.gif")
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    other = make_token(SECRET, CAMPAIGN, "cust-00043")
+    assert client.get(f"/c/{other}", params={"u": PRODUCT_URL}).status_code == 302
+    # The hammered token's recipient can still unsubscribe, at once (RFC 8058).
+    done = client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200 and "location" not in done.headers
+    assert CUSTOMER in ws.suppression
+
+
+def test_an_address_over_its_limit_gets_429_but_one_click_unsubscribe_still_works(
+    ws: Workspace,
+) -> None:
+    from delivery.traffic import RateLimit
+
+    app = create_app(
+        secret=SECRET,
+        events=ws.events,
+        suppression=ws.suppression,
+        renders_dir=ws.renders,
+        allowed_redirect_hosts=hosts_of([PRODUCT_URL]),
+        per_address=RateLimit(per_minute=5, burst=5),
+        clock=lambda: ws.clock,
+    )
+    tokens = [make_token(SECRET, CAMPAIGN, f"cust-{n:05d}") for n in range(10)]
+    with TestClient(app, follow_redirects=False) as client:
+        statuses = [client.get(f"/o/{t}.gif").status_code for t in tokens]
+        assert statuses == [200] * 5 + [429] * 5
+        assert client.get(f"/o/{tokens[0]}.gif").headers["retry-after"] == "12"
+        for t in tokens:  # a mailbox provider's server, unsubscribing many recipients
+            posted = client.post(f"/u/{t}", data={"List-Unsubscribe": "One-Click"})
+            assert posted.status_code == 200
+        assert len(ws.suppression.ids()) == 10
+        # Guessing tokens by POST is limited like everything else.
+        assert (
+            client.post("/u/not-a-token", data={"List-Unsubscribe": "One-Click"}).status_code == 429
+        )
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(client: TestClient, token: str) -> None:
+    response = client.post(
+        f"/u/{token}",
+        content=b"List-Unsubscribe=One-Click&" + b"x" * 70_000,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 413
+
+
+def test_a_busy_event_store_does_not_fail_the_click(
+    client: TestClient, token: str, ws: Workspace
+) -> None:
+    import sqlite3
+
+    blocker = sqlite3.connect(ws.events.db_path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with ws.events._lock:
+            ws.events._db.execute("PRAGMA busy_timeout = 50")
+        started = time.monotonic()
+        response = client.get(f"/c/{token}", params={"u": PRODUCT_URL})
+        assert response.status_code == 302
+        assert time.monotonic() - started < 1
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
