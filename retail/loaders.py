@@ -437,25 +437,34 @@ def _drop_unusable_images(catalog: Path, loaded: Loaded[Product]) -> list[RowPro
     problems: list[RowProblem] = []
     items, lines = [], []
     for product, line in zip(loaded.items, loaded.lines, strict=True):
+        try:
+            path = (root / product.image).resolve()
+            found = path.is_relative_to(root) and path.is_file()
+        except (ValueError, OSError):  # a NUL character; a name too long for the file system
+            path, found = None, False
         if "://" in product.image:
             why = "remote images are not supported: download it beside the catalog"
+        elif path is None:
+            why = "not a usable file path (a NUL character, or a name too long)"
+        elif not path.is_relative_to(root):
+            why = "the path leaves the catalog's folder"
+        elif not found:
+            why = f"file not found ({_shown_path(product.image)} in {root})"
+        elif (problem := image_problem(path)) is not None:
+            why = problem
         else:
-            path = (root / product.image).resolve()
-            if not path.is_relative_to(root):
-                why = "the path leaves the catalog's folder"
-            elif not path.is_file():
-                why = f"file not found ({product.image} in {root})"
-            elif (problem := image_problem(path)) is not None:
-                why = problem
-            else:
-                items.append(product)
-                lines.append(line)
-                continue
+            items.append(product)
+            lines.append(line)
+            continue
         problems.append(RowProblem(catalog, line, "image", why))
     loaded.items, loaded.lines = items, lines
     loaded.skipped_rows += len(problems)
     loaded.problems.extend(problems)
     return problems
+
+
+def _shown_path(image: str) -> str:
+    return image if len(image) <= 200 else f"{image[:100]}… ({len(image)} characters)"
 
 
 def _drop_duplicate_ids(path: Path, loaded: Loaded[Keyed]) -> list[RowProblem]:
