@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import typer
 from rich.console import Console
@@ -23,6 +23,28 @@ WorkspaceOpt = Annotated[
         help="Workspace folder for state, renders and the mailbox "
         "(default: REELCAST_WORKSPACE or ./.reelcast).",
         show_default=False,
+    ),
+]
+
+#: retail.loaders.Encoding, spelt out here so that --help does not import the loaders
+EncodingName = Literal["utf-8", "cp1252", "latin-1"]
+
+
+def _encoding(value: str) -> EncodingName:
+    for name in get_args(EncodingName):
+        if value.strip().lower().replace("_", "-") in (name, name.replace("-", "")):
+            return name
+    raise typer.BadParameter(f"must be one of {', '.join(get_args(EncodingName))}")
+
+
+EncodingOpt = Annotated[
+    EncodingName,
+    typer.Option(
+        "--encoding",
+        metavar="|".join(get_args(EncodingName)),
+        parser=_encoding,
+        help="Encoding of CSV files without a byte-order mark: cp1252 for a spreadsheet's "
+        "plain 'CSV' (Windows-1252). Files with one (UTF-8, UTF-16) are read as it says.",
     ),
 ]
 

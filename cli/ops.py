@@ -115,7 +115,10 @@ def suppress_import(
 
     if not file.is_file():
         raise fail(f"{file}: file not found")
-    lines = file.read_text(encoding="utf-8-sig").splitlines()
+    try:
+        lines = file.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError:
+        raise fail(f"{file}: not UTF-8: save it as 'CSV UTF-8'") from None
     if lines and "customer_id" in lines[0].split(","):
         ids = [row["customer_id"].strip() for row in csv.DictReader(lines)]
     else:

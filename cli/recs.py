@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.common import WorkspaceOpt, context, fail
+from cli.common import EncodingName, EncodingOpt, WorkspaceOpt, context, fail
 
 if TYPE_CHECKING:
     from retail.loaders import RetailData
@@ -27,13 +27,13 @@ CustomersOpt = Annotated[Path, typer.Option(help="Customers CSV.")]
 EventsOpt = Annotated[Path, typer.Option(help="Events CSV.")]
 
 
-def _load(catalog: Path, customers: Path, events: Path) -> RetailData:
+def _load(catalog: Path, customers: Path, events: Path, encoding: EncodingName) -> RetailData:
     from retail.errors import RetailDataError
     from retail.loaders import load_retail
 
     try:
         with console.status("Loading and checking the files…"):
-            return load_retail(catalog, customers, events, "skip")
+            return load_retail(catalog, customers, events, "skip", encoding=encoding)
     except RetailDataError as exc:
         raise fail(str(exc)) from None
 
@@ -44,6 +44,7 @@ def train_command(
     customers: CustomersOpt,
     events: EventsOpt,
     workspace: WorkspaceOpt = None,
+    encoding: EncodingOpt = "utf-8",
 ) -> None:
     """Train a model on the files, measure it offline and register it.
 
@@ -56,7 +57,7 @@ def train_command(
     from recs.training import register, train
 
     settings, ws = context(workspace)
-    data = _load(catalog, customers, events)
+    data = _load(catalog, customers, events, encoding)
     now = max((e.timestamp for e in data.events), default=datetime.now(UTC))
     try:
         with console.status("Training and evaluating (leave-last-out)…"):
@@ -82,6 +83,7 @@ def evaluate_command(
     ] = "leave-last-out",
     quick: Annotated[bool, typer.Option("--quick", help="Smaller tuning grids.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    encoding: EncodingOpt = "utf-8",
 ) -> None:
     """Fit the baselines (popularity, item-kNN, EASE, ALS) and the pipeline; print metrics.
 
@@ -94,7 +96,7 @@ def evaluate_command(
 
     if protocol not in ("leave-last-out", "random-80-10-10"):
         raise fail("--protocol must be leave-last-out or random-80-10-10")
-    data = _load(catalog, customers, events)
+    data = _load(catalog, customers, events, encoding)
     log = from_retail(data.products, data.events, [c.id for c in data.customers])
     # Without events to hold out every metric is a meaningless zero: say so instead.
     if len(log.user) == 0:

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from cli.common import WorkspaceOpt, context, fail
+from cli.common import EncodingOpt, WorkspaceOpt, context, fail
 
 console = Console()
 err = Console(stderr=True)
@@ -202,6 +202,7 @@ def report(
             show_default=False,
         ),
     ] = None,
+    encoding: EncodingOpt = "utf-8",
 ) -> None:
     """Sends, opens, clicks and CTR per variant; conversion lift over the holdout."""
     from delivery.report_chart import draw_chart
@@ -220,6 +221,7 @@ def report(
             events=events,
             holdout_share=holdout_share,
             attribution_days=attribution_days,
+            encoding=encoding,
         )
     except RetailDataError as exc:
         raise fail(str(exc)) from None

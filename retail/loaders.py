@@ -3,15 +3,25 @@
 A loader either stops at the end of the file with every problem listed
 (`on_bad_rows="fail"`, the default) or leaves bad rows out and counts them
 (`"skip"`). Nothing is dropped silently: skipped rows are returned as problems.
+
+Files are read one record at a time: memory follows what is kept, not the file's size.
+Encodings: UTF-8 with or without a byte-order mark, UTF-16 with one, or Windows-1252/Latin-1
+when the caller says so. A UTF-8 file that turns out to be Windows-1252 (Excel's plain "CSV")
+is refused with one line saying what to do; any other undecodable byte is one bad row naming
+its column, and the rows after it still load.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
+import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, Literal, TypeVar
+from typing import Generic, Literal, TextIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -56,68 +66,170 @@ def _required(model: type[BaseModel]) -> list[str]:
     return [name for name, f in model.model_fields.items() if f.is_required()]
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, str] | None, list[RowProblem]]]:
-    """Yield (physical start line, row, header problems) for each non-empty record."""
+# -- encodings ----------------------------------------------------------------------------
+
+#: the encodings a file may be read in besides what its byte-order mark declares
+Encoding = Literal["utf-8", "cp1252", "latin-1"]
+ENCODINGS: tuple[Encoding, ...] = ("utf-8", "cp1252", "latin-1")
+_SHOWN = {"utf-8": "UTF-8", "cp1252": "Windows-1252", "latin-1": "Latin-1"}
+
+#: bytes looked at up front to tell a file's encoding
+SNIFF_BYTES = 64 * 1024
+#: a physical line longer than this many characters is a bad row and is never held whole
+MAX_LINE_CHARS = 4 * 1024 * 1024
+# Bytes Windows-1252 text is made of that UTF-8 never has alone: 0x80–0xFD less the five
+# Windows-1252 leaves undefined. 0xFE and 0xFF (þ, ÿ) are rare in the text Excel saves, and
+# they are the classic stray bytes of a damaged UTF-8 file.
+_CP1252_LIKE = frozenset(range(0x80, 0xFE)) - {0x81, 0x8D, 0x8F, 0x90, 0x9D}
+
+#: the one line for a Windows-1252 file read as UTF-8; a command without --encoding says
+#: only the first part
+SAVE_AS_UTF8 = (
+    "not UTF-8 (looks like Windows-1252, as Excel 'CSV' saves it): save it as 'CSV UTF-8'"
+)
+NOT_UTF8 = SAVE_AS_UTF8 + " or pass --encoding cp1252"
+ENCODING_HINT = "in a spreadsheet: Save As → 'CSV UTF-8 (Comma delimited)'"
+
+
+@dataclass(frozen=True)
+class _Source:
+    """How a file is decoded, as its first bytes and the caller's `encoding` say."""
+
+    codec: str  # Python's codec name
+    shown: str  # the encoding's name in messages
+    # A byte-order mark or an explicit encoding: an undecodable byte is then a bad row,
+    # never a sign that the whole file is in another encoding.
+    declared: bool
+    # The caller's encoding for the bytes that are not UTF-8 (None: they are bad rows).
+    fallback: str | None = None
+
+    def decode(self, cell: str) -> str:
+        """`cell` with its undecodable bytes read in the fallback encoding, if any."""
+        if self.fallback is None or cell.isascii():
+            return cell
+        fallback = self.fallback
+        return _ESCAPED.sub(
+            lambda m: m[0].encode("utf-8", "surrogateescape").decode(fallback, "surrogateescape"),
+            cell,
+        )
+
+
+@dataclass
+class _Verdict:
+    """What the rows of an undeclared UTF-8 file say about its real encoding."""
+
+    multibyte: bool = False  # a valid UTF-8 letter beyond ASCII was seen
+    bad_rows: int = 0
+    cp1252_like: bool = True  # every undecodable byte is one Windows-1252 text is made of
+
+    def note(self, text: str) -> bytes:
+        """The undecodable bytes of `text` (a cell); notes what it says."""
+        if text.isascii():
+            return b""
+        bad = _undecodable(text)
+        if len(bad) < sum(1 for c in text if not c.isascii()):
+            self.multibyte = True
+        if bad and not set(bad) <= _CP1252_LIKE:
+            self.cp1252_like = False
+        return bad
+
+    @property
+    def looks_cp1252(self) -> bool:
+        return self.bad_rows > 0 and not self.multibyte and self.cp1252_like
+
+
+_ESCAPED = re.compile("[\udc80-\udcff]+")
+
+
+def _undecodable(text: str) -> bytes:
+    """The bytes that the `surrogateescape` error handler left undecoded in `text`."""
+    return bytes(ord(c) - 0xDC00 for c in text if "\udc80" <= c <= "\udcff")
+
+
+def _refuse(path: Path, problem: str, hint: str = ENCODING_HINT) -> RetailDataError:
+    return RetailDataError([RowProblem(path, 0, "encoding", problem)], hint=hint)
+
+
+def _sniff(path: Path, sample: bytes, whole: bool, encoding: Encoding) -> _Source:
+    """Tell the file's encoding from its first bytes (`whole`: the sample is the file)."""
+    if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # before UTF-16's
+        raise _refuse(path, "the file is UTF-32: save it as 'CSV UTF-8'")
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _Source("utf-16", "UTF-16", declared=True)
+    if sample.startswith(codecs.BOM_UTF8):
+        return _Source("utf-8-sig", "UTF-8", declared=True)
+    if sample.startswith(b"PK\x03\x04"):
+        raise _refuse(
+            path, "a zip file (an Excel workbook?), not CSV: save the sheet as 'CSV UTF-8'"
+        )
+    if sample.count(0) * 4 > len(sample):
+        raise _refuse(
+            path,
+            "full of NUL bytes: UTF-16 without a byte-order mark, or not a text file; "
+            "save it as 'CSV UTF-8'",
+        )
+    verdict = _Verdict()
+    text = codecs.getincrementaldecoder("utf-8")("surrogateescape").decode(sample, final=whole)
+    verdict.bad_rows = len(verdict.note(text))
+    if encoding == "utf-8":
+        if verdict.looks_cp1252:
+            raise _refuse(path, NOT_UTF8)
+        return _Source("utf-8", "UTF-8", declared=False)
+    # What is valid UTF-8 stays UTF-8: one option serves a catalog exported as UTF-8 and a
+    # customer list saved by a spreadsheet, and ASCII is both.
+    shown = f"UTF-8 or {_SHOWN[encoding]}"
+    return _Source("utf-8", shown, declared=True, fallback=encoding)
+
+
+@contextmanager
+def _open(path: Path, encoding: Encoding) -> Iterator[tuple[_Source, TextIO]]:
+    """The file as text, decoded one chunk at a time; undecodable bytes are kept as lone
+    surrogates (`surrogateescape`), so one bad byte spoils its cell, not the rest of the file."""
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}, not {encoding!r}")
     try:
-        handle = path.open(newline="", encoding="utf-8-sig")
+        raw = path.open("rb")
     except FileNotFoundError:
         raise RetailDataError(
             [RowProblem(path, 0, "file", "file not found")], hint="check the path and try again"
         ) from None
-    with handle:
-        reader = csv.reader(handle)
+    except OSError as exc:
+        raise RetailDataError(
+            [RowProblem(path, 0, "file", f"cannot be read ({exc.strerror or type(exc).__name__})")],
+            hint="check the path and the file's permissions",
+        ) from None
+    with raw:
+        sample = raw.read(SNIFF_BYTES)
+        source = _sniff(path, sample, len(sample) < SNIFF_BYTES, encoding)
+        raw.seek(0)
+        # UTF-16 has no byte-per-byte escape: damage there stops the file (see load_rows).
+        errors = "strict" if source.codec == "utf-16" else "surrogateescape"
+        text = io.TextIOWrapper(raw, encoding=source.codec, errors=errors, newline="")
         try:
-            header = next(reader)
-        except StopIteration:
-            raise RetailDataError(
-                [RowProblem(path, 1, "header", "the file is empty (a header row is expected)")],
-                hint="add the header row and the data rows",
-            ) from None
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise RetailDataError(
-                [RowProblem(path, 1, "file", f"cannot read as UTF-8 CSV ({type(exc).__name__})")],
-                hint="save the file as UTF-8 CSV",
-            ) from None
-        names = [h.strip() for h in header]
-        last_line = reader.line_num
-        while True:
-            start = last_line + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except (UnicodeDecodeError, csv.Error) as exc:
-                yield start, None, [RowProblem(path, start, "row", f"unreadable ({exc})")]
-                return
-            last_line = reader.line_num
-            if not any(c.strip() for c in cells):
-                continue
-            if len(cells) != len(names):
-                yield (
-                    start,
-                    None,
-                    [
-                        RowProblem(
-                            path,
-                            start,
-                            "row",
-                            f"has {len(cells)} cells but the header has {len(names)} columns",
-                        )
-                    ],
-                )
-                continue
-            yield start, dict(zip(names, cells, strict=True)), []
+            yield source, text
+        finally:
+            text.detach()
 
 
-def _header_problems(path: Path, model: type[BaseModel]) -> list[RowProblem]:
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            header = next(csv.reader(handle), [])
-    except FileNotFoundError:
-        return [RowProblem(path, 0, "file", "file not found")]
-    except (UnicodeDecodeError, csv.Error):
-        return [RowProblem(path, 1, "file", "cannot read as UTF-8 CSV")]
-    names = {h.strip() for h in header}
+def _lines(text: TextIO, oversized: list[int]) -> Iterator[str]:
+    """The physical lines of `text`; one longer than MAX_LINE_CHARS is read past in pieces,
+    noted in `oversized` by its number, and given to the CSV reader as an empty line."""
+    number = 0
+    while line := text.readline(MAX_LINE_CHARS):
+        number += 1
+        if len(line) == MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
+            while (rest := text.readline(MAX_LINE_CHARS)) and not rest.endswith(("\n", "\r")):
+                pass
+            oversized.append(number)
+            line = "\n"
+        yield line
+
+
+# -- header and rows ------------------------------------------------------------------------
+
+
+def _header_problems(path: Path, header: list[str], model: type[BaseModel]) -> list[RowProblem]:
+    names = [h.strip() for h in header]
     required = ", ".join(_required(model))
     if len(header) == 1 and any(mark in header[0] for mark in ";\t|"):
         mark = next(m for m in ";\t|" if m in header[0])
@@ -131,11 +243,38 @@ def _header_problems(path: Path, model: type[BaseModel]) -> list[RowProblem]:
                 f"comma-separated CSV (required columns: {required})",
             )
         ]
-    return [
+    problems = [
+        RowProblem(path, 1, "header", f"column {n} is {_bytes_problem(bad, 'UTF-8')}")
+        for n, name in enumerate(names, 1)
+        if (bad := _undecodable(name))
+    ]
+    known = set(model.model_fields)
+    seen: dict[str, int] = {}
+    for n, name in enumerate(names, 1):
+        if name in known and name in seen:
+            problems.append(
+                RowProblem(path, 1, name, f"the column appears twice (columns {seen[name]}, {n})")
+            )
+        seen.setdefault(name, n)
+    return problems + [
         RowProblem(path, 1, column, f"missing column (required: {required})")
         for column in _required(model)
-        if column not in names
+        if column not in seen
     ]
+
+
+def _bytes_problem(bad: bytes, encoding: str) -> str:
+    shown = " ".join(f"0x{b:02X}" for b in bad[:3]) + (" …" if len(bad) > 3 else "")
+    return f"not valid {encoding} text (byte {shown}): save the file as 'CSV UTF-8'"
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return (
+            f"a cell is longer than {csv.field_size_limit():,} characters "
+            "(or a quote is never closed)"
+        )
+    return f"unreadable CSV ({exc})"
 
 
 def _explain(error: ErrorDetails) -> str:
@@ -146,49 +285,141 @@ def _explain(error: ErrorDetails) -> str:
     return message[0].lower() + message[1:] if message else error["type"]
 
 
-def load_rows(path: Path, model: type[T], on_bad_rows: OnBadRows = "fail") -> Loaded[T]:
-    """Validate every row of a CSV file against `model`.
+def load_rows(
+    path: Path, model: type[T], on_bad_rows: OnBadRows = "fail", *, encoding: Encoding = "utf-8"
+) -> Loaded[T]:
+    """Validate every row of a CSV file against `model`, reading one record at a time.
 
     Empty cells of optional fields mean "not given". Columns the model does not
     know are ignored. Raises RetailDataError listing every problem when
     `on_bad_rows` is "fail" and any row is bad, or when the header lacks a
     required column (no row can be right then).
+
+    Encoding: a byte-order mark decides (UTF-8 or UTF-16). Otherwise the file is UTF-8, and
+    with `encoding` "cp1252" or "latin-1" (as spreadsheets save plain "CSV") the bytes that
+    are not UTF-8 are read in that encoding; UTF-8 text stays UTF-8, so one setting serves
+    files of both kinds. With "utf-8", a file whose undecodable bytes all look like
+    Windows-1252 text is refused whole, with one problem saying how to save or read it, in
+    both modes (a row-by-row verdict would load only its ASCII rows); any other undecodable
+    byte makes its row a bad row, naming the column.
     """
     path = Path(path)
-    header = _header_problems(path, model)
-    if header:
-        hint = "add the missing column(s) to the header row"
-        if header[0].field == "file":
-            hint = "check the path and the file's encoding (UTF-8 CSV)"
-        elif header[0].field == "header":
-            hint = "in a spreadsheet: Save As → CSV (comma delimited), UTF-8"
-        raise RetailDataError(header, hint=hint)
     known = set(model.model_fields)
-    items: list[T] = []
-    lines: list[int] = []
-    problems: list[RowProblem] = []
-    skipped = 0
-    for line, row, row_problems in _rows(path):
-        if row is None:
-            problems.extend(row_problems)
-            skipped += 1
-            continue
-        data = {
-            k: v
-            for k, v in row.items()
-            if k in known and not (v.strip() == "" and _optional(model, k))
-        }
+    loaded: Loaded[T] = Loaded([])
+    problems = loaded.problems
+    with _open(path, encoding) as (source, text):
+        verdict = None if source.declared else _Verdict()
+        oversized: list[int] = []
+        reader = csv.reader(_lines(text, oversized))
         try:
-            items.append(model.model_validate(data))
-            lines.append(line)
-        except ValidationError as exc:
-            skipped += 1
-            for err in exc.errors(include_input=False, include_url=False):
-                name = ".".join(str(p) for p in err["loc"]) or "row"
-                problems.append(RowProblem(path, line, name, _explain(err)))
+            header = next(reader)
+        except StopIteration:
+            header = []
+        except csv.Error as exc:
+            raise RetailDataError(
+                [RowProblem(path, 1, "header", _csv_problem(exc))],
+                hint="the first line must be the header row",
+            ) from None
+        except UnicodeDecodeError:
+            raise _refuse(
+                path, f"the {source.shown} text is damaged: save it as 'CSV UTF-8'"
+            ) from None
+        if not any(h.strip() for h in header) and not oversized:
+            raise RetailDataError(
+                [RowProblem(path, 1, "header", "the file is empty (a header row is expected)")],
+                hint="add the header row and the data rows",
+            )
+        header = [source.decode(h) for h in header]
+        undecodable_bytes = _undecodable if verdict is None else verdict.note
+        if verdict is not None and any([verdict.note(name) for name in header]):
+            verdict.bad_rows += 1  # the header counts as a row for the file's verdict
+        header_problems = _header_problems(path, header, model)
+        if oversized:
+            header_problems.insert(
+                0, RowProblem(path, 1, "header", f"longer than {MAX_LINE_CHARS:,} characters")
+            )
+        if verdict is not None and verdict.looks_cp1252:
+            raise _refuse(path, NOT_UTF8)
+        if header_problems:
+            hint = "add the missing column(s) to the header row"
+            if header_problems[0].field == "header":
+                hint = "in a spreadsheet: Save As → CSV (comma delimited), UTF-8"
+            elif "twice" in header_problems[0].problem:
+                hint = "keep one column of each name"
+            raise RetailDataError(header_problems, hint=hint)
+        names = [h.strip() for h in header]
+        last = reader.line_num
+        while True:
+            start = last + 1
+            cells: list[str] | None = None
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                why = _csv_problem(exc)
+            except UnicodeDecodeError:
+                # UTF-16 (a byte-order mark) damaged: no way to find the next row's start.
+                raise _refuse(
+                    path,
+                    f"the {source.shown} text is damaged near line {start}: save it as 'CSV UTF-8'",
+                ) from None
+            last = reader.line_num
+            for number in oversized:
+                problems.append(
+                    RowProblem(path, number, "row", f"longer than {MAX_LINE_CHARS:,} characters")
+                )
+                loaded.skipped_rows += 1
+            oversized.clear()
+            if cells is None:
+                problems.append(RowProblem(path, start, "row", why))
+                loaded.skipped_rows += 1
+                continue
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) != len(names):
+                runs = f" (it runs to line {last}: a quote not closed?)" if last > start else ""
+                problems.append(
+                    RowProblem(
+                        path,
+                        start,
+                        "row",
+                        f"has {len(cells)} cells but the header has {len(names)} columns{runs}",
+                    )
+                )
+                loaded.skipped_rows += 1
+                continue
+            if not all(c.isascii() for c in cells):
+                cells = [source.decode(c) for c in cells]
+                undecodable = [
+                    RowProblem(path, start, name or "row", _bytes_problem(bad, source.shown))
+                    for name, cell in zip(names, cells, strict=True)
+                    if (bad := undecodable_bytes(cell))
+                ]
+                if undecodable:
+                    if verdict is not None:
+                        verdict.bad_rows += 1
+                    problems.extend(undecodable)
+                    loaded.skipped_rows += 1
+                    continue
+            data = {
+                k: v
+                for k, v in zip(names, cells, strict=True)
+                if k in known and not (v.strip() == "" and _optional(model, k))
+            }
+            try:
+                loaded.items.append(model.model_validate(data))
+                loaded.lines.append(start)
+            except ValidationError as exc:
+                loaded.skipped_rows += 1
+                for err in exc.errors(include_input=False, include_url=False):
+                    name = ".".join(str(p) for p in err["loc"]) or "row"
+                    problems.append(RowProblem(path, start, name, _explain(err)))
+    if verdict is not None and verdict.looks_cp1252:
+        raise _refuse(path, NOT_UTF8)
     if problems and on_bad_rows == "fail":
         raise RetailDataError(problems)
-    return Loaded(items, lines, problems, skipped)
+    return loaded
 
 
 def _optional(model: type[BaseModel], name: str) -> bool:
@@ -206,25 +437,34 @@ def _drop_unusable_images(catalog: Path, loaded: Loaded[Product]) -> list[RowPro
     problems: list[RowProblem] = []
     items, lines = [], []
     for product, line in zip(loaded.items, loaded.lines, strict=True):
+        try:
+            path = (root / product.image).resolve()
+            found = path.is_relative_to(root) and path.is_file()
+        except (ValueError, OSError):  # a NUL character; a name too long for the file system
+            path, found = None, False
         if "://" in product.image:
             why = "remote images are not supported: download it beside the catalog"
+        elif path is None:
+            why = "not a usable file path (a NUL character, or a name too long)"
+        elif not path.is_relative_to(root):
+            why = "the path leaves the catalog's folder"
+        elif not found:
+            why = f"file not found ({_shown_path(product.image)} in {root})"
+        elif (problem := image_problem(path)) is not None:
+            why = problem
         else:
-            path = (root / product.image).resolve()
-            if not path.is_relative_to(root):
-                why = "the path leaves the catalog's folder"
-            elif not path.is_file():
-                why = f"file not found ({product.image} in {root})"
-            elif (problem := image_problem(path)) is not None:
-                why = problem
-            else:
-                items.append(product)
-                lines.append(line)
-                continue
+            items.append(product)
+            lines.append(line)
+            continue
         problems.append(RowProblem(catalog, line, "image", why))
     loaded.items, loaded.lines = items, lines
     loaded.skipped_rows += len(problems)
     loaded.problems.extend(problems)
     return problems
+
+
+def _shown_path(image: str) -> str:
+    return image if len(image) <= 200 else f"{image[:100]}… ({len(image)} characters)"
 
 
 def _drop_duplicate_ids(path: Path, loaded: Loaded[Keyed]) -> list[RowProblem]:
@@ -255,20 +495,22 @@ def load_retail(
     on_bad_rows: OnBadRows = "fail",
     *,
     check_images: bool = False,
+    encoding: Encoding = "utf-8",
 ) -> RetailData:
     """Load and cross-check the three retail files.
 
     With `check_images` (what a campaign needs, training does not), a product whose image
-    is not a file in the catalog's folder is a bad row too.
+    is not a file in the catalog's folder is a bad row too. `encoding` is for the files
+    without a byte-order mark (see `load_rows`).
 
     Duplicate ids follow `on_bad_rows`. Events that name a product or customer
     missing from the other files are reported as problems and left out in both
     modes: history about a deleted product must not stop a campaign, but it is
     never silently ignored.
     """
-    loaded_products = load_rows(catalog, Product, on_bad_rows)
-    loaded_customers = load_rows(customers, Customer, on_bad_rows)
-    loaded_events = load_rows(events, Event, on_bad_rows)
+    loaded_products = load_rows(catalog, Product, on_bad_rows, encoding=encoding)
+    loaded_customers = load_rows(customers, Customer, on_bad_rows, encoding=encoding)
+    loaded_events = load_rows(events, Event, on_bad_rows, encoding=encoding)
 
     # One file after the other: with "fail", duplicates in the catalog stop the load
     # before the customers are looked at.

@@ -20,6 +20,11 @@ _YES = frozenset({"true", "yes", "1", "on", "t", "y"})
 _NO = frozenset({"false", "no", "0", "off", "f", "n"})
 
 
+def _shown(code: str) -> str:
+    """A code (locale, time zone) as an error message quotes it: a long one is not repeated."""
+    return repr(code) if len(code) <= 40 else f"of {len(code)} characters"
+
+
 class _Value(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
@@ -39,6 +44,12 @@ class Product(_Value):
     url: str = Field(pattern=r"^https?://\S+$", description="the product page on the shop")
     in_stock: bool = True
     description: str = ""
+
+    @field_validator("price")
+    @classmethod
+    def _no_negative_zero(cls, value: Decimal) -> Decimal:
+        # "-0" passes ge=0, and Babel writes it "-€0.00" in the video and the email.
+        return abs(value) if value.is_zero() else value
 
 
 class Consent(StrEnum):
@@ -89,7 +100,7 @@ class Customer(_Value):
             Locale.parse(value.replace("-", "_"))
         except (ValueError, UnknownLocaleError):
             hint = "use a code such as en_US or de_DE"
-            raise ValueError(f"unknown locale {value!r} ({hint})") from None
+            raise ValueError(f"unknown locale {_shown(value)} ({hint})") from None
         return value.replace("-", "_")
 
     @field_validator("timezone")
@@ -97,9 +108,10 @@ class Customer(_Value):
     def _known_timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        # OSError: a name longer than the file system allows (ZoneInfo looks for a file)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise ValueError(
-                f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)"
+                f"unknown time zone {_shown(value)} (use an IANA name such as Europe/Berlin)"
             ) from None
         return value
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from delivery.report import CampaignReport
 from runtime.settings import Settings
 from runtime.workspace import Workspace
+
+if TYPE_CHECKING:
+    from retail.loaders import Encoding
 
 
 def demo_file(ws: Workspace, name: str) -> Path | None:
@@ -25,10 +29,12 @@ def campaign_report(
     events: Path | None = None,
     holdout_share: float | None = None,
     attribution_days: float = 7.0,
+    encoding: Encoding = "utf-8",
 ) -> CampaignReport:
     """Build a campaign's report from the workspace (shared by the CLI and the report flow).
 
-    Raises RetailDataError for unreadable customer or event files.
+    Raises RetailDataError for unreadable customer or event files (`encoding`: theirs,
+    when they have no byte-order mark).
     """
     from compliance.audience import Holdout
     from compliance.audit import AuditLog
@@ -47,11 +53,11 @@ def campaign_report(
             holdout_share = float(share)
     purchases = []
     if events is not None:
-        loaded = load_rows(events, Event, "skip").items
+        loaded = load_rows(events, Event, "skip", encoding=encoding).items
         purchases = [e for e in loaded if e.type is EventType.purchase]
     population = None
     if customers is not None:
-        ids = [c.id for c in load_rows(customers, Customer, "skip").items]
+        ids = [c.id for c in load_rows(customers, Customer, "skip", encoding=encoding).items]
         population = population_from_audit(
             ids, audit_db=ws.audit_db, secret=settings.secret(), campaign=campaign
         )

@@ -259,3 +259,59 @@ def test_every_package_error_base_is_a_reelcast_error() -> None:
     assert [b for b in bases if not issubclass(b, ReelcastError)] == []
     assert issubclass(PolicyError, ComplianceError)
     assert issubclass(TransportSettingsError, ValueError)  # still caught as a ValueError
+
+
+def _as_windows_1252(path: Path) -> None:
+    """`path` as a spreadsheet's plain 'CSV' saves it: Windows-1252, with an accented name."""
+    lines = path.read_text().splitlines()
+    cells = lines[3].split(",")
+    cells[2] = "Renée"  # first_name
+    lines[3] = ",".join(cells)
+    path.write_bytes(("\n".join(lines) + "\n").encode("cp1252"))
+
+
+def test_a_windows_1252_file_is_one_error_line_saying_how_to_save_it(
+    small_retailer, tmp_path: Path
+) -> None:
+    files = _copy(small_retailer, tmp_path / "data")
+    _as_windows_1252(files["customers"])
+    result = _run(files, tmp_path, "--on-bad-rows", "skip")
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.strip().startswith("/")]
+    assert errors == [
+        f"  {files['customers']}: not UTF-8 (looks like Windows-1252, as Excel 'CSV' saves "
+        "it): save it as 'CSV UTF-8'"
+    ]
+    assert "--encoding" not in result.stderr  # `campaign run` has no such option (yet)
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "ws" / "mail").exists()
+
+
+@pytest.mark.slow
+def test_recs_reads_a_windows_1252_file_when_told_and_refuses_it_otherwise(
+    small_retailer, tmp_path: Path
+) -> None:
+    files = _copy(small_retailer, tmp_path / "data")
+    _as_windows_1252(files["customers"])
+    args = ["recs", "evaluate", "--quick", "--json"]
+    args += [f"--{name}={path}" for name, path in files.items()]
+    refused = _reelcast(*args, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "not UTF-8 (looks like Windows-1252" in refused.stderr
+    assert "or pass --encoding cp1252" in refused.stderr and "Traceback" not in refused.stderr
+    read = _reelcast(*args, "--encoding", "cp1252", cwd=tmp_path)
+    assert read.returncode == 0, read.stderr[-2000:]
+    bad = _reelcast(*args, "--encoding", "ebcdic", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "must be one of utf-8, cp1252, latin-1" in bad.stderr  # a usage error
+    assert "Traceback" not in bad.stderr
+
+
+def test_suppress_import_of_a_file_that_is_not_utf8_is_one_error_line(tmp_path: Path) -> None:
+    ids = tmp_path / "ids.csv"
+    ids.write_bytes("customer_id,note\nC1,Désinscrit\n".encode("cp1252"))
+    result = _reelcast(
+        "suppress", "import", str(ids), "--workspace", str(tmp_path / "ws"), cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert result.stderr == f"error: {ids}: not UTF-8: save it as 'CSV UTF-8'\n"

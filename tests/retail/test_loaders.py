@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from retail.errors import RetailDataError
-from retail.loaders import load_retail, load_rows
+from retail.errors import RetailDataError, RowProblem
+from retail.loaders import NOT_UTF8, load_retail, load_rows
 from retail.types import Customer, Product
 
 PRODUCT_HEADER = "id,title,brand,category,price,currency,image,url,in_stock,description\n"
@@ -287,3 +287,114 @@ def test_a_bomb_reaching_a_storyboard_is_a_creative_error_naming_the_product(
             data.customers[0],
             images_root=tmp_path,
         )
+
+
+# -- encodings (issue 12, defect 9) ------------------------------------------------------
+
+
+def _bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_a_stray_byte_is_one_bad_row_and_the_rows_after_it_still_load(tmp_path: Path) -> None:
+    rows = [_product(f"P{n}") for n in range(1, 6)]
+    data = (PRODUCT_HEADER + "".join(rows[:2])).encode()
+    data += rows[2].replace("Mug", "Mu\xffg").encode("latin-1") + "".join(rows[3:]).encode()
+    path = _bytes(tmp_path / "catalog.csv", data)
+    with pytest.raises(RetailDataError) as stopped:
+        load_rows(path, Product)
+    assert f"{path}:4: title: not valid UTF-8 text (byte 0xFF)" in str(stopped.value)
+    loaded = load_rows(path, Product, "skip")
+    assert [p.id for p in loaded.items] == ["P1", "P2", "P4", "P5"]
+    assert loaded.skipped_rows == 1 and [p.line for p in loaded.problems] == [4]
+
+
+def test_skip_counts_every_undecodable_row_not_the_rest_of_the_file_as_one(
+    tmp_path: Path,
+) -> None:
+    # Valid UTF-8 letters elsewhere: the file is UTF-8 with damaged rows, not Windows-1252.
+    rows = [_product(f"P{n}").replace("Mug", "Tasse à café") for n in range(1, 9)]
+    data = PRODUCT_HEADER.encode()
+    for n, row in enumerate(rows):
+        data += row.encode("latin-1") if n in (1, 4, 5) else row.encode()
+    loaded = load_rows(_bytes(tmp_path / "catalog.csv", data), Product, "skip")
+    assert [p.id for p in loaded.items] == ["P1", "P3", "P4", "P7", "P8"]
+    assert loaded.skipped_rows == 3
+    assert [p.line for p in loaded.problems] == [3, 6, 7]
+    assert {p.field for p in loaded.problems} == {"title"}
+
+
+def test_a_windows_1252_file_is_refused_in_one_line_or_read_when_asked(tmp_path: Path) -> None:
+    text = PRODUCT_HEADER + _product("P1").replace("Mug", "Café crème") + _product("P2", "12.50")
+    path = _bytes(tmp_path / "catalog.csv", text.replace("EUR", "EUR").encode("cp1252"))
+    for mode in ("fail", "skip"):  # skip must not load the ASCII rows and drop the rest
+        with pytest.raises(RetailDataError) as refused:
+            load_rows(path, Product, mode)  # type: ignore[arg-type]
+        assert refused.value.problems == [RowProblem(path, 0, "encoding", NOT_UTF8)]
+        assert f"{path}: not UTF-8 (looks like Windows-1252" in str(refused.value)
+        assert "--encoding cp1252" in str(refused.value)
+    loaded = load_rows(path, Product, encoding="cp1252")
+    assert [p.title for p in loaded.items] == ["Café crème", "Mug"]
+
+
+def test_windows_1252_found_only_past_the_first_bytes_is_still_refused_whole(
+    tmp_path: Path,
+) -> None:
+    ascii_rows = "".join(_product(f"P{n}") for n in range(1, 2000))  # > SNIFF_BYTES
+    late = _product("P9999").replace("Mug", "Crème brûlée €")
+    path = _bytes(tmp_path / "c.csv", (PRODUCT_HEADER + ascii_rows + late).encode("cp1252"))
+    with pytest.raises(RetailDataError) as refused:
+        load_rows(path, Product, "skip")
+    assert [p.problem for p in refused.value.problems] == [NOT_UTF8]
+
+
+def test_with_cp1252_utf8_text_stays_utf8_and_only_other_bytes_are_cp1252(
+    tmp_path: Path,
+) -> None:
+    # A catalog from the shop (UTF-8) and a spreadsheet's customers (Windows-1252) share one
+    # setting; a UTF-8 file is never garbled into "CafÃ©".
+    utf8 = _product("P1").replace("Mug", "Café").encode()
+    cp1252 = _product("P2").replace("Mug", "Crème €").encode("cp1252")
+    undefined = _product("P3").replace("Mug", "M\x81g").encode("latin-1")  # not in cp1252
+    path = _bytes(tmp_path / "catalog.csv", PRODUCT_HEADER.encode() + utf8 + cp1252 + undefined)
+    loaded = load_rows(path, Product, "skip", encoding="cp1252")
+    assert [p.title for p in loaded.items] == ["Café", "Crème €"]
+    assert [str(p) for p in loaded.problems] == [
+        f"{path}:4: title: not valid UTF-8 or Windows-1252 text (byte 0x81): "
+        "save the file as 'CSV UTF-8'"
+    ]
+    assert load_rows(path, Product, "skip", encoding="latin-1").items[2].title == "M\x81g"
+
+
+@pytest.mark.parametrize("codec", ["utf-8-sig", "utf-16"])
+def test_files_with_a_byte_order_mark_are_read_as_it_says(tmp_path: Path, codec: str) -> None:
+    text = PRODUCT_HEADER + _product("P1").replace("Mug", "Crème € 😀")
+    path = _bytes(tmp_path / "catalog.csv", text.encode(codec))
+    assert [p.title for p in load_rows(path, Product).items] == ["Crème € 😀"]
+
+
+def test_utf16_without_a_byte_order_mark_is_refused_clearly(tmp_path: Path) -> None:
+    path = _bytes(tmp_path / "catalog.csv", (PRODUCT_HEADER + _product("P1")).encode("utf-16-le"))
+    with pytest.raises(RetailDataError, match="UTF-16 without a byte-order mark"):
+        load_rows(path, Product)
+
+
+def test_an_overlong_cell_is_one_bad_row(tmp_path: Path) -> None:
+    text = PRODUCT_HEADER + _product("P1").replace("Mug", "x" * 1_000_000) + _product("P2")
+    loaded = load_rows(_write(tmp_path / "catalog.csv", text), Product, "skip")
+    assert [p.id for p in loaded.items] == ["P2"]
+    assert [(p.line, p.field) for p in loaded.problems] == [(2, "row")]
+    assert "longer than 131,072 characters" in loaded.problems[0].problem
+
+
+def test_loading_streams_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No whole-file reads: the loader never calls read_text/read_bytes/readlines."""
+    path = _write(tmp_path / "catalog.csv", PRODUCT_HEADER + _product("P1") + _product("P2"))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("read the whole file")
+
+    monkeypatch.setattr(Path, "read_text", refuse)
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    assert len(load_rows(path, Product).items) == 2
