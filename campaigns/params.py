@@ -30,6 +30,11 @@ class CampaignParams(BaseModel):
     events: str = Field(description="Path to events.csv")
     template: str = Field("hero", description="Video template folder name in templates/")
     limit: int | None = Field(None, ge=1, description="Take only the first N eligible customers")
+    encoding: Literal["utf-8", "cp1252", "latin-1"] = Field(
+        "utf-8",
+        description="Text encoding of the three files: utf-8 (also with a BOM), or cp1252 / "
+        "latin-1 for spreadsheet 'CSV' exports (valid UTF-8 text stays UTF-8)",
+    )
     on_bad_rows: Literal["fail", "skip"] = Field(
         "fail", description="Stop on bad rows, or skip and count them"
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -64,29 +63,20 @@ def _run(params: CampaignParams, settings: Settings, verbose: bool) -> CampaignS
 
     from cli.progress import RichReporter
     from creative.template import load_template
-    from retail.errors import RetailDataError
-    from retail.loaders import ENCODING_HINT, NOT_UTF8, SAVE_AS_UTF8, load_retail
+    from retail.loaders import load_retail
     from runtime.progress import reporting
 
     # Fail fast, with a clean message, before Prefect starts: a user error raised here
     # (a ReelcastError) reaches main(), which prints it without a traceback.
     with console.status("Checking input files…"):
-        try:
-            load_retail(
-                Path(params.catalog),
-                Path(params.customers),
-                Path(params.events),
-                params.on_bad_rows,
-                check_images=True,
-            )
-        except RetailDataError as exc:
-            # The campaign flow reads UTF-8 only (no encoding parameter yet): no
-            # --encoding to offer here.
-            if [p.problem for p in exc.problems] != [NOT_UTF8]:
-                raise
-            raise RetailDataError(
-                [replace(exc.problems[0], problem=SAVE_AS_UTF8)], hint=ENCODING_HINT
-            ) from None
+        load_retail(
+            Path(params.catalog),
+            Path(params.customers),
+            Path(params.events),
+            params.on_bad_rows,
+            check_images=True,
+            encoding=params.encoding,
+        )
         load_template(settings.templates_dir, params.template, settings.assets_dir)
         settings.claims()
 

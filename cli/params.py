@@ -104,7 +104,10 @@ def _checker(kind: Any, field: FieldInfo) -> Callable[[str], Any]:
 
 def _metavar(kind: Any, field: FieldInfo) -> str:
     if get_origin(kind) is Literal:
-        return "|".join(str(v) for v in get_args(kind))
+        # Short lists of choices as the metavar; a long one would widen the column and
+        # cut the option names at 80 columns (the help text names the choices).
+        choices = "|".join(str(v) for v in get_args(kind))
+        return choices if len(choices) <= 12 else "NAME"
     if kind is str:
         return "TEXT"
     low = high = ""

@@ -92,6 +92,7 @@ def load_files(params: CampaignParams, state_db: Path) -> RetailData:
         Path(params.events),
         params.on_bad_rows,
         check_images=True,  # a missing image is a bad catalog row, not a failed render
+        encoding=params.encoding,
     )
     data.events.extend(feedback_events(state_db, (c.id for c in data.customers)))
     log = get_run_logger()
