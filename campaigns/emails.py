@@ -11,7 +11,7 @@ from campaigns.plan import Job
 from creative.render import Render
 from delivery.compose import compose_campaign_email
 from delivery.events_store import TrackingEvents
-from delivery.links import Links, make_token
+from delivery.links import Links, Secret, make_token
 from delivery.outbox import Outbox
 from delivery.sendtime import SendPolicy, schedule_customers
 from retail.types import Event, Product
@@ -25,8 +25,8 @@ class Letterhead:
     sender: str
     postal_address: str
     templates_dir: Path
-    #: signs each recipient's click, open and unsubscribe links
-    secret: bytes
+    #: signs each recipient's click, open and unsubscribe links (a key, or a ring of keys)
+    secret: Secret
 
 
 def due_times(

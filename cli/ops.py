@@ -154,7 +154,9 @@ def suppress_mailbox(
     settings, ws = context(workspace)
     ws.create()
     try:
-        done = honour_unsubscribe_mail(maildir, state_db=ws.state_db, secret=settings.secret())
+        done = honour_unsubscribe_mail(
+            maildir, state_db=ws.state_db, secret=settings.signing_keys()
+        )
     except DeliveryError as exc:
         raise fail(str(exc)) from None
     console.print(f"unsubscribe mail: {done}")

@@ -130,7 +130,7 @@ def serve(
         return None if item is None else item.sent_at or item.send_started_at
 
     app = create_app(
-        secret=secret,
+        secret=settings.signing_keys(),
         events=events,
         suppression=SuppressionList(ws.state_db),
         renders_dir=ws.renders,

@@ -12,6 +12,11 @@ The IV is the MAC, so the same pair always gets the same token (re-composing an 
 yields identical links) while any changed bit fails verification. Keys are derived from
 the one secret (HKDF), so the MAC key is never the encryption key and neither is the
 secret itself, which other modules also use.
+
+Rolling keys (`LinkKeys`): version 2 tokens carry the id of the key that made them
+(version || id length || id || iv || ct, the id under the MAC too), so a new key can sign
+new links while the links already sent keep working as long as their key stays in the
+ring. Version 1 tokens (no id) are read with the ring's `legacy` key.
 """
 
 from __future__ import annotations
@@ -20,13 +25,17 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import struct
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 from delivery.errors import DeliveryError, InvalidToken
 
 _VERSION = 1
+_VERSION_WITH_KEY_ID = 2
+_KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 _IV_BYTES = 16  # 128-bit tag: forging or enumerating tokens means guessing this
 _MIN_SECRET_BYTES = 16
 _MAX_TOKEN_CHARS = 1024  # refuse to decode anything absurd before doing any work
@@ -59,18 +68,57 @@ def _check_secret(secret: bytes) -> None:
         )
 
 
-def make_token(secret: bytes, campaign_id: str, customer_id: str) -> str:
+@dataclass(frozen=True)
+class LinkKeys:
+    """The keys links are signed with, each under an id.
+
+    `current` names the key that signs new links; every key in `keys` still reads the
+    links it made, so retire a key only once its links may go dead. `legacy` reads links
+    made before keys had ids (the workspace secret, for most installations). With no
+    `keys` at all, new links are made with `legacy`, as before ids existed.
+    """
+
+    current: str | None = None
+    keys: Mapping[str, bytes] = field(default_factory=dict)
+    legacy: bytes | None = None
+
+    def __post_init__(self) -> None:
+        for key_id, secret in self.keys.items():
+            if not _KEY_ID.fullmatch(key_id):
+                raise DeliveryError(
+                    f"link key id {key_id!r}: use 1 to 32 letters, digits, '.', '_' or '-'"
+                )
+            _check_secret(secret)
+        if self.keys and self.current not in self.keys:
+            raise DeliveryError(
+                f"the current link key id {self.current!r} is not among the keys "
+                f"({', '.join(sorted(self.keys))}): name one of them"
+            )
+        if not self.keys and self.legacy is None:
+            raise DeliveryError("no link key: give keys or a legacy secret")
+
+
+Secret = bytes | LinkKeys
+
+
+def make_token(secret: Secret, campaign_id: str, customer_id: str) -> str:
     """Return a URL-safe token for (campaign_id, customer_id) that only `secret` can read.
 
-    The token is deterministic for a given secret and pair, reveals neither id, and any
-    modification makes `read_token` reject it.
+    The token is deterministic for a given key and pair, reveals neither id, and any
+    modification makes `read_token` reject it. With `LinkKeys` that name a current key,
+    the token carries that key's id.
     """
+    key_id, secret = _signing_key(secret)
     _check_secret(secret)
     campaign = campaign_id.encode("utf-8")
     customer = customer_id.encode("utf-8")
     if not campaign or not customer or len(campaign) > 0xFFFF:
         raise DeliveryError("campaign and customer ids must be non-empty (campaign < 64 KiB)")
-    header = bytes([_VERSION])
+    if key_id is None:
+        header = bytes([_VERSION])
+    else:
+        kid = key_id.encode("ascii")
+        header = bytes([_VERSION_WITH_KEY_ID, len(kid)]) + kid
     # Length-prefixing the campaign id keeps the split unambiguous whatever the ids contain.
     payload = struct.pack(">H", len(campaign)) + campaign + customer
     iv = hmac.new(_subkey(secret, b"mac"), header + payload, hashlib.sha256).digest()
@@ -79,13 +127,40 @@ def make_token(secret: bytes, campaign_id: str, customer_id: str) -> str:
     return base64.urlsafe_b64encode(header + iv + ciphertext).rstrip(b"=").decode("ascii")
 
 
-def read_token(secret: bytes, token: str) -> tuple[str, str]:
-    """Return (campaign_id, customer_id) from a token made by `make_token` with `secret`.
+def _signing_key(secret: Secret) -> tuple[str | None, bytes]:
+    if isinstance(secret, bytes):
+        return None, secret
+    if secret.keys:
+        assert secret.current is not None  # checked when the ring was made
+        return secret.current, secret.keys[secret.current]
+    assert secret.legacy is not None
+    return None, secret.legacy
 
-    Raises `InvalidToken` for anything else: wrong secret, a changed character, a truncated
-    or padded token, a non-canonical encoding.
+
+def _reading_key(secret: Secret, key_id: str | None) -> bytes:
+    if isinstance(secret, bytes):
+        if key_id is not None:
+            raise InvalidToken("token names a key id, but only one unnamed key is known")
+        return secret
+    if key_id is None:
+        if secret.legacy is None:
+            raise InvalidToken("token was made before link keys had ids; no legacy key")
+        return secret.legacy
+    found = secret.keys.get(key_id)
+    if found is None:
+        raise InvalidToken("token was made with a key that is not (or no longer) in the ring")
+    return found
+
+
+def read_token(secret: Secret, token: str) -> tuple[str, str]:
+    """Return (campaign_id, customer_id) from a token made by `make_token` with `secret`
+    (or, for `LinkKeys`, with any key of the ring or its legacy key).
+
+    Raises `InvalidToken` for anything else: wrong or retired key, a changed character, a
+    truncated or padded token, a non-canonical encoding.
     """
-    _check_secret(secret)
+    if isinstance(secret, bytes):
+        _check_secret(secret)
     if not isinstance(token, str) or not 0 < len(token) <= _MAX_TOKEN_CHARS:
         raise InvalidToken("token is empty or too long")
     try:
@@ -95,11 +170,23 @@ def read_token(secret: bytes, token: str) -> tuple[str, str]:
     # Unused low bits of the last character would otherwise let two spellings decode alike.
     if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != token:
         raise InvalidToken("token is not in canonical form")
-    if len(raw) < 1 + _IV_BYTES + 3 or raw[0] != _VERSION:
+    if raw[:1] == bytes([_VERSION_WITH_KEY_ID]) and len(raw) >= 2:
+        size = raw[1]
+        key_id_bytes = raw[2 : 2 + size]
+        if len(key_id_bytes) != size or not _KEY_ID.fullmatch(key_id_bytes.decode("latin-1")):
+            raise InvalidToken("token's key id is malformed")
+        key_id: str | None = key_id_bytes.decode("ascii")
+        head = 2 + size
+    elif raw[:1] == bytes([_VERSION]):
+        key_id, head = None, 1
+    else:
         raise InvalidToken("token has an unknown version or is truncated")
-    header, iv, ciphertext = raw[:1], raw[1 : 1 + _IV_BYTES], raw[1 + _IV_BYTES :]
-    payload = _xor(ciphertext, _keystream(_subkey(secret, b"enc"), iv, len(ciphertext)))
-    expected = hmac.new(_subkey(secret, b"mac"), header + payload, hashlib.sha256).digest()
+    if len(raw) < head + _IV_BYTES + 3:
+        raise InvalidToken("token has an unknown version or is truncated")
+    key = _reading_key(secret, key_id)
+    header, iv, ciphertext = raw[:head], raw[head : head + _IV_BYTES], raw[head + _IV_BYTES :]
+    payload = _xor(ciphertext, _keystream(_subkey(key, b"enc"), iv, len(ciphertext)))
+    expected = hmac.new(_subkey(key, b"mac"), header + payload, hashlib.sha256).digest()
     if not hmac.compare_digest(expected[:_IV_BYTES], iv):
         raise InvalidToken("token signature does not match")
     (campaign_len,) = struct.unpack(">H", payload[:2])

@@ -71,7 +71,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from compliance.suppression import SuppressionList
 from delivery.errors import InvalidToken
 from delivery.events_store import TrackingEvents
-from delivery.links import read_token
+from delivery.links import Secret, read_token
 from delivery.policy import leaf_payload
 from delivery.tracking_pages import Landing, landing_page, unsubscribe_page
 from delivery.traffic import (
@@ -272,7 +272,7 @@ class _Limits:
 
 def create_app(
     *,
-    secret: bytes,
+    secret: Secret,
     events: TrackingEvents,
     suppression: SuppressionList,
     renders_dir: Path,

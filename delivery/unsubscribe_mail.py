@@ -25,7 +25,7 @@ from pathlib import Path
 from compliance.suppression import SuppressionList
 from delivery.errors import DeliveryError, InvalidToken
 from delivery.events_store import TrackingEvents
-from delivery.links import read_token
+from delivery.links import Secret, read_token
 from retail.types import EventType
 
 #: "unsubscribe <token>" anywhere in the subject ("Re: unsubscribe …", "[ext] unsubscribe …")
@@ -55,7 +55,7 @@ class UnsubscribeMail:
 def process_unsubscribe_mail(
     maildir: Path,
     *,
-    secret: bytes,
+    secret: Secret,
     suppression: SuppressionList,
     events: TrackingEvents,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -91,7 +91,7 @@ def process_unsubscribe_mail(
     return UnsubscribeMail(suppressed=suppressed, already=already, for_a_person=for_a_person)
 
 
-def honour_unsubscribe_mail(maildir: Path, *, state_db: Path, secret: bytes) -> UnsubscribeMail:
+def honour_unsubscribe_mail(maildir: Path, *, state_db: Path, secret: Secret) -> UnsubscribeMail:
     """`process_unsubscribe_mail` against the workspace's suppression list (in `state_db`)
     and event store (`tracking.sqlite` beside it)."""
     with TrackingEvents.beside(state_db) as events:
@@ -100,7 +100,7 @@ def honour_unsubscribe_mail(maildir: Path, *, state_db: Path, secret: bytes) -> 
         )
 
 
-def _request(message: mailbox.MaildirMessage, secret: bytes) -> tuple[str, str] | None:
+def _request(message: mailbox.MaildirMessage, secret: Secret) -> tuple[str, str] | None:
     """(campaign id, customer id) of the token in the subject, or None."""
     raw = message.get("Subject")
     if raw is None:

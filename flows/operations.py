@@ -43,7 +43,9 @@ def honour_unsubscribe_mail(settings: Settings, ws: Workspace) -> dict[str, int]
     from delivery.unsubscribe_mail import honour_unsubscribe_mail as honour
 
     assert settings.unsubscribe_maildir is not None
-    done = honour(settings.unsubscribe_maildir, state_db=ws.state_db, secret=settings.secret())
+    done = honour(
+        settings.unsubscribe_maildir, state_db=ws.state_db, secret=settings.signing_keys()
+    )
     logger = get_run_logger()
     logger.info("unsubscribe mail: %s", done)
     if done.for_a_person:

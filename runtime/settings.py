@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # imported where used: every command reads settings, few need
     from campaigns.audience import AudienceRules
     from campaigns.emails import Letterhead
     from compliance.claims import ClaimsPolicy
+    from delivery.links import LinkKeys
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,6 +79,15 @@ class Settings(BaseSettings):
         None,
         description="Key for pseudonymous customer ids and signed links. Unset: a random key "
         "is created once in <workspace>/secret.key.",
+    )
+    link_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Link signing keys by id, JSON {"2026-12": "<32+ random hex>", …}: '
+        "add a key and point REELCAST_LINK_KEY_ID at it to roll keys; keep an old key as "
+        "long as its links should work. Unset: links are signed with the workspace secret.",
+    )
+    link_key_id: str | None = Field(
+        None, description="The id (in REELCAST_LINK_KEYS) of the key that signs new links."
     )
     renderer: Literal["local", "vendor"] = Field(
         "local", description="Video renderer: local (ffmpeg here) or vendor (HTTP API)."
@@ -169,7 +179,19 @@ class Settings(BaseSettings):
             sender=self.sender,
             postal_address=self.postal_address,
             templates_dir=self.templates_dir,
-            secret=self.secret(),
+            secret=self.signing_keys(),
+        )
+
+    def signing_keys(self) -> LinkKeys:
+        """The keys links are signed with: REELCAST_LINK_KEYS (id → key) with
+        REELCAST_LINK_KEY_ID naming the current one, else the workspace secret alone.
+        The workspace secret always reads links made before keys had ids."""
+        from delivery.links import LinkKeys
+
+        return LinkKeys(
+            current=self.link_key_id,
+            keys={k: v.get_secret_value().encode() for k, v in self.link_keys.items()},
+            legacy=self.secret(),
         )
 
     def claims(self) -> ClaimsPolicy:

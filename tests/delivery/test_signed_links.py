@@ -108,3 +108,50 @@ def test_links_default_to_the_local_tracking_app() -> None:
 def test_links_refuse_unusable_base_urls(base: str) -> None:
     with pytest.raises(DeliveryError):
         Links(base, unsubscribe_address="unsub@shop.example")
+
+
+def test_rolling_link_keys_keeps_the_links_already_sent_working() -> None:
+    from delivery.links import LinkKeys
+
+    workspace_secret = b"w" * 32
+    before = make_token(workspace_secret, "spring", "cust-1")  # sent before keys had ids
+    ring_2026 = LinkKeys(current="2026", keys={"2026": b"a" * 32}, legacy=workspace_secret)
+    sent_2026 = make_token(ring_2026, "summer", "cust-1")
+    ring_2027 = LinkKeys(
+        current="2027", keys={"2026": b"a" * 32, "2027": b"b" * 32}, legacy=workspace_secret
+    )
+    sent_2027 = make_token(ring_2027, "autumn", "cust-1")
+    assert read_token(ring_2027, before) == ("spring", "cust-1")
+    assert read_token(ring_2027, sent_2026) == ("summer", "cust-1")
+    assert read_token(ring_2027, sent_2027) == ("autumn", "cust-1")
+    assert sent_2027 != make_token(ring_2026, "autumn", "cust-1")  # the new key signs
+    retired = LinkKeys(current="2027", keys={"2027": b"b" * 32}, legacy=workspace_secret)
+    with pytest.raises(InvalidToken, match="not \\(or no longer\\) in the ring"):
+        read_token(retired, sent_2026)
+    with pytest.raises(InvalidToken):
+        read_token(workspace_secret, sent_2027)  # a bare secret knows no key ids
+
+
+def test_a_key_id_cannot_be_swapped_to_another_key() -> None:
+    import base64
+
+    from delivery.links import LinkKeys
+
+    ring = LinkKeys(current="k1", keys={"k1": b"a" * 32, "k2": b"b" * 32})
+    token = make_token(ring, "spring", "cust-1")
+    raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    assert raw[:4] == b"\x02\x02k1"
+    raw[3] = ord("2")  # claim the other key
+    forged = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+    with pytest.raises(InvalidToken):
+        read_token(ring, forged)
+
+
+def test_a_ring_without_its_current_key_is_a_clear_error() -> None:
+    from delivery.errors import DeliveryError
+    from delivery.links import LinkKeys
+
+    with pytest.raises(DeliveryError, match="current link key id '2028' is not among the keys"):
+        LinkKeys(current="2028", keys={"2027": b"b" * 32})
+    with pytest.raises(DeliveryError, match="link key id 'a b'"):
+        LinkKeys(current="a b", keys={"a b": b"b" * 32})
