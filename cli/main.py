@@ -50,6 +50,17 @@ app.add_typer(campaign_app, name="campaign")
 console = Console()
 
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's run logs.")]
+ApproverOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--approver",
+        metavar="NAME",
+        help="Your name or handle, recorded in the audit log as who approved or rejected "
+        "the run in this terminal (default: your login name). Auto-approved runs record "
+        "'auto'.",
+        show_default=False,
+    ),
+]
 
 
 def _quiet_prefect(verbose: bool) -> None:
@@ -57,8 +68,11 @@ def _quiet_prefect(verbose: bool) -> None:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 
 
-def _run(params: CampaignParams, settings: Settings, verbose: bool) -> CampaignSummary:
-    """Check the inputs, then run the campaign flow with progress bars."""
+def _run(
+    params: CampaignParams, settings: Settings, verbose: bool, approver: str = ""
+) -> CampaignSummary:
+    """Check the inputs, then run the campaign flow with progress bars; a run that pauses
+    for approval asks in the terminal and records `approver` as who answered."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from cli.progress import RichReporter
@@ -94,7 +108,7 @@ def _run(params: CampaignParams, settings: Settings, verbose: bool) -> CampaignS
         transient=False,
     )
     started = time.monotonic()
-    with progress, reporting(RichReporter(progress)):
+    with progress, reporting(RichReporter(progress, approver)):
         summary = flow(params)
     _print_summary(summary, time.monotonic() - started)
     if summary.blocked:
@@ -220,7 +234,10 @@ def demo(
 @campaign_app.command("run", cls=OneLineUsageErrors)
 @with_campaign_options
 def campaign_run(
-    workspace: WorkspaceOpt = None, verbose: VerboseOpt = False, **fields: Any
+    workspace: WorkspaceOpt = None,
+    verbose: VerboseOpt = False,
+    approver: ApproverOpt = None,
+    **fields: Any,
 ) -> None:
     """Run a campaign on your own CSV files: audience, picks, videos, checks, emails."""
     if not (fields["auto_approve"] or fields["dry_run"] or sys.stdin.isatty()):
@@ -228,6 +245,8 @@ def campaign_run(
             "this run needs approval and there is no terminal to ask: pass "
             "--auto-approve, or start it from the Prefect UI (deployment `campaign`)"
         )
+    # Only a run that asks in this terminal needs a name: auto-approved runs record "auto".
+    approver = "" if fields["auto_approve"] or fields["dry_run"] else _approver(approver)
     _quiet_prefect(verbose)
     settings, _ = context(workspace)
     from datetime import UTC, datetime
@@ -253,7 +272,28 @@ def campaign_run(
             else:  # a rule across options, e.g. a brand both boosted and blocked
                 fail(message.removeprefix("Value error, "))
         raise typer.Exit(2) from None
-    _run(params, settings, verbose)
+    _run(params, settings, verbose, approver)
+
+
+def _approver(given: str | None) -> str:
+    """Who answers this terminal's approval question: `--approver`, else the login name."""
+    import getpass
+
+    if given is None:
+        try:
+            given = getpass.getuser()
+        except (OSError, KeyError):  # no LOGNAME/USER and no passwd entry (a container)
+            raise fail(
+                "--approver: your login name is unknown here: pass --approver NAME, the "
+                "name or handle of the person who approves this run"
+            ) from None
+    given = given.strip()
+    if not 1 <= len(given) <= 100 or given.lower() == "auto":
+        raise fail(
+            "--approver: give the name or handle of the person who approves this run "
+            "(1 to 100 characters; 'auto' is what auto-approved runs record)"
+        )
+    return given
 
 
 app.add_typer(audit_app, name="audit")

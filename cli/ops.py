@@ -24,18 +24,69 @@ suppress_app = typer.Typer(
 
 @audit_app.command("verify")
 def audit_verify(workspace: WorkspaceOpt = None) -> None:
-    """Check the whole audit chain; name the first edited, missing or reordered record."""
+    """Check the whole audit chain and its checkpoints; name the first bad record.
+
+    Uses the audit key (REELCAST_AUDIT_KEY, else derived from the workspace key): an
+    edited, missing or reordered record, a missing checkpoint file, or a checkpoint
+    behind or ahead of the log's last record fails, with exit code 1.
+    """
     from compliance.audit import AuditLog
 
-    _, ws = context(workspace)
+    settings, ws = context(workspace)
     if not ws.audit_db.exists():
         raise fail(f"no audit log in {ws.root} (run a campaign first)")
-    with AuditLog(ws.audit_db) as log:
+    with AuditLog(ws.audit_db, key=settings.audit_log_key()) as log:
         result = log.verify()
     if result.ok:
-        console.print(f"audit log OK: {result.records} records, chain and checkpoints intact")
+        console.print(
+            f"audit log OK: {result.records} records, chain and checkpoints intact",
+            highlight=False,
+        )
+        if result.unkeyed_records:
+            console.print(
+                f"  records 1–{result.unkeyed_records} were written before the audit key and "
+                "are protected from the record that keyed the log on",
+                highlight=False,
+            )
         return
-    raise fail(f"audit log BROKEN at record {result.first_bad}: {result.problem}", code=1)
+    if result.status == "unkeyed":
+        raise fail(
+            f"audit log {ws.audit_db} is not keyed: {result.problem}. Run `reelcast audit "
+            "seal` (or any campaign) to key it from now on with the audit key "
+            "(REELCAST_AUDIT_KEY, else derived from the workspace key)",
+            code=1,
+        )
+    if result.status == "wrong-key":
+        raise fail(f"audit log {ws.audit_db} cannot be checked: {result.problem}", code=1)
+    where = f" at record {result.first_bad}" if result.first_bad is not None else ""
+    raise fail(f"audit log BROKEN{where}: {result.problem}", code=1)
+
+
+@audit_app.command("seal")
+def audit_seal(workspace: WorkspaceOpt = None) -> None:
+    """Key an audit log written by an older reelcast (without an audit key) from now on.
+
+    Appends a keyed record that chains onto the old ones: from then on they cannot be
+    rewritten undetected either. A campaign does this on its first write; this command is
+    for a workspace that runs none. A log that does not verify is left as it is.
+    """
+    from compliance.audit import AuditLog
+
+    settings, ws = context(workspace)
+    if not ws.audit_db.exists():
+        raise fail(f"no audit log in {ws.root} (run a campaign first)")
+    with AuditLog(ws.audit_db, key=settings.audit_log_key()) as log:
+        before = log.verify()
+        if before.status not in ("unkeyed", "ok"):
+            raise fail(
+                f"audit log {ws.audit_db} does not verify, not sealing it: {before.problem}",
+                code=1,
+            )
+        sealed = log.seal()
+    if sealed:
+        console.print(f"audit log keyed from record {before.records + 1} on", highlight=False)
+    else:
+        console.print("audit log already keyed: nothing to do")
 
 
 @audit_app.command("show")
@@ -197,7 +248,7 @@ def forget(
     if not ws.root.is_dir():
         raise fail(f"no workspace at {ws.root}")
     subject = pseudonymize(settings.secret(), customer)
-    with AuditLog(ws.audit_db) as log:
+    with AuditLog(ws.audit_db, key=settings.audit_log_key()) as log:
         done = erase_customer(
             customer,
             subject,

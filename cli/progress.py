@@ -5,14 +5,17 @@ from __future__ import annotations
 import threading
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, TaskID
 
 
 class RichReporter:
-    """A rich progress bar per stage; asks the terminal's user to approve a paused run."""
+    """A rich progress bar per stage; asks the terminal's user to approve a paused run, and
+    answers as `approver` (their name or handle, for the audit log)."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: Progress, approver: str = "") -> None:
         self._progress = progress
+        self._approver = approver
         self._tasks: dict[str, TaskID] = {}
         self._lock = threading.Lock()
 
@@ -20,7 +23,9 @@ class RichReporter:
         # The flow thread is about to block in pause_flow_run; answer from another thread
         # once the run is really paused, through the same Prefect API as the UI would.
         threading.Thread(
-            target=_ask_in_terminal, args=(self._progress, flow_run_id, gallery), daemon=True
+            target=_ask_in_terminal,
+            args=(self._progress, flow_run_id, gallery, self._approver),
+            daemon=True,
         ).start()
 
     def start(self, stage: str, total: int) -> None:
@@ -36,7 +41,7 @@ class RichReporter:
                 self._progress.advance(self._tasks[stage], amount)
 
 
-def _ask_in_terminal(progress: Progress, flow_run_id: str, gallery: str) -> None:
+def _ask_in_terminal(progress: Progress, flow_run_id: str, gallery: str, approver: str) -> None:
     import time
     from uuid import UUID
 
@@ -52,14 +57,19 @@ def _ask_in_terminal(progress: Progress, flow_run_id: str, gallery: str) -> None
     progress.stop()
     console = progress.console
     console.print(f"\n[bold]Approval needed.[/] Look at the preview gallery first:\n  {gallery}")
-    answer = read_answer(console, "Approve and send this campaign? [y/N] ").lower()
+    answer = read_answer(
+        console, f"Approve and send this campaign (as {escape(approver)}, --approver)? [y/N] "
+    ).lower()
     # End of input (Ctrl-D) at the first question is a "no"; at the note, an empty note.
     note = (
         read_answer(console, "Note for the audit log (optional, no personal data): ")
         if answer
         else ""
     )
-    resume_flow_run(UUID(flow_run_id), run_input={"approve": answer in ("y", "yes"), "note": note})
+    resume_flow_run(
+        UUID(flow_run_id),
+        run_input={"approve": answer in ("y", "yes"), "approver": approver, "note": note},
+    )
     progress.start()
 
 

@@ -322,7 +322,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     audience = audience_for(whole(data), params, settings, ws)
     chosen = selected(audience, params.limit)
     summary.count_audience(data, audience, chosen)
-    audit = CampaignAudit(AuditLog(ws.audit_db), params.campaign)
+    audit = CampaignAudit(AuditLog(ws.audit_db, key=settings.audit_log_key()), params.campaign)
     audit.exclusions(audience, lambda cid: pseudonymize(secret, cid))
     if not chosen:
         return _stop(summary, audit, "no eligible customers: nothing to render or send")
@@ -518,7 +518,7 @@ def _approval(
     goes into the summary and the audit log."""
     if params.auto_approve:
         get_run_logger().info("campaign %s auto-approved", params.campaign)
-        decision = Approval(approve=True, note="auto-approved")
+        approved, note, by = True, "auto-approved", "auto"
     else:
         context = FlowRunContext.get()
         flow_run_id = context.flow_run.id if context and context.flow_run else None
@@ -530,10 +530,9 @@ def _approval(
         decision = pause_flow_run(
             wait_for_input=form, timeout=params.approval_timeout_s, poll_interval=2, key="approval"
         )
-    summary.approval = "approved" if decision.approve else "rejected"
-    summary.approval_note = decision.note
-    audit.approval(
-        approved=decision.approve,
-        note=decision.note,
-        by="auto" if params.auto_approve else "operator",
-    )
+        # Who decided: the person named in the form (the open-source Prefect server knows
+        # no users), or by `campaign run --approver` when the terminal answered.
+        approved, note, by = decision.approve, decision.note, decision.approver
+    summary.approval = "approved" if approved else "rejected"
+    summary.approval_note = note
+    audit.approval(approved=approved, note=note, by=by)

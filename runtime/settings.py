@@ -7,6 +7,8 @@ get explicit arguments, and the methods below build the small config objects the
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -89,6 +91,15 @@ class Settings(BaseSettings):
     link_key_id: str | None = Field(
         None, description="The id (in REELCAST_LINK_KEYS) of the key that signs new links."
     )
+    audit_key: SecretStr | None = Field(
+        None,
+        min_length=16,
+        description="Key of the audit log's HMAC chain and checkpoints (at least 16 "
+        "characters). Set it in production, from outside the workspace: whoever holds it can "
+        "rewrite the log undetected. Unset: derived from the pseudonym key (secret.key in the "
+        "workspace), which catches accidental edits but not someone who can read the "
+        "workspace.",
+    )
     renderer: Literal["local", "vendor"] = Field(
         "local", description="Video renderer: local (ffmpeg here) or vendor (HTTP API)."
     )
@@ -157,6 +168,13 @@ class Settings(BaseSettings):
         if not path.exists():
             create_secret_file(path)
         return path.read_text().strip().encode()
+
+    def audit_log_key(self) -> bytes:
+        """The audit log's key: `audit_key` if set, else one derived from the pseudonym key
+        with a label of its own (a pseudonym or a link signature never equals an audit MAC)."""
+        if self.audit_key is not None:
+            return self.audit_key.get_secret_value().encode()
+        return hmac.new(self.secret(), b"reelcast audit log key v1", hashlib.sha256).digest()
 
     def audience_rules(self) -> AudienceRules:
         """Consent overrides, the frequency cap and the holdout salt, for every campaign."""

@@ -31,7 +31,7 @@ def ran(monkeypatch: pytest.MonkeyPatch) -> list[CampaignParams]:
     for name in [k for k in os.environ if k.startswith("REELCAST_")]:
         monkeypatch.delenv(name)
     params: list[CampaignParams] = []
-    monkeypatch.setattr(cli, "_run", lambda p, settings, verbose: params.append(p))
+    monkeypatch.setattr(cli, "_run", lambda p, settings, verbose, approver="": params.append(p))
     return params
 
 
@@ -111,3 +111,42 @@ def test_help_at_80_columns_shows_every_option_name_whole(tmp_path: Path) -> Non
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
     for option in _options().values():
         assert re.search(rf"{re.escape(option.opts[0])}\b(?!-)", result.stdout), option.opts
+
+
+@pytest.fixture
+def asked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Who `campaign run` would answer its approval question as (the run is left out),
+    as if started in a terminal."""
+    import types
+
+    for name in [k for k in os.environ if k.startswith("REELCAST_")]:
+        monkeypatch.delenv(name)
+    approvers: list[str] = []
+    monkeypatch.setattr(
+        cli, "_run", lambda p, settings, verbose, approver: approvers.append(approver)
+    )
+    tty = types.SimpleNamespace(stdin=types.SimpleNamespace(isatty=lambda: True))
+    monkeypatch.setattr(cli, "sys", tty)
+    monkeypatch.setattr("getpass.getuser", lambda: "login-name")
+    return approvers
+
+
+@pytest.mark.parametrize(
+    ("extra", "approver"),
+    [(["--approver", " alice "], "alice"), ([], "login-name"), (["--auto-approve"], "")],
+)
+def test_the_approver_is_the_option_else_the_login_name(
+    asked: list[str], tmp_path: Path, extra: list[str], approver: str
+) -> None:
+    args = ["campaign", "run", *FILES, "--workspace", str(tmp_path), *extra]
+    result = CliRunner().invoke(cli.app, args)
+    assert result.exit_code == 0, result.output
+    assert asked == [approver]
+
+
+def test_auto_is_no_approver_and_the_option_has_help(asked: list[str], tmp_path: Path) -> None:
+    args = ["campaign", "run", *FILES, "--workspace", str(tmp_path), "--approver", "auto"]
+    result = CliRunner().invoke(cli.app, args)
+    assert result.exit_code == 2 and result.output.startswith("error: --approver:")
+    assert asked == []
+    assert "audit log" in (_options()["approver"].help or "")

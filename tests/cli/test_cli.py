@@ -158,7 +158,9 @@ def test_product_rule_options_reach_the_campaign_and_unset_ones_keep_its_default
     for name in [k for k in os.environ if k.startswith("REELCAST_")]:
         monkeypatch.delenv(name)
     ran: list[CampaignParams] = []
-    monkeypatch.setattr(cli, "_run", lambda params, settings, verbose: ran.append(params))
+    monkeypatch.setattr(
+        cli, "_run", lambda params, settings, verbose, approver="": ran.append(params)
+    )
     files = _copy(small_retailer, tmp_path / "data")
     args = ["campaign", "run", "--auto-approve", "--workspace", str(tmp_path / "ws")]
     for name in ("catalog", "customers", "events"):

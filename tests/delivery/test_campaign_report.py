@@ -332,7 +332,7 @@ def _seed_workspace(root: Path) -> tuple[Path, list[str], Holdout]:
         for cid in treated[:10]:
             events.record("spring", cid, EventType.click, at=START + timedelta(hours=1))
         events.record("other-campaign", treated[0], EventType.click, at=START)
-    with AuditLog(audit_db) as audit:
+    with AuditLog(audit_db, key=b"audit-key-for-tests") as audit:
         audit.append(
             "exclusion",
             campaign="spring",

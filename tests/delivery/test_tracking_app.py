@@ -469,7 +469,7 @@ def test_audit_landing_reads_the_pick_and_render_the_campaign_audited(tmp_path: 
 
     audit_db = tmp_path / "audit.sqlite"
     subject = pseudonymize(SECRET, CUSTOMER)
-    with AuditLog(audit_db) as audit:
+    with AuditLog(audit_db, key=b"audit-key-for-tests") as audit:
         audit.record("pick", campaign=CAMPAIGN, subject=subject, products=["sku-2", "sku-gone"])
         audit.record("render", campaign=CAMPAIGN, subject=subject, key=RENDER_KEY, reused=False)
         audit.record("pick", campaign="other", subject=subject, products=["sku-1"])

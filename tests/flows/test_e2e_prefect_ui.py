@@ -232,7 +232,9 @@ def test_campaign_from_deployment_to_ui(stack: Stack, tmp_path: Path) -> None:
 
         _wait_for_state(client, run.id, lambda s: s.is_paused(), 150, stack.logs)
         assert not list(mailbox.Maildir(workspace / "mail", create=True)), "sent before approval"
-        resume_flow_run(run.id, run_input={"approve": True, "note": "e2e"})
+        resume_flow_run(
+            run.id, run_input={"approve": True, "approver": "e2e-tester", "note": "e2e"}
+        )
         run = _wait_for_state(client, run.id, lambda s: s.is_final(), 120, stack.logs)
         assert run.state.is_completed(), run.state
         summary = client.read_artifacts(
@@ -241,6 +243,10 @@ def test_campaign_from_deployment_to_ui(stack: Stack, tmp_path: Path) -> None:
         assert summary and summary[0].flow_run_id == run.id
         assert "customers considered" in str(summary[0].data)
     assert len(list(mailbox.Maildir(workspace / "mail"))) == 2
+    from compliance.audit import AuditLog
+
+    with AuditLog(workspace / "audit.sqlite") as audit:  # the name typed in the form
+        assert [r.data["by"] for r in audit.records() if r.kind == "approval"] == ["e2e-tester"]
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
