@@ -6,7 +6,7 @@ reelcast's own SMTP sink on 127.0.0.1. Before the clock, a run of N/10 customers
 same process gives the memory baseline (ratio target: peak at N ≤ 1.5 × peak at N/10).
 
 To keep the figure about scale rather than about video encoding, the renders are small:
-the hero template at 144×256 (one fifth of 720×1280) with a single, impersonal headline
+the hero template at 288×512 (two fifths of 720×1280: prices still fit) with a single, impersonal headline
 and personalization off, so every customer whose first product is the same shares one
 video (content addressing). The output says so.
 
@@ -63,7 +63,7 @@ import yaml  # noqa: E402
 
 from bench.evalkit.measure import RssSampler  # noqa: E402
 
-SMALL = {"width": 144, "height": 256}
+SMALL = {"width": 288, "height": 512}
 RSS_TARGET = 1.5
 P95_TARGET_MS = 250.0
 

@@ -188,6 +188,9 @@ class Outbox:
             db_path, isolation_level=None, timeout=30.0, check_same_thread=False
         )
         self._db.row_factory = sqlite3.Row
+        # Pages of pruned bodies go back to the disk. Set before anything else: a new file
+        # takes it; an existing outbox keeps its mode until `reelcast outbox prune --vacuum`.
+        self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self._db.execute("PRAGMA journal_mode=WAL")
         # FULL: the "send started" mark must survive a power cut, or a crash right after
         # it would make an already-sent row look unsent and it would go out twice.
@@ -326,6 +329,9 @@ class Outbox:
                 " AND length(message) > 0",
                 (*FINISHED_STATES, _ts(finished_before)),
             )
+            if row[0]:
+                # executescript steps it to the end (execute frees one page per call)
+                self._db.executescript("PRAGMA incremental_vacuum;")
         return PruneResult(rows=int(row[0]), bytes=int(row[1]))
 
     def vacuum(self) -> None:

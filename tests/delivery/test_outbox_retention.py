@@ -112,3 +112,23 @@ def test_outbox_prune_command(tmp_path: Path, compose: Callable[..., EmailMessag
     assert result.exit_code == 0, result.output
     assert "dropped 1 email bodies" in result.output
     assert _bodies(tmp_path / "state.sqlite") == {"cust-00001": 0}
+
+
+def test_pruned_bodies_give_their_space_back_to_the_disk(
+    tmp_path: Path, compose: Callable[..., EmailMessage]
+) -> None:
+    db = tmp_path / "state.sqlite"
+    now = datetime.now(UTC)
+    with Outbox(db) as outbox:
+        for n in range(1, 41):
+            _queue(outbox, compose, n, now)
+        with sqlite3.connect(db) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        full = db.stat().st_size
+        for item in outbox.claim_due(now, 40):
+            outbox.begin_send(item, now)
+            outbox.mark_sent(item.id, "p", now)
+        outbox.prune_bodies(now)
+        with sqlite3.connect(db) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert db.stat().st_size < full / 3
