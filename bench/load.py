@@ -6,9 +6,9 @@ reelcast's own SMTP sink on 127.0.0.1. Before the clock, a run of N/10 customers
 same process gives the memory baseline (ratio target: peak at N ≤ 1.5 × peak at N/10).
 
 To keep the figure about scale rather than about video encoding, the renders are small:
-the hero template at 288×512 (two fifths of 720×1280: prices still fit) with a single, impersonal headline
-and personalization off, so every customer whose first product is the same shares one
-video (content addressing). The output says so.
+the hero template at 288×512 (two fifths of 720×1280: prices still fit) with a single,
+impersonal headline and personalization off, so every customer whose first product is
+the same shares one video (content addressing). The output says so.
 
 Counted, not assumed:
 - duplicates: Message-IDs that reached the SMTP sink more than once (Maildir);
