@@ -53,7 +53,7 @@ def test_forget_matches_exact_addresses_and_keeps_videos_others_received(
     shared, own = "a" * 64, "b" * 64
     renders = ws / "renders"
     shared_folder, own_folder = _video(renders, shared), _video(renders, own)
-    with AuditLog(ws / "audit.sqlite") as log:
+    with AuditLog(ws / "audit.sqlite", key=Settings(workspace=ws).audit_log_key()) as log:
         log.append(
             "render",
             campaign="spring",
