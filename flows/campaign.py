@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from campaigns.audience import choose_audience, selected
 from campaigns.audit import CampaignAudit
-from campaigns.checks import Checked, check_creatives, creative_allowlist
+from campaigns.checks import Checked, check_creatives, creative_allowlist, split_renders
 from campaigns.emails import due_times, queue_emails, record_exposures
 from campaigns.gallery import GalleryItem, write_gallery
 from campaigns.params import CampaignParams
@@ -340,7 +340,11 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         template=template,
         jobs=jobs,
     )
-    renders = render_all(jobs, settings, ws, summary)
+    jobs, renders, failed = split_renders(jobs, render_all(jobs, settings, ws, summary))
+    for pseudonym, why in failed.items():
+        get_run_logger().warning("customer %s: no video, nothing sent: %s", pseudonym, why)
+    summary.count_render_failures(failed)
+    audit.render_failures(failed)
     allow = creative_allowlist(data.products, template)
     checked = check_all(jobs, renders, whole(products), whole(allow), settings)
     summary.count_checks(checked)
@@ -387,9 +391,9 @@ def _stop(
 
 def render_all(
     jobs: list[Job], settings: Settings, ws: Workspace, summary: CampaignSummary
-) -> list[Render]:
-    """Every job's video, rendered on the task runner, in the jobs' order; the vendor's
-    bill and its fallbacks go into the summary."""
+) -> list[Render | BaseException]:
+    """Every job's video (or why it failed), rendered on the task runner, in the jobs'
+    order; the vendor's bill and its fallbacks go into the summary."""
     renderer = make_renderer(settings, ws, summary.campaign)
     reporter().start("render", len(jobs))
     try:
@@ -400,7 +404,7 @@ def render_all(
             metrics_db=unmapped(str(ws.metrics_db)),
         )
         _progress(list(futures), summary.campaign)
-        renders = [f.result() for f in futures]
+        renders: list[Render | BaseException] = [f.result(raise_on_failure=False) for f in futures]
         costs = renderer.costs(summary.campaign)
         fallbacks = renderer.rendered_locally(summary.campaign)
     finally:
