@@ -112,6 +112,14 @@ class CampaignAudit:
         )
         self.log.append("verdict", campaign=self.campaign, entries=verdict_entries(checked))
 
+    def render_failures(self, failed: Mapping[str, str]) -> None:
+        """Customers (pseudonym → reason) whose video could not be made: not sent."""
+        self.log.append(
+            "verdict",
+            campaign=self.campaign,
+            entries=[(p, {"ok": False, "check": f"render: {why}"}) for p, why in failed.items()],
+        )
+
     def approval(self, *, approved: bool, note: str, by: str) -> None:
         """A person's (or the schedule's) decision to send."""
         self.log.record("approval", campaign=self.campaign, approved=approved, note=note, by=by)

@@ -10,6 +10,7 @@ from campaigns.plan import Job
 from compliance.claims import ClaimsPolicy
 from compliance.copy_checks import copy_problems
 from compliance.pii import AllowList
+from creative.errors import CreativeError
 from creative.qc import Expect, qc_video
 from creative.render import Render
 from creative.template import Template
@@ -89,3 +90,25 @@ def check_creatives(
             )
             for job, render in zip(jobs, renders, strict=True)
         ]
+
+
+def split_renders(
+    jobs: Sequence[Job], outcomes: Sequence[Render | BaseException]
+) -> tuple[list[Job], list[Render], dict[str, str]]:
+    """(jobs whose video was made, their renders, pseudonym → why it could not be made).
+
+    A CreativeError (a full disk, ffmpeg failing on one storyboard) is one customer's
+    failure: recorded, and nothing is sent to them. Anything else is a bug and is raised.
+    """
+    made: list[Job] = []
+    renders: list[Render] = []
+    failed: dict[str, str] = {}
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        if isinstance(outcome, Render):
+            made.append(job)
+            renders.append(outcome)
+        elif isinstance(outcome, CreativeError):
+            failed[job.pseudonym] = str(outcome)
+        else:
+            raise outcome
+    return made, renders, failed

@@ -27,6 +27,8 @@ class CampaignSummary:
     rendered: int = 0
     reused_renders: int = 0
     failed_checks: dict[str, int] = field(default_factory=dict)
+    render_failures: dict[str, int] = field(default_factory=dict)
+    """Why videos could not be made (a full disk, ffmpeg): customers per reason."""
     queued: int = 0
     already_queued: int = 0
     sent: int = 0
@@ -87,6 +89,13 @@ class CampaignSummary:
             for problem in c.problems:
                 failed[problem] = failed.get(problem, 0) + 1
         self.failed_checks = failed
+
+    def count_render_failures(self, failed: Mapping[str, str]) -> None:
+        """Take the reasons videos could not be made (pseudonym → reason): counts only."""
+        counts: dict[str, int] = {}
+        for reason in failed.values():
+            counts[reason] = counts.get(reason, 0) + 1
+        self.render_failures = counts
 
 
 def vendor_facts(costs: CampaignCosts) -> dict[str, object]:
@@ -158,6 +167,9 @@ def summary_markdown(summary: CampaignSummary) -> str:
         "|---|---|",
         *[f"| {reason} | {count} |" for reason, count in sorted(summary.excluded.items())],
     ]
+    if summary.render_failures:
+        lines += ["", "| video could not be made | customers |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in sorted(summary.render_failures.items())]
     if summary.failed_checks:
         lines += ["", "| creative check failed | customers |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in sorted(summary.failed_checks.items())]

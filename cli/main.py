@@ -79,10 +79,14 @@ def _run(
     from creative.template import load_template
     from retail.loaders import load_retail
     from runtime.progress import reporting
+    from runtime.renderers import check_ffmpeg
+    from runtime.workspace import Workspace
 
     # Fail fast, with a clean message, before Prefect starts: a user error raised here
     # (a ReelcastError) reaches main(), which prints it without a traceback.
     with console.status("Checking input files…"):
+        Workspace(settings.workspace).create()  # a folder that cannot be written
+        check_ffmpeg(settings)
         load_retail(
             Path(params.catalog),
             Path(params.customers),
@@ -113,6 +117,13 @@ def _run(
     _print_summary(summary, time.monotonic() - started)
     if summary.blocked:
         raise fail(summary.blocked, 1)
+    if summary.render_failures:
+        count = sum(summary.render_failures.values())
+        raise fail(
+            f"{count} video(s) could not be made, so those customers were sent nothing "
+            f"(the audit log names them by pseudonym): {'; '.join(summary.render_failures)}",
+            1,
+        )
     if summary.approval == "rejected":
         raise typer.Exit(1)
     return summary
@@ -131,6 +142,8 @@ def _print_summary(summary: CampaignSummary, seconds: float) -> None:
     table.add_row("eligible", str(summary.eligible))
     table.add_row("selected (--limit)", str(summary.selected))
     table.add_row("videos rendered", f"{summary.rendered} new, {summary.reused_renders} reused")
+    for reason, count in sorted(summary.render_failures.items()):
+        table.add_row(f"  no video: {reason}", str(count))
     for problem, count in sorted(summary.failed_checks.items()):
         table.add_row(f"  held back: {problem}", str(count))
     if summary.vendor:
@@ -191,7 +204,10 @@ def demo(
     _quiet_prefect(verbose)
     settings, ws = context(workspace)
     ws.create()
+    from creative.encode import find_ffmpeg
     from retail.demo import generate_retailer
+
+    find_ffmpeg()  # the demo renders on this machine (or in the vendor simulator, here too)
 
     with console.status("Generating the demo retailer…"):
         files = generate_retailer(ws.demo_data, seed=seed)

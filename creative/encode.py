@@ -26,8 +26,18 @@ _PIPE_SIZE = 1 << 20
 _LOG_TAIL = 2000
 
 
+FFMPEG_MISSING = (
+    "ffmpeg not found: it is not on PATH and imageio-ffmpeg has no usable binary; install "
+    "it (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg) and run again"
+)
+
+
 def find_ffmpeg(ffmpeg: str | None = None) -> str:
-    """The ffmpeg binary: the one given, else ffmpeg on PATH, else imageio-ffmpeg's."""
+    """The ffmpeg binary: the one given, else ffmpeg on PATH, else imageio-ffmpeg's.
+
+    Only an executable file counts: imageio-ffmpeg returns IMAGEIO_FFMPEG_EXE unchecked,
+    and a path that runs nothing would fail every render later, one by one.
+    """
     if ffmpeg is not None:
         found = shutil.which(ffmpeg)
         if found is None:
@@ -40,11 +50,12 @@ def find_ffmpeg(ffmpeg: str | None = None) -> str:
         import imageio_ffmpeg
 
         bundled: str = imageio_ffmpeg.get_ffmpeg_exe()  # imageio_ffmpeg is untyped
-        return bundled
     except (ImportError, RuntimeError):
-        raise CreativeError(
-            "ffmpeg not found: install it (e.g. apt-get install -y ffmpeg)"
-        ) from None
+        raise CreativeError(FFMPEG_MISSING) from None
+    usable = shutil.which(bundled)  # an executable file, or a name found on PATH
+    if usable is None:
+        raise CreativeError(FFMPEG_MISSING)
+    return usable
 
 
 def encode_command(

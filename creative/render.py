@@ -10,6 +10,8 @@ reads (and that a later render of the shard sweeps away).
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import json
 import os
 import queue
@@ -157,11 +159,11 @@ class LocalRenderer:
         existing = _existing(final, key)
         if existing is not None:
             return existing
-        final.parent.mkdir(parents=True, exist_ok=True)
-        _sweep_stale(final.parent)
         tmp = final.parent / f".tmp-{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
         try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            _sweep_stale(final.parent)
+            tmp.mkdir()
             self._render_into(storyboard, key, tmp)
             try:
                 tmp.rename(final)
@@ -171,6 +173,15 @@ class LocalRenderer:
                 if existing is None:
                     shutil.rmtree(final, ignore_errors=True)
                     tmp.rename(final)
+        except OSError as exc:
+            failure = _write_failure(exc, out_dir)
+            if failure is None:
+                raise
+            raise failure from None
+        except RenderError as exc:
+            if "No space left on device" not in str(exc):
+                raise
+            raise _disk_full(out_dir) from None  # ffmpeg's own write failed
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         rendered = _existing(final, key)
@@ -240,6 +251,9 @@ class LocalRenderer:
             "audio_gain_db": gain if storyboard.audio is not None else None,
             "still_spans": storyboard.still_spans(),
             "content": stats.result().model_dump(mode="json"),
+            # What a reuse checks the files against: a file cut short or overwritten after
+            # this run (a full disk, a bad copy, a person) is rendered again, not mailed.
+            "files": {name: _fingerprint(folder / name) for name in _FILES},
         }
         (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
 
@@ -328,6 +342,11 @@ def _existing(folder: Path, key: str) -> Render | None:
         manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
         if manifest["key"] != key or any(f.stat().st_size == 0 for f in (video, poster, gif)):
             return None
+        recorded = manifest.get("files")  # absent in renders made before it was recorded
+        if recorded is not None and any(
+            recorded[name] != _fingerprint(folder / name) for name in _FILES
+        ):
+            return None
         content = manifest.get("content")
         return Render(
             video=video,
@@ -342,6 +361,35 @@ def _existing(folder: Path, key: str) -> Render | None:
         )
     except (OSError, ValueError, KeyError, TypeError):  # pydantic's errors are ValueErrors
         return None
+
+
+_FILES = (VIDEO_FILE, POSTER_FILE, GIF_FILE)
+
+
+def _fingerprint(path: Path) -> dict[str, object]:
+    """Size and SHA-256 of one output file (a few ms for a video of a few MB)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _disk_full(folder: Path) -> RenderError:
+    return RenderError(
+        f"disk full (no space left on device) while writing a video in {folder}: "
+        "free space there (or point --workspace elsewhere) and run again"
+    )
+
+
+def _write_failure(exc: OSError, folder: Path) -> RenderError | None:
+    """A RenderError naming why writing in `folder` failed, when the disk or its
+    permissions are the cause (None for anything else: not ours to reword)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return _disk_full(folder)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return RenderError(f"cannot write a video in {folder}: {exc.strerror}")
+    return None
 
 
 def _sweep_stale(shard: Path) -> None:

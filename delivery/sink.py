@@ -12,11 +12,14 @@ import hmac
 import mailbox
 import warnings
 from collections.abc import Awaitable
+from email.parser import BytesHeaderParser
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from delivery.esp import DeliveryStatus, ProviderVerdict
 
 
 class _MaildirHandler:
@@ -133,6 +136,25 @@ class MaildirSink:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def delivery_status(self, message_id: str) -> DeliveryStatus:
+        """Whether the Maildir holds the message with this Message-ID (any copy).
+
+        This server is the provider for mail sent through it, and a message is in the
+        Maildir once the server said 250 (Maildir delivery is one rename), so "not found"
+        is final as soon as no server that could still be taking it is running.
+        """
+        parser = BytesHeaderParser()
+        box = mailbox.Maildir(self.maildir_path, create=False)
+        for key in box.iterkeys():
+            try:
+                with box.get_file(key) as handle:
+                    found = parser.parse(cast(BinaryIO, handle))["Message-ID"]
+            except (FileNotFoundError, KeyError):  # removed meanwhile (reelcast forget)
+                continue
+            if found is not None and str(found).strip() == message_id.strip():
+                return DeliveryStatus(ProviderVerdict.accepted, provider_id=key)
+        return DeliveryStatus(ProviderVerdict.not_found)
 
     def messages(self) -> list[bytes]:
         """Raw bytes of every stored message, oldest first."""

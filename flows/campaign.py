@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from campaigns.audience import choose_audience, selected
 from campaigns.audit import CampaignAudit
-from campaigns.checks import Checked, check_creatives, creative_allowlist
+from campaigns.checks import Checked, check_creatives, creative_allowlist, split_renders
 from campaigns.emails import due_times, queue_emails, record_exposures
 from campaigns.gallery import GalleryItem, write_gallery
 from campaigns.params import CampaignParams
@@ -45,6 +45,7 @@ from compliance.audience import Audience
 from compliance.audit import AuditLog
 from compliance.pii import AllowList
 from compliance.pseudonym import pseudonymize
+from creative.errors import CreativeError
 from creative.render import Render, Renderer
 from creative.template import load_template
 from delivery.dispatch import DispatchReport
@@ -200,19 +201,25 @@ def pick_products(
 )
 def render_videos(
     batch: RenderBatch, renderer: Renderer, out_dir: str, metrics_db: str
-) -> list[Render]:
+) -> list[Render | CreativeError]:
     """Render a batch of distinct videos (or reuse identical ones rendered before); a
-    retry redoes only what is not on disk yet.
+    retry redoes only what is not on disk yet. A video that cannot be made (a full disk,
+    a broken image) is that video's CreativeError, not the whole batch's failure.
 
     The vendor sees each video's pseudonym only; the customer is for its payload check.
     """
-    results = []
+    results: list[Render | CreativeError] = []
     with Metrics(Path(metrics_db)) as metrics:
         for job in batch.jobs:
             started = time.perf_counter()
-            result = renderer.render(
-                job.storyboard, Path(out_dir), subject=job.pseudonym, customer=job.customer
-            )
+            try:
+                result = renderer.render(
+                    job.storyboard, Path(out_dir), subject=job.pseudonym, customer=job.customer
+                )
+            except CreativeError as exc:
+                results.append(exc)
+                reporter().advance("render")
+                continue
             # A vendor render's latency (submit, queue, poll, download) is the vendor's
             # stage; a fallback render made here is a local render.
             if not result.reused:
@@ -350,7 +357,11 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         template=template,
         jobs=jobs,
     )
-    renders = render_all(jobs, settings, ws, summary)
+    jobs, renders, failed = split_renders(jobs, render_all(jobs, settings, ws, summary))
+    for pseudonym, why in failed.items():
+        get_run_logger().warning("customer %s: no video, nothing sent: %s", pseudonym, why)
+    summary.count_render_failures(failed)
+    audit.render_failures(failed)
     allow = creative_allowlist(data.products, template)
     checked = check_all(whole(jobs), whole(renders), whole(products), whole(allow), settings)
     summary.count_checks(checked)
@@ -397,11 +408,11 @@ def _stop(
 
 def render_all(
     jobs: list[Job], settings: Settings, ws: Workspace, summary: CampaignSummary
-) -> list[Render]:
-    """Every job's video, in the jobs' order: each distinct storyboard rendered once, in
-    batches on the task runner (customers with the same storyboard share the video, which
-    counts as reused for all but the first). The vendor's bill and its fallbacks go into
-    the summary."""
+) -> list[Render | BaseException]:
+    """Every job's video (or why it could not be made), in the jobs' order: each distinct
+    storyboard rendered once, in batches on the task runner (customers with the same
+    storyboard share the video, which counts as reused for all but the first). The
+    vendor's bill and its fallbacks go into the summary."""
     renderer = make_renderer(settings, ws, summary.campaign)
     batches = render_batches(jobs, workers=settings.render_workers)
     reporter().start("render", sum(len(b.jobs) for b in batches))
@@ -413,21 +424,24 @@ def render_all(
             metrics_db=unmapped(str(ws.metrics_db)),
         )
         _progress(list(futures), summary.campaign)
-        made = {
-            job.storyboard.key(): render
-            for batch, future in zip(batches, futures, strict=True)
-            for job, render in zip(batch.jobs, future.result(), strict=True)
-        }
+        made: dict[str, Render | BaseException] = {}
+        for batch, future in zip(batches, futures, strict=True):
+            outcome = future.result(raise_on_failure=False)
+            results = outcome if isinstance(outcome, list) else [outcome] * len(batch.jobs)
+            for job, result in zip(batch.jobs, results, strict=True):
+                made[job.storyboard.key()] = result
         costs = renderer.costs(summary.campaign)
         fallbacks = renderer.rendered_locally(summary.campaign)
     finally:
         renderer.close()
-    renders = []
+    renders: list[Render | BaseException] = []
     seen: set[str] = set()
     for job in jobs:
         key = job.storyboard.key()
         render = made[key]
-        renders.append(render if key not in seen else render.model_copy(update={"reused": True}))
+        if isinstance(render, Render) and key in seen:
+            render = render.model_copy(update={"reused": True})
+        renders.append(render)
         seen.add(key)
     summary.vendor = vendor_facts(costs) if costs is not None else {}
     summary.rendered_locally = fallback_reasons(fallbacks, jobs)
@@ -438,7 +452,7 @@ def render_all(
     return renders
 
 
-def _progress(futures: list[PrefectFuture[list[Render]]], campaign: str) -> None:
+def _progress(futures: list[PrefectFuture[list[Render | CreativeError]]], campaign: str) -> None:
     """Update the render progress artifact as batches finish (a few times, not one API
     call per video)."""
     total = len(futures)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from creative.encode import find_ffmpeg
 from creative.errors import CreativeError
 from creative.render import LocalRenderer, Renderer
 from runtime.settings import Settings
@@ -42,3 +43,11 @@ def first_names_allowed(settings: Settings) -> bool:
     return may_show_first_names(
         settings.personalize, settings.renderer, settings.vendor_first_names
     )
+
+
+def check_ffmpeg(settings: Settings) -> None:
+    """Raise a CreativeError saying how to install ffmpeg when this run renders on this
+    machine (or may fall back to it) and there is none: before anything starts, rather
+    than one failed render per customer."""
+    if settings.renderer == "local" or settings.vendor_fallback == "local":
+        find_ffmpeg()

@@ -4,8 +4,10 @@ one dispatch pass, and its counts in the metrics. The campaign flow, the dispatc
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import IO
 
 from compliance.suppression import SuppressionList
 from delivery.dispatch import DispatchReport, dispatch
@@ -35,10 +37,30 @@ def send_due(
         Metrics(ws.metrics_db) as metrics,
         Outbox(ws.state_db) as outbox,
         open_transport(settings, ws) as (transport, via),
+        (ws.root / DISPATCH_LOCK).open("a+b") as lock,
     ):
+        alone = _only_dispatcher(lock)
+        interrupted: list[tuple[str, str]] = []
+        if alone:
+            # Every live dispatcher of this workspace holds the lock (shared) while it
+            # sends, so none is alive: rows left in `sending` are a killed run's. Settle
+            # them now (claimed only → queued; send started → unknown), not after the
+            # stale window a live dispatcher's claims get.
+            stale = outbox.reconcile(datetime.now(UTC), stale_after=timedelta(0))
+            interrupted = [(i.campaign_id, i.customer_id) for i in stale.unknown]
         lookup = lookup_of(transport)
         if lookup is not None:  # settle earlier unknown outcomes first: none lost, none twice
-            reconcile_with_provider(outbox, lookup, now=datetime.now(UTC))
+            # Our own sink's "not found" is final when no other dispatcher can be sending
+            # through one; a provider's activity lags, so its silence counts only later.
+            at_once = alone and getattr(transport, "settles_at_once", False)
+            settled = reconcile_with_provider(
+                outbox,
+                lookup,
+                now=datetime.now(UTC),
+                settle_after=timedelta(0) if at_once else SETTLE_AFTER,
+            )
+            interrupted = [k for k in interrupted if k in settled.undecided]
+        fcntl.flock(lock, fcntl.LOCK_SH)  # others may send beside this pass, none reconciles it
         report = dispatch(
             outbox,
             TimedTransport(transport, metrics),
@@ -46,9 +68,29 @@ def send_due(
             limit=limit,
             on_progress=on_progress,
         )
+        report.reconciled_unknown[:0] = interrupted
         count_sends(metrics, report)
         outbox.prune_bodies(datetime.now(UTC) - timedelta(days=settings.outbox_body_retention_days))
     return report, via
+
+
+#: how long a provider's "no such message" must be old before it means "not delivered"
+SETTLE_AFTER = timedelta(minutes=15)
+
+#: held shared by every send pass of a workspace; exclusively only to settle dead ones' rows
+DISPATCH_LOCK = "dispatch.lock"
+
+
+def _only_dispatcher(lock: IO[bytes]) -> bool:
+    """True (holding `lock` exclusively) when no other send pass of this workspace is alive.
+
+    The kernel drops a killed process's lock, so a SIGKILLed run never blocks this.
+    """
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def count_sends(metrics: Metrics, report: DispatchReport) -> None:

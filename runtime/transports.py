@@ -4,11 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from delivery.transport import Transport
 from retail.errors import ReelcastError
 from runtime.settings import Settings
 from runtime.workspace import Workspace
+
+if TYPE_CHECKING:
+    from delivery.esp import DeliveryStatus
+    from delivery.sink import MaildirSink
+    from delivery.transport import SmtpTransport
+
+
+class LocalSinkTransport:
+    """SMTP to reelcast's own sink, which can also say whether it holds a message.
+
+    `settles_at_once`: the sink's "no such message" is final once no dispatcher that could
+    still be sending through a sink of this workspace is alive (see runtime.sending).
+    """
+
+    settles_at_once = True
+
+    def __init__(self, smtp: SmtpTransport, sink: MaildirSink) -> None:
+        self._smtp = smtp
+        self._sink = sink
+
+    def send(self, msg: EmailMessage, recipient: str) -> str:
+        """Hand `msg` to the sink over SMTP (see `Transport.send`)."""
+        return self._smtp.send(msg, recipient)
+
+    def delivery_status(self, message_id: str) -> DeliveryStatus:
+        """Whether the sink's Maildir holds our `Message-ID`."""
+        return self._sink.delivery_status(message_id)
 
 
 class TransportSettingsError(ReelcastError, ValueError):
@@ -46,4 +75,5 @@ def open_transport(settings: Settings, ws: Workspace) -> Iterator[tuple[Transpor
         MaildirSink(ws.maildir) as sink,
         SmtpTransport("127.0.0.1", sink.port, starttls=False) as smtp,
     ):
-        yield smtp, f"local SMTP sink on 127.0.0.1 → {ws.maildir} (Maildir)"
+        via = f"local SMTP sink on 127.0.0.1 → {ws.maildir} (Maildir)"
+        yield LocalSinkTransport(smtp, sink), via

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from retail.errors import ReelcastError
+
+
+class WorkspaceError(ReelcastError, OSError):
+    """The workspace folder cannot be made or written; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -55,14 +64,39 @@ class Workspace:
         return self.root / "demo-data"
 
     def create(self) -> Workspace:
-        """Make the folder (and say what it is, for whoever finds it)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        readme = self.root / "README.txt"
-        if not readme.exists():
-            readme.write_text(
-                "reelcast workspace: state.sqlite (outbox, suppression), tracking.sqlite\n"
-                "(opens, clicks, unsubscribes), renders/ (videos),\n"
-                "mail/ (local mailbox, Maildir), demo-data/ (demo retailer CSVs).\n"
-                "Delete this folder to reset.\n"
-            )
+        """Make the folder (and say what it is, for whoever finds it).
+
+        Raises WorkspaceError, naming the folder and the cause, when it cannot be made or
+        written (a file in its place, no permission, a read-only or full disk): a run
+        finds out here, before it starts, not halfway through.
+        """
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            # Permission bits are not enough (root ignores them; read-only mounts): write.
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".write-check-"):
+                pass
+            readme = self.root / "README.txt"
+            if not readme.exists():
+                readme.write_text(
+                    "reelcast workspace: state.sqlite (outbox, suppression), tracking.sqlite\n"
+                    "(opens, clicks, unsubscribes), renders/ (videos),\n"
+                    "mail/ (local mailbox, Maildir), demo-data/ (demo retailer CSVs).\n"
+                    "Delete this folder to reset.\n"
+                )
+        except OSError as exc:
+            raise WorkspaceError(
+                f"workspace folder {self.root} cannot be written: "
+                f"{exc.strerror or exc}{_hint(exc)}; pass --workspace DIR or set "
+                "REELCAST_WORKSPACE to a writable folder"
+            ) from None
         return self
+
+
+def _hint(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return " (disk full: free space on it)"
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        return " (a file, not a folder, is in the way)"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f" (no permission for user id {os.geteuid()}, or a read-only disk)"
+    return ""
