@@ -45,7 +45,10 @@ def test_a_disk_that_fills_up_mid_render_holds_back_exactly_the_customers_withou
     assert str(renders) in reason
     assert summary.queued == summary.sent == 2
 
-    with AuditLog(tmp_path / "audit.sqlite") as log:
+    from runtime.settings import Settings
+
+    key = Settings(workspace=tmp_path).audit_log_key()
+    with AuditLog(tmp_path / "audit.sqlite", key=key) as log:
         assert log.verify().ok
         verdicts = {r.subject: r.data for r in log.records(campaign="full") if r.kind == "verdict"}
         sends = {r.subject for r in log.records(campaign="full") if r.kind == "send"}
