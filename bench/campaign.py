@@ -835,6 +835,9 @@ def main() -> None:
     cores = psutil.cpu_count() or 1
     root = Path(tempfile.mkdtemp(prefix="reelcast-bench-campaign-"))
     os.environ.setdefault("PREFECT_HOME", str(root / "prefect-home"))
+    # One pseudonym key for both sides: the headline variant is drawn from the pseudonym,
+    # so with a key per workspace the sides rendered different videos (246 vs 226).
+    os.environ["REELCAST_PSEUDONYM_SECRET"] = "bench-campaign-secret-0123456789abcdef"
     print(f"workspace root: {root}  (cores: {cores}, render workers: {workers})", flush=True)
     try:
         t = time.perf_counter()
