@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from creative.render import Render
 from creative.storyboard import Storyboard, build_storyboard
 from creative.template import Template
 from retail.types import Customer, Pick, Product
@@ -100,3 +101,21 @@ def render_batches(jobs: Sequence[Job], *, workers: int, most: int = 25) -> list
         return []
     size = min(max(math.ceil(len(todo) / (max(workers, 1) * 16)), 1), most)
     return [RenderBatch(tuple(todo[i : i + size])) for i in range(0, len(todo), size)]
+
+
+def share_renders(
+    jobs: Sequence[Job], made: Mapping[str, Render | BaseException]
+) -> list[Render | BaseException]:
+    """Each job's video (or why it could not be made), in the jobs' order, from `made`
+    (storyboard key → outcome). Customers with the same storyboard share one video, which
+    counts as reused for all but the first of them."""
+    out: list[Render | BaseException] = []
+    seen: set[str] = set()
+    for job in jobs:
+        key = job.storyboard.key()
+        outcome = made[key]
+        if isinstance(outcome, Render) and key in seen:
+            outcome = outcome.model_copy(update={"reused": True})
+        out.append(outcome)
+        seen.add(key)
+    return out

@@ -121,10 +121,14 @@ def dispatch(
         # transport outage, a failing suppression lookup, Ctrl-C); a started one never does
         # (Outbox.release refuses it): a reconcile parks it as unknown.
         pending = list(batch)
+        renewed_at = claimed_at
         try:
             while pending:
-                if outbox.renew(pending, clock()) < len(pending):
-                    log.warning("some claims were taken back by a reconcile; they are skipped")
+                # Renew the lease well inside the stale window, not before every message.
+                if clock() - renewed_at >= stale_after / 4:
+                    renewed_at = clock()
+                    if outbox.renew(pending, renewed_at) < len(pending):
+                        log.warning("some claims were taken back by a reconcile; skipped")
                 keep_going = _dispatch_one(
                     outbox,
                     transport,

@@ -31,7 +31,7 @@ from campaigns.checks import Checked, check_creatives, creative_allowlist, split
 from campaigns.emails import due_times, queue_emails, record_exposures
 from campaigns.gallery import GalleryItem, write_gallery
 from campaigns.params import CampaignParams
-from campaigns.plan import Job, RenderBatch, plan_jobs, render_batches
+from campaigns.plan import Job, RenderBatch, plan_jobs, render_batches, share_renders
 from campaigns.summary import (
     CampaignSummary,
     artifact_key,
@@ -434,15 +434,7 @@ def render_all(
         fallbacks = renderer.rendered_locally(summary.campaign)
     finally:
         renderer.close()
-    renders: list[Render | BaseException] = []
-    seen: set[str] = set()
-    for job in jobs:
-        key = job.storyboard.key()
-        render = made[key]
-        if isinstance(render, Render) and key in seen:
-            render = render.model_copy(update={"reused": True})
-        renders.append(render)
-        seen.add(key)
+    renders = share_renders(jobs, made)
     summary.vendor = vendor_facts(costs) if costs is not None else {}
     summary.rendered_locally = fallback_reasons(fallbacks, jobs)
     for pseudonym, reason in summary.rendered_locally.items():

@@ -114,7 +114,6 @@ def test_plan_skips_customers_without_a_pick_and_keeps_their_order(
     for job in jobs:
         assert job.pseudonym == _alias(job.customer.id)
         assert job.variant == f"headline-{assign_variant(job.pseudonym, hero)}"
-        assert job.storyboard == job.storyboard  # built, hashable content
         assert job.pick is picks[job.customer.id]
 
 
@@ -349,3 +348,21 @@ def test_render_batches_make_each_distinct_video_once_in_few_tasks(
     one = render_batches(jobs[:1], workers=2)
     assert [b.name for b in one] == [jobs[0].pseudonym]
     assert render_batches([], workers=2) == []
+
+
+def test_customers_sharing_a_storyboard_share_its_video_as_reused(
+    data: RetailData, hero: Template, tmp_path: Path
+) -> None:
+    from campaigns.plan import share_renders
+
+    jobs = _jobs(data, hero, 2)
+    twice = [jobs[0], jobs[1], jobs[0]]
+    failure = RuntimeError("disk full")
+    made: dict[str, Render | BaseException] = {
+        jobs[0].storyboard.key(): _render("f" * 64, tmp_path),
+        jobs[1].storyboard.key(): failure,
+    }
+    out = share_renders(twice, made)
+    assert isinstance(out[0], Render) and isinstance(out[2], Render)
+    assert (out[0].reused, out[2].reused) == (False, True) and out[0].key == out[2].key
+    assert out[1] is failure
