@@ -81,7 +81,7 @@ def check_creatives(
                         + copy_problems(
                             job.storyboard.texts(),
                             customer=job.customer,
-                            products=[products[pid] for pid in job.pick.product_ids],
+                            shown=[products[pid] for pid in job.storyboard.shows],
                             allow=allow,
                             policy=policy,
                         )

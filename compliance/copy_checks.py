@@ -14,7 +14,7 @@ def copy_problems(
     texts: Sequence[str],
     *,
     customer: Customer,
-    products: Sequence[Product],
+    shown: Sequence[Product],
     allow: AllowList,
     policy: ClaimsPolicy,
 ) -> list[str]:
@@ -22,13 +22,13 @@ def copy_problems(
     the claims rules (catalog prices of the products shown, discounts, policy phrases,
     the AI label).
 
-    `products` are the products of the customer's Pick; a product counts as shown when
-    its title is in the copy (a hero template shows one, a carousel three).
+    `shown` are the products the creative shows (its storyboard says which: a hero
+    template shows one, a carousel three); each one's price must be in the copy. Products
+    of the Pick that are not shown are not checked, even when one of them has the same
+    title as a shown one (size or colour variants often do).
     """
     problems = [f"pii: recipient's {f.field} in copy" for f in scan_own_values(texts, customer)]
     for text in texts:
         problems += [f"pii: {f.type} in copy" for f in scan_text(text, allow=allow)]
-    blob = "\n".join(texts)
-    shown = [p for p in products if p.title in blob]
     problems += check_claims(texts, products=shown, locale=customer.locale, policy=policy).problems
     return problems

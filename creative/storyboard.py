@@ -270,6 +270,11 @@ class Storyboard(_Value):
     audio: AudioPart | None = None
     gif: GifSpec = GifSpec()
     max_file_mb: float = Field(default=4.0, description="QC budget; not part of the key")
+    shows: tuple[str, ...] = Field(
+        default=(),
+        description="ids of the products the video's texts are about, the hero first (for "
+        "the claims check: the prices on screen are theirs); not part of the key",
+    )
 
     def texts(self) -> list[str]:
         """Every text the video shows, bottom layer first (for the PII and claims scan)."""
@@ -287,6 +292,7 @@ class Storyboard(_Value):
                 "layers": {"__all__": {"path", "font_path"}},
                 "audio": {"path"},
                 "max_file_mb": True,
+                "shows": True,
             },
         )
         payload["recipe"] = RECIPE_VERSION
@@ -402,9 +408,12 @@ def build_storyboard(
     width, height = spec.canvas.width, spec.canvas.height
     scenes = {scene.id: scene for scene in spec.scenes}
     parts: list[Part] = []
+    shown: set[int] = set()  # the products the texts are about (0, the hero, by default)
     for index, layer in enumerate(spec.layers):
         if layer.when is not None and (layer.when == "price_drop") != price_drop:
             continue
+        if isinstance(layer, TextLayer):
+            shown.add(layer.product)
         layer_id = template.layer_id(index)
         box = PxBox(
             x=round(layer.box.x * width),
@@ -552,6 +561,7 @@ def build_storyboard(
             width=spec.gif.width if height > width else max(spec.gif.width, 320),
         ),
         max_file_mb=spec.max_file_mb,
+        shows=tuple(chosen[i].id for i in sorted(shown) if i < len(chosen)),
     )
 
 

@@ -183,6 +183,45 @@ def test_a_shared_video_is_checked_once_and_its_problem_counts_for_each_customer
     assert rows[1]["check"] == "ok" and rows[0]["video"] == shared.key[:12]
 
 
+def test_a_variant_with_the_same_title_at_another_price_is_not_the_one_on_screen(
+    data: RetailData, hero: Template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Size and colour variants often share a title: the hero template shows the first
+    product of the pick, so only its price is checked, not its namesake's (the load
+    benchmark held back creatives over this)."""
+    first, second = data.products[0], data.products[1]
+    variant = second.model_copy(update={"title": first.title, "price": first.price + 7})
+    customer = data.customers[0]
+    pick = Pick(
+        customer_id=customer.id,
+        product_ids=(first.id, variant.id),
+        scores=(0.9, 0.8),
+        reasons=("viewed similar", "popular"),
+        model_version="test-1",
+    )
+    products = {p.id: p for p in data.products} | {variant.id: variant}
+    [job] = plan_jobs(
+        [customer],
+        {customer.id: pick},
+        products,
+        hero,
+        pseudonym=_alias,
+        images_root=data.catalog_dir,
+        first_names=False,
+    )
+    assert job.storyboard.shows == (first.id,)
+    monkeypatch.setattr(checks, "video_problems", lambda job, render: [])
+    [checked] = check_creatives(
+        [job],
+        [_render("d" * 64, tmp_path)],
+        products,
+        allow=creative_allowlist(list(products.values()), hero),
+        policy=load_policy(),
+        workers=1,
+    )
+    assert checked.verdict == "ok"
+
+
 def test_a_customers_own_address_in_the_copy_fails_its_check(
     data: RetailData, hero: Template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -366,3 +405,29 @@ def test_customers_sharing_a_storyboard_share_its_video_as_reused(
     assert isinstance(out[0], Render) and isinstance(out[2], Render)
     assert (out[0].reused, out[2].reused) == (False, True) and out[0].key == out[2].key
     assert out[1] is failure
+
+
+def test_a_carousel_shows_three_products_and_a_hero_one(data: RetailData, hero: Template) -> None:
+    carousel = load_template(REPO / "templates", "carousel", REPO / "assets")
+    customer = data.customers[0]
+    ids = tuple(p.id for p in data.products[:4])
+    pick = Pick(
+        customer_id=customer.id,
+        product_ids=ids,
+        scores=(0.9, 0.8, 0.7, 0.6),
+        reasons=("a", "b", "c", "d"),
+        model_version="test-1",
+    )
+    shows = {
+        template.name: plan_jobs(
+            [customer],
+            {customer.id: pick},
+            {p.id: p for p in data.products},
+            template,
+            pseudonym=_alias,
+            images_root=data.catalog_dir,
+            first_names=False,
+        )[0].storyboard.shows
+        for template in (hero, carousel)
+    }
+    assert shows == {"hero": ids[:1], "carousel": ids[:3]}

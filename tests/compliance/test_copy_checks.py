@@ -34,11 +34,11 @@ LAMP = Product(
 )
 
 
-def _check(*texts: str) -> list[str]:
+def _check(*texts: str, shown: tuple[Product, ...] = (MUG,)) -> list[str]:
     return copy_problems(
         list(texts),
         customer=ANN,
-        products=[MUG, LAMP],
+        shown=shown,
         allow=AllowList(["Acme"]),
         policy=load_policy(),
     )
@@ -54,5 +54,12 @@ def test_recipient_values_pii_and_claims_are_all_reported() -> None:
     assert any(p.startswith("pii: PHONE") for p in problems)
     assert any(p.startswith("price: catalog price of P1") for p in problems)
     assert not any("P2" in p for p in problems), "the lamp is not shown, so not checked"
+
     assert any('superlative "best"' in p for p in problems)
     assert any("label missing" in p for p in problems)
+
+
+def test_every_shown_product_needs_its_price_in_the_copy() -> None:
+    copy = ("Acme Mug", "€9.99", "Desk Lamp", "AI-generated")
+    assert _check(*copy, shown=(MUG, LAMP)) == ["price: catalog price of P2 not shown as '€49.99'"]
+    assert _check(*copy, "€49.99", shown=(MUG, LAMP)) == []
