@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from campaigns.checks import Checked
-from campaigns.plan import Job
+from campaigns.plan import Recipient
 from compliance.audience import Audience
 from compliance.audit import AuditLog
 from creative.template import Template
@@ -21,7 +21,7 @@ def exclusion_entries(audience: Audience, pseudonym: Callable[[str], str]) -> En
     return [(pseudonym(cid), {"reason": str(why)}) for cid, why in audience.excluded.items()]
 
 
-def pick_entries(jobs: Iterable[Job]) -> Entries:
+def pick_entries(jobs: Iterable[Recipient]) -> Entries:
     """Each customer's products, scores, reasons and the model that chose them."""
     return [
         (
@@ -59,7 +59,7 @@ def verdict_entries(checked: Iterable[Checked]) -> Entries:
     return [(c.job.pseudonym, {"ok": c.ok, "check": c.verdict}) for c in checked]
 
 
-def send_entries(jobs: Iterable[Job], outbox: Outbox, campaign: str) -> Entries:
+def send_entries(jobs: Iterable[Recipient], outbox: Outbox, campaign: str) -> Entries:
     """Each queued customer's outbox state and the provider's message id."""
     return [
         (job.pseudonym, {"state": str(item.state), "provider_id": item.provider_id})
@@ -88,9 +88,9 @@ class CampaignAudit:
         holdout_share: float,
         held_out: int,
         template: Template,
-        jobs: Sequence[Job],
     ) -> None:
-        """The model, the holdout, the template, and every customer's picks."""
+        """The model, the holdout and the template (each customer's picks follow, a chunk
+        of customers at a time: `picks`)."""
         self.log.record(
             "model",
             campaign=self.campaign,
@@ -103,6 +103,9 @@ class CampaignAudit:
         self.log.record(
             "template", campaign=self.campaign, name=template.name, version=template.version
         )
+
+    def picks(self, jobs: Iterable[Recipient]) -> None:
+        """Each customer's picks."""
         self.log.append("pick", campaign=self.campaign, entries=pick_entries(jobs))
 
     def creatives(self, checked: Sequence[Checked], rendered_locally: Mapping[str, str]) -> None:
@@ -124,7 +127,7 @@ class CampaignAudit:
         """A person's (or the schedule's) decision to send."""
         self.log.record("approval", campaign=self.campaign, approved=approved, note=note, by=by)
 
-    def sends(self, jobs: Iterable[Job], state_db: Path) -> None:
+    def sends(self, jobs: Iterable[Recipient], state_db: Path) -> None:
         """Where each queued email stands after the send."""
         with Outbox(state_db) as outbox:
             entries = send_entries(jobs, outbox, self.campaign)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from campaigns.plan import Job
+from campaigns.plan import Job, Recipient
 from compliance.claims import ClaimsPolicy
 from compliance.copy_checks import copy_problems
 from compliance.pii import AllowList
@@ -34,9 +34,10 @@ def video_problems(job: Job, render: Render) -> list[str]:
 
 @dataclass(frozen=True)
 class Checked:
-    """One job's creative and what is wrong with it (empty: it may be sent)."""
+    """One customer's creative and what is wrong with it (empty: it may be sent). It keeps
+    the Recipient, not the Job: the storyboard is not needed past the checks."""
 
-    job: Job
+    job: Recipient
     render: Render
     problems: list[str]
 
@@ -73,7 +74,7 @@ def check_creatives(
                 video_checks[render.key] = pool.submit(video_problems, job, render)
         return [
             Checked(
-                job,
+                job.recipient(),
                 render,
                 sorted(
                     set(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from campaigns.plan import Job
+from campaigns.plan import Recipient
 from creative.render import Render
 from delivery.compose import compose_campaign_email
 from delivery.events_store import TrackingEvents
@@ -30,7 +30,12 @@ class Letterhead:
 
 
 def due_times(
-    jobs: Sequence[Job], events: Sequence[Event], now: datetime, *, send_now: bool, send_hour: int
+    jobs: Sequence[Recipient],
+    events: Sequence[Event],
+    now: datetime,
+    *,
+    send_now: bool,
+    send_hour: int,
 ) -> dict[str, datetime]:
     """Customer id → when their email is due: now, or at their own best local hour."""
     if send_now:
@@ -44,7 +49,7 @@ def due_times(
 
 
 def queue_emails(
-    creatives: Sequence[tuple[Job, Render]],
+    creatives: Sequence[tuple[Recipient, Render]],
     *,
     outbox: Outbox,
     campaign: str,
@@ -97,7 +102,7 @@ def queue_emails(
     return queued, already
 
 
-def record_exposures(jobs: Sequence[Job], campaign: str, state_db: Path) -> None:
+def record_exposures(jobs: Sequence[Recipient], campaign: str, state_db: Path) -> None:
     """Who was really shown what, and when: every job whose email the outbox marks sent
     becomes an exposure (with its variant) for the report and the next training."""
     exposures = []

@@ -4,24 +4,47 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from creative.render import Render
 from creative.storyboard import Storyboard, build_storyboard
 from creative.template import Template
 from retail.types import Customer, Pick, Product
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
-class Job:
-    """One customer's way through render and checks."""
+class Recipient:
+    """Who is mailed which products, under which pseudonym and variant: what is kept of a
+    Job once its video is made and checked, for the approval, the emails and the audit."""
 
     customer: Customer
     pick: Pick
-    storyboard: Storyboard
     pseudonym: str
     variant: str = ""
+
+
+@dataclass(frozen=True)
+class Job(Recipient):
+    """One customer's way through render and checks: a Recipient with the storyboard of
+    their video. A storyboard holds tens of kB, so jobs live one chunk of customers at a
+    time (`chunks`); `recipient()` is what stays."""
+
+    storyboard: Storyboard = field(kw_only=True)
+
+    def recipient(self) -> Recipient:
+        """The job without its storyboard."""
+        return Recipient(self.customer, self.pick, self.pseudonym, self.variant)
+
+
+def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    """`items` (customers, creatives) cut into runs of `size`, in order: the campaign works
+    one chunk at a time, so what it holds grows with the chunk, not with the list."""
+    size = max(size, 1)
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def assign_variant(pseudonym: str, template: Template) -> int:
@@ -67,7 +90,7 @@ def plan_jobs(
             personalize=first_names and customer.personalization,
             headline_variant=variant,
         )
-        jobs.append(Job(customer, pick, storyboard, alias, f"headline-{variant}"))
+        jobs.append(Job(customer, pick, alias, f"headline-{variant}", storyboard=storyboard))
     return jobs
 
 

@@ -62,23 +62,28 @@ class CampaignSummary:
         self.selected = len(chosen)
 
     def count_picks(self, picks: Mapping[str, Pick]) -> None:
-        """Take the picks' candidate sources, reasons and model version."""
-        self.sources, self.reasons = reason_counts(picks)
-        self.model_version = next(iter(picks.values())).model_version if picks else ""
+        """Add a chunk's picks: their candidate sources, reasons and model version."""
+        sources, reasons = reason_counts(picks)
+        for total, more in ((self.sources, sources), (self.reasons, reasons)):
+            for name, count in more.items():
+                total[name] = total.get(name, 0) + count
+        if picks and not self.model_version:
+            self.model_version = next(iter(picks.values())).model_version
 
     def count_sends(self, report: DispatchReport) -> None:
-        """Take the send pass's counts: sent, and why the rest were not."""
-        self.sent = report.sent
-        self.not_sent = {
-            k: v
-            for k, v in {
-                "failed": report.failed,
-                "suppressed at send time": report.suppressed,
-                "outcome unknown": report.unknown,
-                "deferred": report.deferred,
-            }.items()
-            if v
-        }
+        """Add a send pass's counts: sent, and why the rest were not (a pass per chunk of
+        customers; what is still deferred is the last pass's figure)."""
+        self.sent += report.sent
+        for reason, count in (
+            ("failed", report.failed),
+            ("suppressed at send time", report.suppressed),
+            ("outcome unknown", report.unknown),
+        ):
+            if count:
+                self.not_sent[reason] = self.not_sent.get(reason, 0) + count
+        self.not_sent.pop("deferred", None)
+        if report.deferred:
+            self.not_sent["deferred"] = report.deferred
 
     def count_checks(self, checked: Sequence[Checked]) -> None:
         """Take the creative checks' counts: videos made and reused, problems by kind."""
@@ -91,11 +96,9 @@ class CampaignSummary:
         self.failed_checks = failed
 
     def count_render_failures(self, failed: Mapping[str, str]) -> None:
-        """Take the reasons videos could not be made (pseudonym → reason): counts only."""
-        counts: dict[str, int] = {}
+        """Add a chunk's reasons videos could not be made (pseudonym → reason): counts only."""
         for reason in failed.values():
-            counts[reason] = counts.get(reason, 0) + 1
-        self.render_failures = counts
+            self.render_failures[reason] = self.render_failures.get(reason, 0) + 1
 
 
 def vendor_facts(costs: CampaignCosts) -> dict[str, object]:

@@ -4,6 +4,7 @@ functions (`campaign`, `recs`, `creative`, `delivery`) and logs; the packages de
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -31,7 +32,15 @@ from campaigns.checks import Checked, check_creatives, creative_allowlist, split
 from campaigns.emails import due_times, queue_emails, record_exposures
 from campaigns.gallery import GalleryItem, write_gallery
 from campaigns.params import CampaignParams
-from campaigns.plan import Job, RenderBatch, plan_jobs, render_batches, share_renders
+from campaigns.plan import (
+    Job,
+    Recipient,
+    RenderBatch,
+    chunks,
+    plan_jobs,
+    render_batches,
+    share_renders,
+)
 from campaigns.summary import (
     CampaignSummary,
     artifact_key,
@@ -47,7 +56,7 @@ from compliance.pii import AllowList
 from compliance.pseudonym import pseudonymize
 from creative.errors import CreativeError
 from creative.render import Render, Renderer
-from creative.template import load_template
+from creative.template import Template, load_template
 from delivery.dispatch import DispatchReport
 from delivery.events_store import feedback_events
 from delivery.outbox import Outbox
@@ -57,7 +66,7 @@ from recs.registry import Gate, ModelRecord, Registry
 from recs.training import approved_or_trained, as_of, serve_current
 from recs.training import load as load_model
 from retail.loaders import RetailData, load_retail
-from retail.types import Event, Pick, Product
+from retail.types import Customer, Event, Pick, Product
 from runtime.metrics import Metrics
 from runtime.progress import reporter
 from runtime.renderers import first_names_allowed, make_renderer
@@ -167,28 +176,25 @@ def choose_model(
 def pick_products(
     data: RetailData,
     record: ModelRecord,
-    customer_ids: list[str],
+    customers: Sequence[Customer],
     params: CampaignParams,
     ws: Workspace,
 ) -> dict[str, Pick]:
-    """Picks for every selected customer in one batch, from the approved model."""
+    """Picks for a chunk of selected customers in one batch, from the approved model."""
     started = time.perf_counter()
-    params, typos = params.spelt_as_in(data.products)
-    for typo in typos:
-        get_run_logger().warning("%s", typo)
     picks = serve_current(
         load_model(Registry(ws.models), record),
         data.products,
         data.events,
-        customer_ids,
+        [c.id for c in customers],
         n=params.products_per_pick,
         now=as_of(data.events),
         rules=params.rules(),
-        groups={c.id: c.locale for c in data.customers},
+        groups={c.id: c.locale for c in customers},
     )
     with Metrics(ws.metrics_db) as metrics:
         metrics.observe("recommend", time.perf_counter() - started)
-    reporter().advance("recommend", len(customer_ids))
+    reporter().advance("recommend", len(customers))
     return picks
 
 
@@ -258,11 +264,11 @@ def check_all(
 
 @step
 def queue_all(
-    passed: list[tuple[Job, Render]],
+    passed: Sequence[tuple[Recipient, Render]],
     params: CampaignParams,
     settings: Settings,
     products: dict[str, Product],
-    events: list[Event],
+    events: Sequence[Event],
     state_db: str,
 ) -> tuple[int, int]:
     """Compose and queue each email: due now with `send_now`, else at the customer's best
@@ -295,7 +301,7 @@ def send_queued(settings: Settings, ws: Workspace) -> tuple[DispatchReport, str]
 
 
 @step
-def record_sends(jobs: list[Job], campaign: str, state_db: str) -> None:
+def record_sends(jobs: list[Recipient], campaign: str, state_db: str) -> None:
     """Who was shown what, for the report and the next training."""
     record_exposures(jobs, campaign, Path(state_db))
 
@@ -336,34 +342,17 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     record, refusal = choose_model(whole(data), settings, ws)
     if record is None:
         return _stop(summary, audit, refusal, blocked=True)
-    reporter().start("recommend", len(chosen))
-    picks = pick_products(whole(data), record, [c.id for c in chosen], params, ws)
-    summary.count_picks(picks)
-    products = {p.id: p for p in data.products}
     template = load_template(settings.templates_dir, params.template, settings.assets_dir)
-    jobs = plan_jobs(
-        chosen,
-        picks,
-        products,
-        template,
-        pseudonym=lambda cid: pseudonymize(secret, cid),
-        images_root=data.catalog_dir,
-        first_names=first_names_allowed(settings),
-    )
+    products = {p.id: p for p in data.products}
     audit.plan(
         record,
         holdout_share=params.holdout_share,
         held_out=len(audience.held_out()),
         template=template,
-        jobs=jobs,
     )
-    jobs, renders, failed = split_renders(jobs, render_all(jobs, settings, ws, summary))
-    for pseudonym, why in failed.items():
-        get_run_logger().warning("customer %s: no video, nothing sent: %s", pseudonym, why)
-    summary.count_render_failures(failed)
-    audit.render_failures(failed)
-    allow = creative_allowlist(data.products, template)
-    checked = check_all(whole(jobs), whole(renders), whole(products), whole(allow), settings)
+    checked = make_creatives(
+        data, chosen, record, products, template, params, settings, ws, summary, audit
+    )
     summary.count_checks(checked)
     audit.creatives(checked, summary.rendered_locally)
     stages = stage_counts(summary, checked)
@@ -373,21 +362,20 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         _approval(params, gallery, stages, summary, audit)
     if not params.dry_run and summary.approval != "rejected":
         reporter().start("email", len(passed))
-        summary.queued, summary.already_queued = queue_all(
-            whole(passed),
-            params,
-            settings,
-            whole(products),
-            whole(data.events),
-            str(ws.state_db),
-        )
-        reporter().start("send", summary.queued)
-        report, summary.mail_via = send_queued(settings, ws)
-        summary.count_sends(report)
-        record_sends(whole([job for job, _ in passed]), params.campaign, str(ws.state_db))
-        audit.sends([job for job, _ in passed], ws.state_db)
+        reporter().start("send", len(passed))
+        for part in chunks(passed, settings.campaign_chunk):
+            queued, already = queue_all(
+                whole(part), params, settings, whole(products), whole(data.events), str(ws.state_db)
+            )
+            summary.queued += queued
+            summary.already_queued += already
+            report, summary.mail_via = send_queued(settings, ws)
+            summary.count_sends(report)
+        recipients = [job for job, _ in passed]
+        record_sends(whole(recipients), params.campaign, str(ws.state_db))
+        audit.sends(recipients, ws.state_db)
     audit.log.close()
-    publish(summary, picks_rows(checked))
+    publish(summary, checked)
     get_run_logger().info(
         "campaign %s: %d sent, %d queued", params.campaign, summary.sent, summary.queued
     )
@@ -406,58 +394,124 @@ def _stop(
     return summary
 
 
+def make_creatives(
+    data: RetailData,
+    chosen: Sequence[Customer],
+    record: ModelRecord,
+    products: dict[str, Product],
+    template: Template,
+    params: CampaignParams,
+    settings: Settings,
+    ws: Workspace,
+    summary: CampaignSummary,
+    audit: CampaignAudit,
+) -> list[Checked]:
+    """Pick, plan, render and check, a chunk of customers at a time (the
+    `campaign_chunk` setting): a chunk's storyboards are let go once its creatives are
+    checked, so what the run holds grows with the chunk, not with the list. Returns every
+    customer's checked creative; the picks, render failures and fallbacks go into the
+    summary and the audit log as each chunk ends."""
+    params, typos = params.spelt_as_in(data.products)
+    for typo in typos:
+        get_run_logger().warning("%s", typo)
+    secret = settings.secret()
+    allow = creative_allowlist(data.products, template)
+    renderer = make_renderer(settings, ws, summary.campaign)
+    progress = RenderProgress(summary.campaign, len(chosen))
+    reporter().start("recommend", len(chosen))
+    reporter().start("render", len(chosen))
+    checked: list[Checked] = []
+    try:
+        for chunk in chunks(chosen, settings.campaign_chunk):
+            picks = pick_products(whole(data), record, whole(chunk), params, ws)
+            summary.count_picks(picks)
+            jobs = plan_jobs(
+                chunk,
+                picks,
+                products,
+                template,
+                pseudonym=lambda cid: pseudonymize(secret, cid),
+                images_root=data.catalog_dir,
+                first_names=first_names_allowed(settings),
+            )
+            audit.picks(jobs)
+            made = render_all(jobs, renderer, settings, ws, summary, progress)
+            jobs, renders, failed = split_renders(jobs, made)
+            for pseudonym, why in failed.items():
+                get_run_logger().warning("customer %s: no video, nothing sent: %s", pseudonym, why)
+            summary.count_render_failures(failed)
+            audit.render_failures(failed)
+            checked += check_all(
+                whole(jobs), whole(renders), whole(products), whole(allow), settings
+            )
+        costs = renderer.costs(summary.campaign)
+    finally:
+        renderer.close()
+    summary.vendor = vendor_facts(costs) if costs is not None else {}
+    return checked
+
+
 def render_all(
-    jobs: list[Job], settings: Settings, ws: Workspace, summary: CampaignSummary
+    jobs: list[Job],
+    renderer: Renderer,
+    settings: Settings,
+    ws: Workspace,
+    summary: CampaignSummary,
+    progress: RenderProgress,
 ) -> list[Render | BaseException]:
     """Every job's video (or why it could not be made), in the jobs' order: each distinct
     storyboard rendered once, in batches on the task runner (customers with the same
     storyboard share the video, which counts as reused for all but the first). The
-    vendor's bill and its fallbacks go into the summary."""
-    renderer = make_renderer(settings, ws, summary.campaign)
+    vendor's fallbacks for these jobs go into the summary."""
     batches = render_batches(jobs, workers=settings.render_workers)
-    reporter().start("render", sum(len(b.jobs) for b in batches))
-    try:
-        futures = render_videos.map(
-            batches,
-            renderer=unmapped(renderer),
-            out_dir=unmapped(str(ws.renders)),
-            metrics_db=unmapped(str(ws.metrics_db)),
-        )
-        _progress(list(futures), summary.campaign)
-        made: dict[str, Render | BaseException] = {}
-        for batch, future in zip(batches, futures, strict=True):
-            outcome = future.result(raise_on_failure=False)
-            results = outcome if isinstance(outcome, list) else [outcome] * len(batch.jobs)
-            for job, result in zip(batch.jobs, results, strict=True):
-                made[job.storyboard.key()] = result
-        costs = renderer.costs(summary.campaign)
-        fallbacks = renderer.rendered_locally(summary.campaign)
-    finally:
-        renderer.close()
-    renders = share_renders(jobs, made)
-    summary.vendor = vendor_facts(costs) if costs is not None else {}
-    summary.rendered_locally = fallback_reasons(fallbacks, jobs)
-    for pseudonym, reason in summary.rendered_locally.items():
+    futures = render_videos.map(
+        batches,
+        renderer=unmapped(renderer),
+        out_dir=unmapped(str(ws.renders)),
+        metrics_db=unmapped(str(ws.metrics_db)),
+    )
+    progress.follow(list(futures), len(jobs))
+    made: dict[str, Render | BaseException] = {}
+    for batch, future in zip(batches, futures, strict=True):
+        outcome = future.result(raise_on_failure=False)
+        results = outcome if isinstance(outcome, list) else [outcome] * len(batch.jobs)
+        for job, result in zip(batch.jobs, results, strict=True):
+            made[job.storyboard.key()] = result
+    # The render tasks advance the bar once per video; customers sharing one count too.
+    reporter().advance("render", len(jobs) - sum(len(b.jobs) for b in batches))
+    fallbacks = fallback_reasons(renderer.rendered_locally(summary.campaign), jobs)
+    for pseudonym, reason in fallbacks.items():
         get_run_logger().warning(
             "customer %s: rendered locally, not at the vendor: %s", pseudonym, reason
         )
-    return renders
+    summary.rendered_locally.update(fallbacks)
+    return share_renders(jobs, made)
 
 
-def _progress(futures: list[PrefectFuture[list[Render | CreativeError]]], campaign: str) -> None:
-    """Update the render progress artifact as batches finish (a few times, not one API
-    call per video)."""
-    total = len(futures)
-    artifact_id = create_progress_artifact(
-        0.0, key=artifact_key(campaign, "render-progress"), description="Videos rendered"
-    )
-    assert isinstance(artifact_id, UUID)  # called from sync code: the id, not a coroutine
-    last = 0.0
-    for done, _ in enumerate(as_completed(futures), start=1):
-        share = 100.0 * done / total
-        if share - last >= 5 or done == total:
-            update_progress_artifact(artifact_id, share)
-            last = share
+class RenderProgress:
+    """The render progress artifact of a campaign, over all its chunks: updated as
+    batches finish (every 5 %, not one API call per video)."""
+
+    def __init__(self, campaign: str, customers: int) -> None:
+        self.customers = max(customers, 1)
+        self.done = 0  # customers whose chunk has finished rendering
+        self.shown = 0.0
+        artifact_id = create_progress_artifact(
+            0.0, key=artifact_key(campaign, "render-progress"), description="Videos rendered"
+        )
+        assert isinstance(artifact_id, UUID)  # called from sync code: the id, not a coroutine
+        self.artifact_id = artifact_id
+
+    def follow(
+        self, futures: list[PrefectFuture[list[Render | CreativeError]]], customers: int
+    ) -> None:
+        """Wait for one chunk's render batches (`customers` customers), updating the bar."""
+        for finished, _ in enumerate(as_completed(futures), start=1):
+            share = 100.0 * (self.done + customers * finished / len(futures)) / self.customers
+            if share - self.shown >= 5 or share >= 100.0:
+                update_progress_artifact(self.artifact_id, share)
+                self.shown = share
+        self.done += customers
 
 
 def _gallery(
@@ -496,20 +550,21 @@ def _gallery(
     return gallery
 
 
-def publish(summary: CampaignSummary, rows: list[dict[str, str]]) -> None:
-    """The summary (counts only) and the picks table (pseudonyms only) as artifacts."""
+def publish(summary: CampaignSummary, checked: Sequence[Checked]) -> None:
+    """The summary (counts only) and the picks table (pseudonyms only, the first
+    `PICKS_SHOWN` customers) as artifacts."""
+    rows = picks_rows(checked[:PICKS_SHOWN])
     create_markdown_artifact(
         summary_markdown(summary),
         key=artifact_key(summary.campaign, "summary"),
         description="Campaign summary (counts only)",
     )
     if rows:
-        shown = rows[:PICKS_SHOWN]
         create_table_artifact(
-            shown,
+            rows,
             key=artifact_key(summary.campaign, "picks"),
             description="Picks by pseudonymous customer id"
-            + (f" (the first {len(shown)} of {len(rows)})" if len(rows) > len(shown) else ""),
+            + (f" (the first {len(rows)} of {len(checked)})" if len(checked) > len(rows) else ""),
         )
 
 
