@@ -121,10 +121,11 @@ class Settings(BaseSettings):
     )
     render_workers: int = Field(2, ge=1, le=64, description="Videos rendered at the same time.")
     campaign_chunk: int = Field(
-        5000,
+        2000,
         ge=1,
         description="Customers a campaign picks, renders, checks, queues and sends together: "
-        "its memory grows with this, not with the size of the list.",
+        "its memory grows with this (about 70 kB a customer while a chunk is rendered), not "
+        "with the size of the list.",
     )
     video_crf: int = Field(23, ge=0, le=51)
     video_preset: str = Field("veryfast")
