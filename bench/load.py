@@ -189,6 +189,8 @@ def one_run(files: Any, ws: Path, customers: int, workers: int, api_url: str) ->
         "videos_reused": summary.reused_renders,
         "failed_checks": sum(summary.failed_checks.values()),
         "peak_rss_mb": round(rss.peak / 2**20, 1),
+        "peak_rss_mb_flow_process": round(rss.peak_self / 2**20, 1),
+        "peak_rss_mb_children": round(rss.peak_children / 2**20, 1),
         "state_bytes_per_customer": round(state_bytes(ws) / max(customers, 1), 1),
         "prefect_task_runs": count_task_runs(state.state_details.flow_run_id),
         "api_p95_ms": round(health.p95(), 1),

@@ -13,21 +13,25 @@ class RssSampler:
 
     def __init__(self) -> None:
         self.peak = 0
+        self.peak_self = 0  # this process alone
+        self.peak_children = 0  # its children alone (a Prefect server, ffmpeg)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._me = psutil.Process()
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):
-            total = 0
+            own = children = 0
             try:
-                total = self._me.memory_info().rss
+                own = self._me.memory_info().rss
                 for child in self._me.children(recursive=True):
                     with contextlib.suppress(psutil.Error):
-                        total += child.memory_info().rss
+                        children += child.memory_info().rss
             except psutil.Error:
                 pass
-            self.peak = max(self.peak, total)
+            self.peak = max(self.peak, own + children)
+            self.peak_self = max(self.peak_self, own)
+            self.peak_children = max(self.peak_children, children)
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
