@@ -12,7 +12,7 @@ from creative.render import Render
 from delivery.compose import compose_campaign_email
 from delivery.events_store import TrackingEvents
 from delivery.links import Links, Secret, make_token
-from delivery.outbox import Outbox
+from delivery.outbox import Outbox, QueuedEmail
 from delivery.sendtime import SendPolicy, schedule_customers
 from retail.types import Event, Product
 
@@ -64,42 +64,67 @@ def queue_emails(
 
     A customer the outbox already holds for `campaign` is not composed again: one email per
     customer and campaign, however often this runs. With two subjects the variant is the
-    subject's; otherwise the job's headline variant.
+    subject's; otherwise the job's headline variant. Emails are written to the outbox
+    `QUEUE_CHUNK` at a time, one transaction each (also when composing one fails: those
+    composed before it are queued); `on_queued` is called once per email written.
     """
     queued = already = 0
     base_url = letterhead.links.base_url
-    for job, render in creatives:
-        if outbox.get(campaign, job.customer.id) is not None:
-            already += 1  # composing again would only be thrown away
-            continue
-        token = make_token(letterhead.secret, campaign, job.customer.id)
-        composed = compose_campaign_email(
-            customer=job.customer,
-            products=[products[pid] for pid in job.pick.product_ids],
-            poster=render.poster,
-            gif=render.gif,
-            video_url=f"{base_url}/r/{render.key}/video.mp4",
-            links=letterhead.links.for_token(token),
-            sender=letterhead.sender,
-            postal_address=letterhead.postal_address,
-            subject=list(subjects),
-            campaign_id=campaign,
-            templates_dir=letterhead.templates_dir,
-            pseudonym=job.pseudonym,
-        )
-        if outbox.enqueue(
-            campaign_id=campaign,
-            customer_id=job.customer.id,
-            recipient=str(job.customer.email),
-            message=composed.message,
-            due_at=due.get(job.customer.id, now),
-            variant=f"subject-{composed.variant}" if len(subjects) > 1 else job.variant,
-        ):
-            queued += 1
-        else:
-            already += 1
-        on_queued()
+    held = outbox.queued_customers(campaign)  # keys only, read once: no body is loaded
+    pending: list[QueuedEmail] = []
+
+    def flush() -> None:
+        nonlocal queued, already
+        for inserted in outbox.enqueue_many(pending):
+            if inserted:
+                queued += 1
+            else:
+                already += 1  # queued meanwhile by another run
+            on_queued()
+        pending.clear()
+
+    try:
+        for job, render in creatives:
+            if job.customer.id in held:
+                already += 1  # composing again would only be thrown away
+                continue
+            token = make_token(letterhead.secret, campaign, job.customer.id)
+            composed = compose_campaign_email(
+                customer=job.customer,
+                products=[products[pid] for pid in job.pick.product_ids],
+                poster=render.poster,
+                gif=render.gif,
+                video_url=f"{base_url}/r/{render.key}/video.mp4",
+                links=letterhead.links.for_token(token),
+                sender=letterhead.sender,
+                postal_address=letterhead.postal_address,
+                subject=list(subjects),
+                campaign_id=campaign,
+                templates_dir=letterhead.templates_dir,
+                pseudonym=job.pseudonym,
+            )
+            held.add(job.customer.id)
+            pending.append(
+                QueuedEmail(
+                    campaign_id=campaign,
+                    customer_id=job.customer.id,
+                    recipient=str(job.customer.email),
+                    message=composed.message,
+                    due_at=due.get(job.customer.id, now),
+                    variant=f"subject-{composed.variant}" if len(subjects) > 1 else job.variant,
+                )
+            )
+            if len(pending) >= QUEUE_CHUNK:
+                flush()
+    finally:
+        if pending:
+            flush()
     return queued, already
+
+
+QUEUE_CHUNK = 50
+"""Emails composed before they are written to the outbox in one transaction: one disk
+sync for the lot instead of one each, and at most this many bodies (GIFs) in memory."""
 
 
 def record_exposures(jobs: Sequence[Recipient], campaign: str, state_db: Path) -> None:

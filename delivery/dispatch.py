@@ -21,7 +21,7 @@ from delivery.errors import (
     redact_addresses,
 )
 from delivery.outbox import Outbox, OutboxItem
-from delivery.transport import SchedulingTransport, Transport, can_schedule
+from delivery.transport import SchedulingTransport, Transport, can_schedule, send_stored
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,9 @@ def _dispatch_one(
             scheduling = cast(SchedulingTransport, transport)
             provider_id = scheduling.send(item.email(), item.recipient, send_at=item.due_at)
         else:
-            provider_id = transport.send(item.email(), item.recipient)
+            # The stored bytes as they are when the transport takes bytes (SMTP): parsing
+            # them into an EmailMessage only to serialize it again gave the same bytes.
+            provider_id = send_stored(transport, item.message, item.recipient)
     except ConnectionSendError as exc:
         # Could not even connect: this message certainly did not go, so it may be
         # released with the rest of the batch.

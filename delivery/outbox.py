@@ -18,6 +18,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -71,6 +72,18 @@ class OutboxItem:
     def email(self) -> EmailMessage:
         """The stored message, parsed with the delivery policy."""
         return message_from_bytes(self.message)
+
+
+@dataclass(frozen=True)
+class QueuedEmail:
+    """One message for `Outbox.enqueue_many` (the arguments of `Outbox.enqueue`)."""
+
+    campaign_id: str
+    customer_id: str
+    recipient: str = field(repr=False)
+    message: EmailMessage | bytes = field(repr=False)
+    due_at: datetime
+    variant: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +161,14 @@ def _parse_required_ts(text: str) -> datetime:
 
 def _now(now: datetime | None) -> str:
     return _ts(now or datetime.now(UTC))
+
+
+def _message_id(data: bytes) -> str | None:
+    # Only the header section is parsed: the body (an inline GIF) would cost more than the
+    # rest of enqueueing. Same value as parsing it all: the parser stops at the blank line.
+    head, blank, _ = data.partition(b"\r\n\r\n")
+    message_id = BytesHeaderParser().parsebytes(head + blank if blank else data).get("Message-ID")
+    return None if message_id is None else str(message_id)
 
 
 def _item(row: sqlite3.Row) -> OutboxItem:
@@ -260,26 +281,57 @@ class Outbox:
 
         `variant` names the subject/headline variant the message carries (no personal
         data: e.g. "subject-b"), so the campaign report can compare variants."""
-        data = message_to_bytes(message) if isinstance(message, EmailMessage) else message
-        message_id = BytesHeaderParser().parsebytes(data).get("Message-ID")
+        entry = QueuedEmail(campaign_id, customer_id, recipient, message, due_at, variant)
+        return self.enqueue_many([entry], now=now) == [True]
+
+    def enqueue_many(
+        self, entries: Sequence[QueuedEmail], now: datetime | None = None
+    ) -> list[bool]:
+        """`enqueue` each of `entries` in one transaction (one disk sync for the lot, where
+        one a row costs a sync each); per entry, whether it was queued (False: its key was
+        already in the outbox, and that row is left as it is)."""
         stamp = _now(now)
-        inserted = self._execute(
-            "INSERT INTO outbox (campaign_id, customer_id, recipient, message, message_id,"
-            " due_at, created_at, updated_at, variant) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (campaign_id, customer_id) DO NOTHING",
+        rows = [
             (
-                campaign_id,
-                customer_id,
-                recipient,
+                e.campaign_id,
+                e.customer_id,
+                e.recipient,
                 data,
-                message_id,
-                _ts(due_at),
+                _message_id(data),
+                _ts(e.due_at),
                 stamp,
                 stamp,
-                variant,
-            ),
-        )
-        return inserted == 1
+                e.variant,
+            )
+            for e in entries
+            for data in (
+                message_to_bytes(e.message) if isinstance(e.message, EmailMessage) else e.message,
+            )
+        ]
+        inserted: list[bool] = []
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for row in rows:
+                    cursor = self._db.execute(
+                        "INSERT INTO outbox (campaign_id, customer_id, recipient, message,"
+                        " message_id, due_at, created_at, updated_at, variant)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                        " ON CONFLICT (campaign_id, customer_id) DO NOTHING",
+                        row,
+                    )
+                    inserted.append(cursor.rowcount == 1)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return inserted
+
+    def queued_customers(self, campaign_id: str) -> set[str]:
+        """Customer ids the outbox holds for `campaign_id`, in any state (keys only: no
+        bodies are read)."""
+        rows = self._fetch("SELECT customer_id FROM outbox WHERE campaign_id = ?", (campaign_id,))
+        return {row["customer_id"] for row in rows}
 
     def get(self, campaign_id: str, customer_id: str) -> OutboxItem | None:
         """The row for this key, or None."""

@@ -10,9 +10,14 @@ only between their `<...>` items instead, which RFC 5322 allows up to 998 charac
 from __future__ import annotations
 
 import email
+import random
 import re
+import sys
+from email.generator import BytesGenerator
 from email.message import EmailMessage, Message
+from email.parser import BytesHeaderParser
 from email.policy import EmailPolicy
+from io import BytesIO
 
 # Headers whose values are lists of <URI>s that must reach the reader byte for byte.
 _URI_LIST_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post", "list-help"})
@@ -60,9 +65,70 @@ EMAIL_POLICY: EmailPolicy = _SmtpPolicy(linesep="\r\n", cte_type="7bit")
 """`email.policy.SMTP`, 7-bit clean, plus verbatim folding of List-Unsubscribe headers."""
 
 
+_NEWLINES = re.compile(r"\r\n|\r|\n")  # email.generator's NLCRE
+_BOUNDARY_WIDTH = len(repr(sys.maxsize - 1))  # email.generator's _width
+
+
+class _WireGenerator(BytesGenerator):
+    """`BytesGenerator` writing the very same bytes, without its two per-line costs on
+    large bodies (an inline GIF is ~4,000 base64 lines): a body is written in one piece,
+    and a multipart boundary is looked for by substring before the line-anchored regex."""
+
+    def _write_lines(self, lines: str) -> None:
+        # Generator._write_lines splits on any line end and writes each line plus the
+        # policy's; substituting the line ends in one go gives the same text.
+        if not lines:
+            return
+        assert self.policy is not None  # set for the length of flatten()
+        linesep = self.policy.linesep
+        if "\r" not in lines:
+            self.write(lines.replace("\n", linesep))
+        else:
+            self.write(_NEWLINES.sub(linesep, lines))
+
+    @classmethod
+    def _make_boundary(cls, text: bytes | str | None = None) -> str:
+        # The stdlib's draw and format; a line "--boundary" can only be in `text` if the
+        # substring is, which is a fast scan where the MULTILINE regex is a slow one.
+        token = random.randrange(sys.maxsize)
+        boundary = "=" * 15 + f"{token:0{_BOUNDARY_WIDTH}d}" + "=="
+        if text is None:
+            return boundary
+        candidate, counter = boundary, 0
+        while _has_boundary_line(text, candidate):
+            candidate = f"{boundary}.{counter}"
+            counter += 1
+        return candidate
+
+
+def _has_boundary_line(text: bytes | str, boundary: str) -> bool:
+    line = f"--{boundary}"
+    pattern = "^" + re.escape(line) + "(--)?$"
+    if isinstance(text, bytes):
+        return line.encode("ascii") in text and bool(
+            re.search(pattern.encode("ascii"), text, re.MULTILINE)
+        )
+    return line in text and bool(re.search(pattern, text, re.MULTILINE))
+
+
 def message_to_bytes(msg: EmailMessage) -> bytes:
-    """Serialize `msg` for the wire: CRLF, folded lines, List-Unsubscribe intact."""
-    return msg.as_bytes(policy=EMAIL_POLICY)
+    """Serialize `msg` for the wire: CRLF, folded lines, List-Unsubscribe intact.
+
+    The same bytes as `msg.as_bytes(policy=EMAIL_POLICY)`, written faster."""
+    out = BytesIO()
+    _WireGenerator(out, mangle_from_=False, policy=EMAIL_POLICY).flatten(msg)
+    return out.getvalue()
+
+
+def headers_from_bytes(data: bytes) -> EmailMessage:
+    """The header section of serialized message `data`, parsed with the delivery policy
+    (no body: for reading From or Message-ID without parsing an inline GIF)."""
+    head, blank, _ = data.partition(b"\r\n\r\n")
+    if not blank:  # not written by message_to_bytes: let the parser find the end
+        head = data
+    msg = BytesHeaderParser(policy=EMAIL_POLICY).parsebytes(head + b"\r\n\r\n")
+    assert isinstance(msg, EmailMessage)  # guaranteed by EmailPolicy's message_factory
+    return msg
 
 
 def leaf_payload(part: Message) -> bytes:

@@ -14,7 +14,7 @@ import smtplib
 import ssl
 from collections.abc import Callable
 from datetime import datetime
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.utils import parseaddr
 from typing import Protocol, runtime_checkable
 
@@ -28,7 +28,7 @@ from delivery.errors import (
     UnknownOutcomeError,
     redact_addresses,
 )
-from delivery.policy import message_to_bytes
+from delivery.policy import headers_from_bytes, message_from_bytes, message_to_bytes
 
 _QUEUE_ID = re.compile(rb"queued as\s+<?([^\s>]+)", re.IGNORECASE)
 
@@ -54,6 +54,26 @@ class SchedulingTransport(Transport, Protocol):
     def send(self, msg: EmailMessage, recipient: str, *, send_at: datetime | None = None) -> str:
         """As `Transport.send`; with `send_at`, the provider delivers it then, not now."""
         ...
+
+
+@runtime_checkable
+class BytesTransport(Transport, Protocol):
+    """A transport that can send a message as the bytes the outbox stored, unparsed."""
+
+    def send_bytes(self, data: bytes, recipient: str) -> str:
+        """As `Transport.send` for the message `data` (written by `message_to_bytes`):
+        the provider gets `data` byte for byte, which is what `send` of the parsed
+        message would have given it."""
+        ...
+
+
+def send_stored(transport: Transport, data: bytes, recipient: str) -> str:
+    """Send stored message bytes through `transport`: as they are when it takes bytes
+    (`send_bytes`), else parsed into the `EmailMessage` its `send` needs."""
+    send_bytes = getattr(transport, "send_bytes", None)
+    if callable(send_bytes):
+        return str(send_bytes(data, recipient))
+    return transport.send(message_from_bytes(data), recipient)
 
 
 def can_schedule(transport: object) -> bool:
@@ -157,7 +177,7 @@ class SmtpTransport:
         self._smtp = smtp
         return smtp
 
-    def _envelope_sender(self, msg: EmailMessage) -> str:
+    def _envelope_sender(self, msg: Message) -> str:
         sender = self.envelope_from or parseaddr(str(msg.get("From", "")))[1]
         if "@" not in sender:
             raise PermanentSendError("message has no usable From address for MAIL FROM")
@@ -169,11 +189,27 @@ class SmtpTransport:
         Error texts carry the SMTP code and the server's words, never an address.
         """
         sender = self._envelope_sender(msg)
+        self._check_ascii(sender, recipient)
+        return self._send_payload(message_to_bytes(msg), msg, sender, recipient)
+
+    def send_bytes(self, data: bytes, recipient: str) -> str:
+        """`send` for a message already serialized by `message_to_bytes` (an outbox row):
+        only its headers are parsed (From for MAIL FROM, Message-ID for the return value),
+        and DATA carries `data` itself, the bytes `send` would have written."""
+        headers = headers_from_bytes(data)
+        sender = self._envelope_sender(headers)
+        self._check_ascii(sender, recipient)
+        return self._send_payload(data, headers, sender, recipient)
+
+    @staticmethod
+    def _check_ascii(sender: str, recipient: str) -> None:
         if not (sender.isascii() and recipient.isascii()):
             raise PermanentSendError(
                 "non-ASCII addresses need SMTPUTF8, which is not supported yet"
             )
-        payload = message_to_bytes(msg)
+
+    def _send_payload(self, payload: bytes, headers: Message, sender: str, recipient: str) -> str:
+        """MAIL, RCPT, DATA for `payload`; `headers` gives the Message-ID to fall back on."""
         known = (recipient, sender)
 
         smtp = self._connect()
@@ -223,7 +259,7 @@ class SmtpTransport:
         match = _QUEUE_ID.search(reply)
         if match:
             return match.group(1).decode("ascii", "replace")
-        return str(msg.get("Message-ID", "")).strip() or reply.decode("ascii", "replace")
+        return str(headers.get("Message-ID", "")).strip() or reply.decode("ascii", "replace")
 
     def _before_data(
         self, step: Callable[[str], tuple[int, bytes]], address: str

@@ -35,6 +35,10 @@ class LocalSinkTransport:
         """Hand `msg` to the sink over SMTP (see `Transport.send`)."""
         return self._smtp.send(msg, recipient)
 
+    def send_bytes(self, data: bytes, recipient: str) -> str:
+        """Hand stored message bytes to the sink as they are (see `SmtpTransport.send_bytes`)."""
+        return self._smtp.send_bytes(data, recipient)
+
     def delivery_status(self, message_id: str) -> DeliveryStatus:
         """Whether the sink's Maildir holds our `Message-ID`."""
         return self._sink.delivery_status(message_id)
