@@ -4,6 +4,7 @@ functions (`campaign`, `recs`, `creative`, `delivery`) and logs; the packages de
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -262,7 +263,7 @@ def queue_all(
     params: CampaignParams,
     settings: Settings,
     products: dict[str, Product],
-    events: list[Event],
+    events: Sequence[Event],
     state_db: str,
 ) -> tuple[int, int]:
     """Compose and queue each email: due now with `send_now`, else at the customer's best
