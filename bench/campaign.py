@@ -210,13 +210,13 @@ def clear_package_caches() -> int:
 def pretrain(files: Any, models: Path) -> Path:
     """Train and approve the demo model once, into the registry folder `models`."""
     from recs.registry import Gate, Registry
-    from recs.training import register, train
+    from recs.training import as_of, register, train
     from retail.loaders import load_retail
     from runtime.settings import Settings
 
     settings = Settings()
     data = load_retail(Path(files.catalog), Path(files.customers), Path(files.events), "fail")
-    now = max(e.timestamp for e in data.events)
+    now = as_of(data.events)
     trained = train(data.products, data.events, [c.id for c in data.customers], now=now)
     record = register(
         Registry(models), trained, Gate(settings.recs_gate_metric, settings.recs_gate_max_drop)

@@ -58,7 +58,7 @@ def train_command(
 
     settings, ws = context(workspace)
     data = _load(catalog, customers, events, encoding)
-    now = max((e.timestamp for e in data.events), default=datetime.now(UTC))
+    now = data.events.latest() or datetime.now(UTC)
     try:
         with console.status("Training and evaluating (leave-last-out)…"):
             trained = train(data.products, data.events, [c.id for c in data.customers], now=now)

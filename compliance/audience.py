@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from retail.events import EventTable
 from retail.types import Consent, Customer, Event, EventType
 
 
@@ -160,7 +161,7 @@ class Audience:
 
 def unsubscribed_in(events: Iterable[Event]) -> set[str]:
     """Customer ids with an unsubscribe event in the history."""
-    return {e.customer_id for e in events if e.type is EventType.unsubscribe}
+    return EventTable.of(events).customers_with(EventType.unsubscribe)
 
 
 def select_audience(

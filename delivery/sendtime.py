@@ -12,17 +12,23 @@ back) means its first occurrence.
 from __future__ import annotations
 
 import heapq
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import numpy.typing as npt
+
 from delivery.errors import DeliveryError
+from retail.events import EventTable, from_micros
 from retail.types import Event, EventType
 
 # Our own sends and opt-outs say nothing about when the customer likes to shop.
 _NOT_ACTIVITY = frozenset({EventType.exposure, EventType.unsubscribe})
+_MICROSECOND = timedelta(microseconds=1)
+_HOUR_US = 3_600_000_000
+_LAST_MICROSECOND = timedelta(hours=1) - _MICROSECOND
 
 
 @dataclass(frozen=True)
@@ -103,10 +109,62 @@ def activity_hour(events: Iterable[Event], tz: ZoneInfo, *, min_events: int = 1)
     local hour it happened in `tz`, so a 10:00 habit is 10 both in winter and summer time.
     Ties go to the earlier hour. None with fewer than `min_events` events.
     """
-    hours = Counter(e.timestamp.astimezone(tz).hour for e in events if e.type not in _NOT_ACTIVITY)
-    if sum(hours.values()) < max(min_events, 1):
+    table = EventTable.of(events)
+    hours = local_hours(table.micros[_is_activity(table)], tz)
+    return _busiest(np.bincount(hours, minlength=24), min_events)
+
+
+def activity_hours(
+    customers: Iterable[tuple[str, str]], events: Iterable[Event], *, min_events: int = 1
+) -> dict[tuple[str, str], int | None]:
+    """`activity_hour` of every (customer_id, timezone) pair, each customer's own events
+    picked out of `events` (everyone's) in one pass per time zone."""
+    table = EventTable.of(events)
+    activity = _is_activity(table)
+    zones: dict[str, dict[str, None]] = {}  # zone → its customers, each once, in order
+    for customer_id, timezone in customers:
+        zones.setdefault(timezone, {})[customer_id] = None
+    result: dict[tuple[str, str], int | None] = {}
+    for timezone, once in zones.items():
+        ids = list(once)
+        position = table.positions(ids)
+        mine = activity & (position >= 0)
+        hours = local_hours(table.micros[mine], ZoneInfo(timezone))
+        counts = np.bincount(position[mine] * 24 + hours, minlength=len(ids) * 24)
+        for customer_id, row in zip(ids, counts.reshape(len(ids), 24), strict=True):
+            result[(customer_id, timezone)] = _busiest(row, min_events)
+    return result
+
+
+def local_hours(micros: npt.NDArray[np.int64], tz: ZoneInfo) -> npt.NDArray[np.int64]:
+    """The local hour in `tz` of each instant (microseconds since the epoch, UTC), as
+    `datetime.astimezone(tz).hour` gives it."""
+    # The offset is asked of zoneinfo once per UTC hour the instants fall in; an hour with
+    # a transition in it (the offset differs at its two ends) is asked per instant.
+    buckets, inverse = np.unique(micros // _HOUR_US, return_inverse=True)
+    offsets = np.zeros(len(buckets), dtype=np.int64)
+    steady = np.ones(len(buckets), dtype=bool)
+    for at, bucket in enumerate(buckets.tolist()):
+        start = from_micros(bucket * _HOUR_US)
+        first = start.astimezone(tz).utcoffset() or timedelta(0)
+        last = (start + _LAST_MICROSECOND).astimezone(tz).utcoffset() or timedelta(0)
+        offsets[at] = first // _MICROSECOND
+        steady[at] = first == last
+    hours = (micros + offsets[inverse]) // _HOUR_US % 24
+    for at in np.flatnonzero(~steady[inverse]).tolist():
+        hours[at] = from_micros(int(micros[at])).astimezone(tz).hour
+    return hours
+
+
+def _is_activity(table: EventTable) -> npt.NDArray[np.bool_]:
+    return ~table.type_mask(*_NOT_ACTIVITY)
+
+
+def _busiest(counts: npt.NDArray[np.int64], min_events: int) -> int | None:
+    """The hour with the most events (the earliest of equals), or None with too few."""
+    if int(counts.sum()) < max(min_events, 1):
         return None
-    return min(hours, key=lambda h: (-hours[h], h))
+    return int(np.argmax(counts))  # the first of the largest: ties go to the earlier hour
 
 
 def is_quiet(moment: datetime, tz: ZoneInfo, quiet: QuietHours) -> bool:
@@ -160,7 +218,10 @@ def due_time(
     """
     policy = policy or SendPolicy()
     tz = ZoneInfo(timezone)
-    hour = activity_hour(events, tz, min_events=policy.min_events)
+    return _due_at(activity_hour(events, tz, min_events=policy.min_events), tz, now, policy)
+
+
+def _due_at(hour: int | None, tz: ZoneInfo, now: datetime, policy: SendPolicy) -> datetime:
     if hour is None or time(hour) in policy.quiet:
         hour = policy.default_hour
     return preferred_send_time(hour, tz, now, policy.quiet)
@@ -177,17 +238,26 @@ def schedule(
     there. Deterministic: ties are broken by key.
     """
     policy = policy or SendPolicy()
+    return _lay_out(
+        ((r.key, r.timezone, due_time(r.events, r.timezone, now, policy)) for r in requests),
+        now,
+        policy,
+    )
+
+
+def _lay_out(
+    wanted: Iterable[tuple[str, str, datetime]], now: datetime, policy: SendPolicy
+) -> dict[str, datetime]:
+    """`schedule`'s rate limit over (key, timezone, due time) triples."""
     spacing = policy.spacing
     heap: list[tuple[datetime, str, int, ZoneInfo]] = []
-    for n, request in enumerate(requests):
-        tz = ZoneInfo(request.timezone)
-        wanted = due_time(request.events, request.timezone, now, policy)
-        heapq.heappush(heap, (wanted, request.key, n, tz))
+    for n, (key, timezone, due) in enumerate(wanted):
+        heapq.heappush(heap, (due, key, n, ZoneInfo(timezone)))
     result: dict[str, datetime] = {}
     free_from = now.astimezone(UTC)
     while heap:
-        wanted, key, n, tz = heapq.heappop(heap)
-        slot = max(wanted, free_from)
+        due, key, n, tz = heapq.heappop(heap)
+        slot = max(due, free_from)
         allowed = next_allowed(slot, tz, policy.quiet)
         if allowed != slot:
             heapq.heappush(heap, (allowed, key, n, tz))  # its turn comes again in the morning
@@ -203,12 +273,16 @@ def schedule_customers(
     now: datetime,
     policy: SendPolicy | None = None,
 ) -> dict[str, datetime]:
-    """`schedule` for (customer_id, timezone) pairs, with everyone's events in one iterable."""
-    by_customer: dict[str, list[Event]] = {}
-    for event in events:
-        by_customer.setdefault(event.customer_id, []).append(event)
-    return schedule(
-        (SendRequest(cid, tz, tuple(by_customer.get(cid, ()))) for cid, tz in customers),
+    """`schedule` for (customer_id, timezone) pairs, with everyone's events in one iterable
+    (an `EventTable` is read as columns: no `Event` is made)."""
+    policy = policy or SendPolicy()
+    pairs = list(customers)
+    hours = activity_hours(pairs, events, min_events=policy.min_events)
+    return _lay_out(
+        (
+            (cid, timezone, _due_at(hours[(cid, timezone)], ZoneInfo(timezone), now, policy))
+            for cid, timezone in pairs
+        ),
         now,
         policy,
     )

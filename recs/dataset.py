@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from retail.events import EVENT_TYPES, EventTable, type_code
 from retail.types import Event, EventType, Product
 
 #: Event kinds as small integers, in funnel order. A click in a campaign email on a
@@ -78,15 +79,31 @@ def from_retail(
     product) are left out; a product click counts as a view.
     """
     items = sorted(products, key=lambda p: p.id)
-    item_index = {p.id: j for j, p in enumerate(items)}
-    kept = [
-        e
-        for e in events
-        if e.type in KIND_CODES and e.product_id is not None and e.product_id in item_index
-    ]
-    kept.sort(key=lambda e: (e.timestamp, e.customer_id))
-    users = sorted(set(customer_ids) | {e.customer_id for e in kept})
+    table = EventTable.of(events)
+    # Per code (and one more entry for code -1, no product): the item index, -1 if none.
+    item_of = np.full(len(table.product_ids) + 1, -1, dtype=np.int32)
+    for j, p in enumerate(items):
+        code = table.product_ids.find(p.id)
+        if code is not None:
+            item_of[code] = j
+    kind_of = np.full(len(EVENT_TYPES), -1, dtype=np.int8)
+    for event_type, code in KIND_CODES.items():
+        kind_of[type_code(event_type)] = code
+    item = item_of[table.product]
+    kind = kind_of[table.type]
+    kept = np.flatnonzero((item >= 0) & (kind >= 0))
+    # By time, then customer id; stable, so equal keys keep the events' order.
+    customer_rank = table.customer_ids.ranks()
+    customer = table.customer[kept]
+    kept = kept[np.lexsort((customer_rank[customer], table.micros[kept]))]
+    customer = table.customer[kept]
+    # Users: everyone in `customer_ids` and everyone with a kept event, sorted by id.
+    seen = np.unique(customer).tolist()
+    users = sorted(set(customer_ids) | {table.customer_ids.ids[c] for c in seen})
+    user_of = np.zeros(len(table.customer_ids) + 1, dtype=np.int32)
     user_index = {u: i for i, u in enumerate(users)}
+    for c in seen:
+        user_of[c] = user_index[table.customer_ids.ids[c]]
     categories = sorted({p.category for p in items})
     brands = sorted({p.brand for p in items})
     cat_index = {c: i for i, c in enumerate(categories)}
@@ -94,13 +111,10 @@ def from_retail(
     return InteractionLog(
         user_ids=tuple(users),
         item_ids=tuple(p.id for p in items),
-        user=np.array([user_index[e.customer_id] for e in kept], dtype=np.int32),
-        # Every kept event has a product id (the filter repeats it for the type checker).
-        item=np.array(
-            [item_index[e.product_id] for e in kept if e.product_id is not None], dtype=np.int32
-        ),
-        kind=np.array([KIND_CODES[e.type] for e in kept], dtype=np.int8),
-        time=np.array([e.timestamp.timestamp() for e in kept], dtype=np.float64),
+        user=user_of[customer],
+        item=item[kept],
+        kind=kind[kept],
+        time=table.micros[kept] / 1e6,
         item_category=np.array([cat_index[p.category] for p in items], dtype=np.int32),
         categories=tuple(categories),
         item_brand=np.array([brand_index[p.brand] for p in items], dtype=np.int32),

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+
 from recs.config import PipelineConfig
 from recs.dataset import from_retail
 from recs.errors import RecsError
@@ -21,9 +23,12 @@ from recs.pick import serve
 from recs.pipeline import Pipeline, is_current
 from recs.registry import Gate, ModelRecord, Registry
 from recs.rules import Rules
-from retail.types import Event, EventType, Pick, Product
+from retail.events import EVENT_TYPES, EventTable, to_micros
+from retail.types import Event, Pick, Product
 
 MODEL_FILE = "pipeline.pkl"
+# Events formatted at a time for the snapshot hash.
+_HASH_CHUNK = 65_536
 
 
 def snapshot_hash(products: Sequence[Product], events: Sequence[Event]) -> str:
@@ -33,11 +38,27 @@ def snapshot_hash(products: Sequence[Product], events: Sequence[Event]) -> str:
         digest.update(
             f"P\x1f{p.id}\x1f{p.category}\x1f{p.brand}\x1f{p.price}\x1f{p.in_stock}\n".encode()
         )
-    for e in sorted(events, key=lambda e: (e.timestamp, e.customer_id, e.product_id or "")):
-        digest.update(
-            f"E\x1f{e.customer_id}\x1f{e.product_id or ''}\x1f{e.type}\x1f"
-            f"{e.timestamp.timestamp():.0f}\n".encode()
-        )
+    table = EventTable.of(events)
+    # By time, customer id and product id ("" for none), stably: the order of the events
+    # as `sorted` would give it, so the hash does not depend on how the events are held.
+    product_rank, customer_rank = table.product_ids.ranks(), table.customer_ids.ranks()
+    order = np.lexsort((product_rank[table.product], customer_rank[table.customer], table.micros))
+    customer_ids, product_ids = table.customer_ids.ids, table.product_ids.ids
+    types = [str(t) for t in EVENT_TYPES]
+    for start in range(0, len(order), _HASH_CHUNK):
+        rows = order[start : start + _HASH_CHUNK]
+        lines = [
+            f"E\x1f{customer_ids[c]}\x1f{product_ids[p] if p >= 0 else ''}\x1f{types[k]}\x1f"
+            f"{us / 1e6:.0f}\n"
+            for c, p, k, us in zip(
+                table.customer[rows].tolist(),
+                table.product[rows].tolist(),
+                table.type[rows].tolist(),
+                table.micros[rows].tolist(),
+                strict=True,
+            )
+        ]
+        digest.update("".join(lines).encode())
     return digest.hexdigest()[:16]
 
 
@@ -63,8 +84,10 @@ def train(
     The metrics feed the registry's gate: `ndcg@10`, `recall@10` and the popularity
     baseline's `baseline_ndcg@10` of the same split.
     """
-    known = {p.id for p in products}
-    history = [e for e in events if e.timestamp <= now and (e.product_id in known)]
+    every = EventTable.of(events)
+    history = every.where(
+        (every.micros <= to_micros(now)) & every.product_mask(p.id for p in products)
+    )
     log = from_retail(products, history, customer_ids)
     if len(log.user) == 0:
         raise RecsError("no view, cart or purchase events before now: nothing to learn from")
@@ -98,7 +121,7 @@ def register(registry: Registry, trained: Trained, gate: Gate | None = None) -> 
 
 def as_of(events: Sequence[Event]) -> datetime:
     """The time the data describes: its latest event (now, when there are none)."""
-    return max((e.timestamp for e in events), default=datetime.now(UTC))
+    return EventTable.of(events).latest() or datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -168,11 +191,7 @@ def serve_current(
     rules = rules or Rules()
     wide = serve(pipeline, customer_ids, n=n + spare, now=now, rules=rules, groups=groups)
     catalog = {p.id: p for p in products}
-    bought: dict[tuple[str, str], datetime] = {}
-    for e in events:
-        if e.type is EventType.purchase and e.product_id and e.timestamp <= now:
-            key = (e.customer_id, e.product_id)
-            bought[key] = max(bought.get(key, e.timestamp), e.timestamp)
+    bought = EventTable.of(events).last_purchases(until=now)
     window = timedelta(days=rules.repurchase_days) if rules.repurchase_days is not None else None
 
     def allowed(customer_id: str, product_id: str) -> bool:

@@ -17,16 +17,19 @@ import codecs
 import csv
 import io
 import re
+from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, Literal, TextIO, TypeVar
 
+import numpy as np
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from retail.errors import RetailDataError, RowProblem
+from retail.events import EventTable
 from retail.image_check import image_problem
 from retail.types import Customer, Event, Product
 
@@ -55,7 +58,8 @@ class RetailData:
 
     products: list[Product]
     customers: list[Customer]
-    events: list[Event]
+    #: every event, as columns (a `Sequence[Event]`)
+    events: EventTable
     catalog_dir: Path
     problems: list[RowProblem] = field(default_factory=list)
     skipped_rows: dict[str, int] = field(default_factory=dict)
@@ -303,9 +307,21 @@ def load_rows(
     both modes (a row-by-row verdict would load only its ASCII rows); any other undecodable
     byte makes its row a bad row, naming the column.
     """
-    path = Path(path)
-    known = set(model.model_fields)
     loaded: Loaded[T] = Loaded([])
+    for item, line in _valid_rows(Path(path), model, loaded, encoding):
+        loaded.items.append(item)
+        loaded.lines.append(line)
+    if loaded.problems and on_bad_rows == "fail":
+        raise RetailDataError(loaded.problems)
+    return loaded
+
+
+def _valid_rows(
+    path: Path, model: type[T], loaded: Loaded[T], encoding: Encoding
+) -> Iterator[tuple[T, int]]:
+    """Each valid row of `path` as `model` with the line it starts on, one at a time; the
+    bad rows go to `loaded.problems` and `loaded.skipped_rows` (see `load_rows`)."""
+    known = set(model.model_fields)
     problems = loaded.problems
     with _open(path, encoding) as (source, text):
         verdict = None if source.declared else _Verdict()
@@ -408,18 +424,16 @@ def load_rows(
                 if k in known and not (v.strip() == "" and _optional(model, k))
             }
             try:
-                loaded.items.append(model.model_validate(data))
-                loaded.lines.append(start)
+                item = model.model_validate(data)
             except ValidationError as exc:
                 loaded.skipped_rows += 1
                 for err in exc.errors(include_input=False, include_url=False):
                     name = ".".join(str(p) for p in err["loc"]) or "row"
                     problems.append(RowProblem(path, start, name, _explain(err)))
+                continue
+            yield item, start
     if verdict is not None and verdict.looks_cp1252:
         raise _refuse(path, NOT_UTF8)
-    if problems and on_bad_rows == "fail":
-        raise RetailDataError(problems)
-    return loaded
 
 
 def _optional(model: type[BaseModel], name: str) -> bool:
@@ -488,6 +502,35 @@ def _drop_duplicate_ids(path: Path, loaded: Loaded[Keyed]) -> list[RowProblem]:
     return problems
 
 
+@dataclass
+class LoadedEvents:
+    """The valid rows of an events file as columns, and what was left out and why.
+
+    `lines[i]` is the physical line on which `events[i]` starts.
+    """
+
+    events: EventTable
+    lines: array[int]
+    problems: list[RowProblem] = field(default_factory=list)
+    skipped_rows: int = 0
+
+
+def load_events(
+    path: Path, on_bad_rows: OnBadRows = "fail", *, encoding: Encoding = "utf-8"
+) -> LoadedEvents:
+    """`load_rows(path, Event, ...)` into an `EventTable`: each row is validated as an
+    `Event` (the same problems, the same errors) and kept as columns, so no `Event`
+    outlives its row."""
+    table, lines = EventTable(), array("i")
+    loaded: Loaded[Event] = Loaded([])
+    for event, line in _valid_rows(Path(path), Event, loaded, encoding):
+        table.append(event)
+        lines.append(line)
+    if loaded.problems and on_bad_rows == "fail":
+        raise RetailDataError(loaded.problems)
+    return LoadedEvents(table, lines, loaded.problems, loaded.skipped_rows)
+
+
 def load_retail(
     catalog: Path,
     customers: Path,
@@ -510,7 +553,8 @@ def load_retail(
     """
     loaded_products = load_rows(catalog, Product, on_bad_rows, encoding=encoding)
     loaded_customers = load_rows(customers, Customer, on_bad_rows, encoding=encoding)
-    loaded_events = load_rows(events, Event, on_bad_rows, encoding=encoding)
+    loaded_events = load_events(Path(events), on_bad_rows, encoding=encoding)
+    table, lines = loaded_events.events, loaded_events.lines
 
     # One file after the other: with "fail", duplicates in the catalog stop the load
     # before the customers are looked at.
@@ -527,26 +571,32 @@ def load_retail(
             "fix the paths, or leave these products out with --on-bad-rows skip",
         )
 
-    product_ids = {p.id for p in loaded_products.items}
-    customer_ids = {c.id for c in loaded_customers.items}
-    kept: list[Event] = []
+    events_path = Path(events)
+    known = table.customer_ids.members(c.id for c in loaded_customers.items)[table.customer]
+    # An event about no product has code -1: the extra last entry counts it as known.
+    in_catalog = table.product_ids.members(p.id for p in loaded_products.items)
+    in_catalog[-1] = True
+    about_known = in_catalog[table.product]
     unknown: list[RowProblem] = []
-    for event, line in zip(loaded_events.items, loaded_events.lines, strict=True):
-        if event.customer_id not in customer_ids:
-            unknown.append(RowProblem(Path(events), line, "customer_id", "unknown customer id"))
-        elif event.product_id is not None and event.product_id not in product_ids:
-            unknown.append(
-                RowProblem(
-                    Path(events), line, "product_id", f"unknown product id {event.product_id!r}"
-                )
-            )
+    product_ids = table.product_ids.ids
+    for at in np.flatnonzero(~(known & about_known)).tolist():
+        line = lines[at]
+        if not known[at]:
+            unknown.append(RowProblem(events_path, line, "customer_id", "unknown customer id"))
         else:
-            kept.append(event)
+            product_id = product_ids[table.product[at]]
+            unknown.append(
+                RowProblem(events_path, line, "product_id", f"unknown product id {product_id!r}")
+            )
+    if unknown:
+        table = table.where(known & about_known)  # a copy without spare capacity
+    else:
+        table.trim()
 
     return RetailData(
         products=loaded_products.items,
         customers=loaded_customers.items,
-        events=kept,
+        events=table,
         catalog_dir=Path(catalog).resolve().parent,
         problems=loaded_products.problems
         + loaded_customers.problems
