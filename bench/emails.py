@@ -19,8 +19,8 @@ Baselines, measured in the same run on a second outbox and sink:
   `EmailMessage` (every stored message parsed, then serialized again for SMTP);
 - **floor** dispatch: `smtplib` sending the stored bytes over one connection, no outbox.
 
-    python bench/email.py --json                # 2000 messages, 40 shared videos
-    python bench/email.py --messages 200        # a quick look
+    python bench/emails.py --json                # 2000 messages, 40 shared videos
+    python bench/emails.py --messages 200        # a quick look
 
 `--json` ends the output with one line: {"messages", "compose_ms", "compose_old_ms",
 "compose_speedup", "dispatch_ms", "dispatch_old_ms", "dispatch_speedup",
