@@ -39,8 +39,8 @@ def campaign_report(
     from compliance.audience import Holdout
     from compliance.audit import AuditLog
     from delivery.report import load_report, population_from_audit
-    from retail.loaders import load_rows
-    from retail.types import Customer, Event, EventType
+    from retail.loaders import load_events, load_rows
+    from retail.types import Customer, EventType
 
     if campaign == "demo":
         customers = customers or demo_file(ws, "customers.csv")
@@ -53,8 +53,9 @@ def campaign_report(
             holdout_share = float(share)
     purchases = []
     if events is not None:
-        loaded = load_rows(events, Event, "skip", encoding=encoding).items
-        purchases = [e for e in loaded if e.type is EventType.purchase]
+        # Held as columns: only the purchases become Event models.
+        table = load_events(events, "skip", encoding=encoding).events
+        purchases = list(table.where(table.type_mask(EventType.purchase)))
     population = None
     if customers is not None:
         ids = [c.id for c in load_rows(customers, Customer, "skip", encoding=encoding).items]
