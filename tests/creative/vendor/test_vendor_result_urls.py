@@ -4,7 +4,6 @@ says clearly when even the fresh one has expired."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -76,7 +75,17 @@ def test_a_url_that_expires_again_gives_a_clear_error(
         async with VendorClient(config, RenderLedger(tmp_path / "ledger.sqlite")) as client:
             sim.knobs.url_ttl_s = 0.001
             finished = await _finished_render(client, board)
-            time.sleep(0.01)
+            fetch = client.get
+
+            async def get_slowly(render_id: str) -> RenderObject:
+                # Loopback can answer within the URL's millisecond of life: let the fresh
+                # URL expire too before it is used, as it would on a slow link.
+                fresh = await fetch(render_id)
+                await asyncio.sleep(0.01)
+                return fresh
+
+            client.get = get_slowly  # type: ignore[method-assign]
+            await asyncio.sleep(0.01)
             await client.download(finished, tmp_path / "video.mp4")
 
     with pytest.raises(ResultExpired, match="expired, and so had the fresh one"):
