@@ -255,6 +255,9 @@ def _events(
         c: np.array([1.0 / (rank + 1) ** 1.1 for rank in range(len(ids))])
         for c, ids in by_category.items()
     }
+    prices_by_category = {
+        c: np.array([float(products[i]["price"]) for i in ids]) for c, ids in by_category.items()
+    }
     rows: list[Row] = []
     for customer, pref in zip(customers, prefs, strict=True):
         zone = ZoneInfo(customer["timezone"])
@@ -275,7 +278,7 @@ def _events(
             ids = by_category[category]
             # Price band: the customer leans to items near their usual price level.
             median = CATEGORIES[names[category]][0] * pref["price_factor"]
-            prices = np.array([float(products[i]["price"]) for i in ids])
+            prices = prices_by_category[category]
             band = np.exp(-((np.log(prices / median)) ** 2) / 0.5)
             w = weights[category] * band
             w = w / w.sum()
