@@ -2,52 +2,67 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS suppression (
-    customer_id TEXT PRIMARY KEY,
-    reason TEXT NOT NULL,
-    source TEXT NOT NULL,
-    added_at TEXT NOT NULL
+import sqlalchemy as sa
+
+from storage import Target, open_database
+
+_metadata = sa.MetaData()
+suppression = sa.Table(
+    "suppression",
+    _metadata,
+    sa.Column("customer_id", sa.Text, primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("added_at", sa.Text, nullable=False),
 )
-"""
 
 
 class SuppressionList:
-    """A SQLite-backed set of suppressed customer ids, shared by every campaign."""
+    """The set of suppressed customer ids, shared by every campaign: a SQLite file, or
+    PostgreSQL when `target` is a database URL."""
 
-    def __init__(self, db_path: Path) -> None:
-        self.db_path = Path(db_path)
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute(_SCHEMA)
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self._db = open_database(target, branch="suppression", pool_size=2)
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.db_path, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
+    def close(self) -> None:
+        """Close the database connections."""
+        self._db.dispose()
+
+    def __enter__(self) -> SuppressionList:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def add(self, customer_ids: Iterable[str], *, reason: str, source: str) -> int:
         """Suppress customers; returns how many were new. The first reason recorded stays."""
         now = datetime.now(UTC).isoformat()
-        rows = [(cid, reason, source, now) for cid in customer_ids]
-        with self._connect() as db:
-            before = db.total_changes
-            db.executemany("INSERT OR IGNORE INTO suppression VALUES (?, ?, ?, ?)", rows)
-            return db.total_changes - before
+        rows = [
+            {"customer_id": cid, "reason": reason, "source": source, "added_at": now}
+            for cid in dict.fromkeys(customer_ids)
+        ]
+        if not rows:
+            return 0
+        statement = (
+            self._db.insert(suppression)
+            .on_conflict_do_nothing(index_elements=["customer_id"])
+            .returning(suppression.c.customer_id)
+        )
+        with self._db.write() as conn:
+            return len(conn.execute(statement, rows).all())
 
     def __contains__(self, customer_id: object) -> bool:
-        with self._connect() as db:
-            row = db.execute(
-                "SELECT 1 FROM suppression WHERE customer_id = ?", (customer_id,)
-            ).fetchone()
-        return row is not None
+        if not isinstance(customer_id, str):
+            return False
+        query = sa.select(sa.literal(1)).where(suppression.c.customer_id == customer_id)
+        with self._db.read() as conn:
+            return conn.execute(query).first() is not None
 
     def ids(self) -> set[str]:
         """Every suppressed customer id."""
-        with self._connect() as db:
-            return {r[0] for r in db.execute("SELECT customer_id FROM suppression")}
+        with self._db.read() as conn:
+            return set(conn.execute(sa.select(suppression.c.customer_id)).scalars())

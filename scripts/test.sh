@@ -4,6 +4,7 @@ set -e
 cd "$(dirname "$0")/.."
 sh scripts/ensure-ffmpeg.sh
 sh scripts/ensure-chromium.sh
+sh scripts/ensure-postgresql.sh
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 python3 -m ruff check .
 python3 -m ruff format --check .

@@ -78,10 +78,14 @@ def test_a_mailed_unsubscribe_is_honoured_before_the_next_dispatch(
             send_now=False,
         )
     )
-    assert summary.queued == 3 and summary.sent == 0
+    # A customer whose best local hour is this hour is mailed at once: which ones depends
+    # on the time of day the test runs, so the unsubscribing one is taken from the rest.
+    already = summary.sent
+    assert summary.queued == 3 and already < 3
     db = sqlite3.connect(tmp_path / "state.sqlite")
     customer, recipient, blob = db.execute(
-        "SELECT customer_id, recipient, message FROM outbox ORDER BY id LIMIT 1"
+        "SELECT customer_id, recipient, message FROM outbox WHERE state = 'queued'"
+        " ORDER BY id LIMIT 1"
     ).fetchone()
     db.execute("UPDATE outbox SET due_at = '2000-01-01T00:00:00.000000Z' WHERE state = 'queued'")
     db.commit()
@@ -99,7 +103,7 @@ def test_a_mailed_unsubscribe_is_honoured_before_the_next_dispatch(
 
     counts = dispatch_flow(workspace=str(tmp_path))
 
-    assert (counts["sent"], counts["suppressed"]) == (2, 1)
+    assert (counts["sent"], counts["suppressed"]) == (2 - already, 1)
     sent_to = [m["To"] for m in mailbox.Maildir(tmp_path / "mail", create=False)]
     assert len(sent_to) == 2 and not any(recipient in str(to) for to in sent_to)
     from compliance.suppression import SuppressionList
