@@ -246,7 +246,6 @@ def direct_run(files: Any, ws_root: Path, customers: int, workers: int, campaign
     from runtime.renderers import first_names_allowed, make_renderer
     from runtime.sending import send_due
     from runtime.settings import Settings
-    from runtime.workspace import Workspace
 
     params = _params(files, ws_root, customers, campaign)
     stages: dict[str, float] = dict.fromkeys(STAGES, 0.0)
@@ -259,7 +258,7 @@ def direct_run(files: Any, ws_root: Path, customers: int, workers: int, campaign
         return now
 
     settings = Settings(workspace=ws_root)
-    ws = Workspace(settings.workspace).create()
+    ws = settings.open_workspace().create()
     secret = settings.secret()
     t = time.perf_counter()
     data = load_retail(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from compliance.audience import (
     Audience,
@@ -18,6 +17,7 @@ from compliance.audience import (
 from compliance.suppression import SuppressionList
 from delivery.outbox import Outbox
 from retail.types import Customer, Event
+from storage.targets import Target
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def choose_audience(
     campaign: str,
     holdout_share: float,
     rules: AudienceRules,
-    state_db: Path,
+    state_db: Target,
     now: datetime,
 ) -> Audience:
     """Apply suppression (the list and unsubscribe events), consent by country, the

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 
 from campaigns.checks import Checked
 from campaigns.plan import Recipient
@@ -12,6 +11,7 @@ from compliance.audit import AuditLog
 from creative.template import Template
 from delivery.outbox import Outbox
 from recs.registry import ModelRecord
+from storage.targets import Target
 
 Entries = list[tuple[str | None, Mapping[str, object]]]
 
@@ -127,7 +127,7 @@ class CampaignAudit:
         """A person's (or the schedule's) decision to send."""
         self.log.record("approval", campaign=self.campaign, approved=approved, note=note, by=by)
 
-    def sends(self, jobs: Iterable[Recipient], state_db: Path) -> None:
+    def sends(self, jobs: Iterable[Recipient], state_db: Target) -> None:
         """Where each queued email stands after the send."""
         with Outbox(state_db) as outbox:
             entries = send_entries(jobs, outbox, self.campaign)

@@ -15,6 +15,7 @@ from delivery.links import Links, Secret, make_token
 from delivery.outbox import Outbox, QueuedEmail
 from delivery.sendtime import SendPolicy, schedule_customers
 from retail.types import Event, Product
+from storage.targets import Target
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ QUEUE_CHUNK = 50
 sync for the lot instead of one each, and at most this many bodies (GIFs) in memory."""
 
 
-def record_exposures(jobs: Sequence[Recipient], campaign: str, state_db: Path) -> None:
+def record_exposures(jobs: Sequence[Recipient], campaign: str, state_db: Target) -> None:
     """Who was really shown what, and when: every job whose email the outbox marks sent
     becomes an exposure (with its variant) for the report and the next training."""
     exposures = []

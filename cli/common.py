@@ -81,7 +81,6 @@ def context(workspace: Path | None) -> tuple[Settings, Workspace]:
     from pydantic import ValidationError
 
     from runtime.settings import Settings
-    from runtime.workspace import Workspace
 
     try:
         settings = Settings.for_workspace(workspace)
@@ -91,4 +90,4 @@ def context(workspace: Path | None) -> tuple[Settings, Workspace]:
             for e in exc.errors(include_input=False, include_url=False)
         )
         raise fail(f"invalid settings (environment or .env): {problems}") from None
-    return settings, Workspace(settings.workspace)
+    return settings, settings.open_workspace()

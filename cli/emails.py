@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from cli.outbox import WorkspaceOpt, context, fail
+from storage.targets import exists
 
 console = Console()
 
@@ -57,7 +58,7 @@ def preview(
     from delivery.outbox import Outbox
 
     settings, ws = context(workspace)
-    if not ws.state_db.exists():
+    if not exists(ws.state_db):
         raise fail(f"no outbox in {ws.root} (run a campaign first)")
     with Outbox(ws.state_db) as outbox:
         if campaign is not None:

@@ -80,12 +80,11 @@ def _run(
     from retail.loaders import load_retail
     from runtime.progress import reporting
     from runtime.renderers import check_ffmpeg
-    from runtime.workspace import Workspace
 
     # Fail fast, with a clean message, before Prefect starts: a user error raised here
     # (a ReelcastError) reaches main(), which prints it without a traceback.
     with console.status("Checking input files…"):
-        Workspace(settings.workspace).create()  # a folder that cannot be written
+        settings.open_workspace().create()  # a folder that cannot be written
         check_ffmpeg(settings)
         load_retail(
             Path(params.catalog),

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.common import WorkspaceOpt, context, fail
+from storage.targets import exists
 
 console = Console()
 err = Console(stderr=True)
@@ -33,7 +34,7 @@ def audit_verify(workspace: WorkspaceOpt = None) -> None:
     from compliance.audit import AuditLog
 
     settings, ws = context(workspace)
-    if not ws.audit_db.exists():
+    if not exists(ws.audit_db):
         raise fail(f"no audit log in {ws.root} (run a campaign first)")
     with AuditLog(ws.audit_db, key=settings.audit_log_key()) as log:
         result = log.verify()
@@ -73,7 +74,7 @@ def audit_seal(workspace: WorkspaceOpt = None) -> None:
     from compliance.audit import AuditLog
 
     settings, ws = context(workspace)
-    if not ws.audit_db.exists():
+    if not exists(ws.audit_db):
         raise fail(f"no audit log in {ws.root} (run a campaign first)")
     with AuditLog(ws.audit_db, key=settings.audit_log_key()) as log:
         before = log.verify()
@@ -106,7 +107,7 @@ def audit_show(
     from compliance.pseudonym import pseudonymize
 
     settings, ws = context(workspace)
-    if not ws.audit_db.exists():
+    if not exists(ws.audit_db):
         raise fail(f"no audit log in {ws.root} (run a campaign first)")
     subject = pseudonymize(settings.secret(), customer)
     with AuditLog(ws.audit_db) as log:
@@ -277,7 +278,7 @@ def metrics(workspace: WorkspaceOpt = None) -> None:
     from runtime.metrics import Metrics
 
     _, ws = context(workspace)
-    if not ws.metrics_db.exists():
+    if not exists(ws.metrics_db):
         raise fail(f"no metrics in {ws.root} yet (run a campaign first)")
     with Metrics(ws.metrics_db) as store:
         typer.echo(store.prometheus_text(), nl=False)

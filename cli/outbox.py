@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.common import WorkspaceOpt, context, fail
+from storage.targets import exists
 
 if TYPE_CHECKING:
     from delivery.esp import EspTransport
@@ -60,7 +61,7 @@ def _open_outbox(workspace: Path | None) -> tuple[Settings, Workspace, Outbox]:
 def _with_outbox(workspace: Path | None) -> tuple[Settings, Workspace]:
     """(settings, workspace) of a workspace that has an outbox; else one clean error."""
     settings, ws = context(workspace)
-    if not ws.state_db.exists():
+    if not exists(ws.state_db):
         raise fail(f"no outbox in {ws.root} (run a campaign first)")
     return settings, ws
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from storage import Target, open_database
+from storage.database import open_database
+from storage.targets import Target
 
 _metadata = sa.MetaData()
 suppression = sa.Table(

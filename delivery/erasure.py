@@ -20,6 +20,7 @@ from compliance.audit import AuditLog, Record
 from compliance.suppression import SuppressionList
 from delivery.events_store import TrackingEvents
 from delivery.outbox import Outbox
+from storage.targets import Target
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def erase_customer(
     customer_id: str,
     subject: str,
     *,
-    state_db: Path,
+    state_db: Target,
     audit: AuditLog,
     maildir: Path,
     renders: Path,

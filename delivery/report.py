@@ -30,7 +30,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from scipy.stats import chisquare
 
@@ -40,6 +39,7 @@ from compliance.pseudonym import pseudonymize
 from delivery.events_store import TrackingEvents
 from delivery.outbox import Outbox, OutboxState
 from retail.types import Event, EventType
+from storage.targets import Target, exists
 
 Z95 = 1.959963984540054  # two-sided 95 %
 SRM_ALPHA = 0.001  # the usual threshold: SRM checks run on every experiment
@@ -411,7 +411,7 @@ class Population:
 
 
 def population_from_audit(
-    customer_ids: Iterable[str], *, audit_db: Path, secret: bytes, campaign: str
+    customer_ids: Iterable[str], *, audit_db: Target, secret: bytes, campaign: str
 ) -> Population:
     """The campaign's split population: `customer_ids` minus those the audit log says were
     excluded before the holdout (suppressed, no consent, frequency cap).
@@ -420,9 +420,9 @@ def population_from_audit(
     with. Without an audit of exclusions, every given customer counts (and a note says so).
     """
     ids = list(dict.fromkeys(customer_ids))
-    if not Path(audit_db).exists():
+    if not exists(audit_db):
         return Population(ids, None, "no audit log: every customer given counts as split")
-    with AuditLog(Path(audit_db)) as audit:
+    with AuditLog(audit_db) as audit:
         records = [r for r in audit.records(campaign=campaign) if r.kind == "exclusion"]
     if not records:
         return Population(ids, None, "the audit log has no exclusions for this campaign")
@@ -435,7 +435,7 @@ def population_from_audit(
 def load_report(
     campaign: str,
     *,
-    state_db: Path,
+    state_db: Target,
     purchases: Iterable[Event] = (),
     population: Population | None = None,
     holdout: Holdout | None = None,
@@ -444,10 +444,10 @@ def load_report(
     """Read the campaign's sends (the outbox in `state_db`) and tracking events (the
     tracking database beside it; people only) and build the report; `purchases` come
     from the retailer's events export."""
-    with Outbox(Path(state_db)) as outbox:
+    with Outbox(state_db) as outbox:
         sends = [Send(s.customer_id, s.sent_at, s.variant) for s in outbox.sent(campaign)]
         unknown = outbox.counts(campaign).get(OutboxState.unknown, 0)
-    with TrackingEvents.beside(Path(state_db)) as store:
+    with TrackingEvents.beside(state_db) as store:
         tracking = [t.event for t in store.tracked(campaign_id=campaign)]
         machine = store.machine_hits(campaign)
     report = build_report(

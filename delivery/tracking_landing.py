@@ -8,13 +8,13 @@ reads it from there instead of keeping a second copy of every pick.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import cast
 
 from compliance.audit import AuditLog
 from compliance.pseudonym import pseudonymize
 from delivery.tracking_pages import Landing, LandingProduct
 from retail.types import Product
+from storage.targets import Target, exists
 
 
 class AuditLanding:
@@ -24,14 +24,14 @@ class AuditLanding:
     `products` are left off the page; a customer with no audited pick gets None (404).
     """
 
-    def __init__(self, audit_db: Path, secret: bytes, products: Mapping[str, Product]) -> None:
-        self.audit_db = Path(audit_db)
+    def __init__(self, audit_db: Target, secret: bytes, products: Mapping[str, Product]) -> None:
+        self.audit_db = audit_db
         self.secret = secret
         self.products = dict(products)
         self._log: AuditLog | None = None
 
     def _audit(self) -> AuditLog | None:
-        if self._log is None and self.audit_db.exists():
+        if self._log is None and exists(self.audit_db):
             self._log = AuditLog(self.audit_db)
         return self._log
 

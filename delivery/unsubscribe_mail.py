@@ -27,6 +27,7 @@ from delivery.errors import DeliveryError, InvalidToken
 from delivery.events_store import TrackingEvents
 from delivery.links import Secret, read_token
 from retail.types import EventType
+from storage.targets import Target
 
 #: "unsubscribe <token>" anywhere in the subject ("Re: unsubscribe …", "[ext] unsubscribe …")
 _REQUEST = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_-]{8,})", re.IGNORECASE)
@@ -91,7 +92,7 @@ def process_unsubscribe_mail(
     return UnsubscribeMail(suppressed=suppressed, already=already, for_a_person=for_a_person)
 
 
-def honour_unsubscribe_mail(maildir: Path, *, state_db: Path, secret: Secret) -> UnsubscribeMail:
+def honour_unsubscribe_mail(maildir: Path, *, state_db: Target, secret: Secret) -> UnsubscribeMail:
     """`process_unsubscribe_mail` against the workspace's suppression list (in `state_db`)
     and event store (`tracking.sqlite` beside it)."""
     with TrackingEvents.beside(state_db) as events:

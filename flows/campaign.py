@@ -74,6 +74,7 @@ from runtime.runners import task_runner
 from runtime.sending import send_due
 from runtime.settings import Settings
 from runtime.workspace import Workspace
+from storage.targets import Target
 
 # Customer data flows through these tasks: never cache or persist their results.
 step = task(cache_policy=NO_CACHE, persist_result=False)
@@ -93,7 +94,7 @@ def whole(value: T) -> T:
 
 
 @step
-def load_files(params: CampaignParams, state_db: Path) -> RetailData:
+def load_files(params: CampaignParams, state_db: Target) -> RetailData:
     """Load and validate the three retail files, plus the tracked feedback of earlier
     campaigns (opens, clicks, unsubscribes) for the customers in them."""
     data = load_retail(
@@ -215,7 +216,7 @@ def render_videos(
     The vendor sees each video's pseudonym only; the customer is for its payload check.
     """
     results: list[Render | CreativeError] = []
-    with Metrics(Path(metrics_db)) as metrics:
+    with Metrics(metrics_db) as metrics:
         for job in batch.jobs:
             started = time.perf_counter()
             try:
@@ -274,7 +275,7 @@ def queue_all(
     """Compose and queue each email: due now with `send_now`, else at the customer's best
     local hour. Returns (queued, already there)."""
     now = datetime.now(UTC)
-    with Outbox(Path(state_db)) as outbox:
+    with Outbox(state_db) as outbox:
         return queue_emails(
             passed,
             outbox=outbox,
@@ -303,7 +304,7 @@ def send_queued(settings: Settings, ws: Workspace) -> tuple[DispatchReport, str]
 @step
 def record_sends(jobs: list[Recipient], campaign: str, state_db: str) -> None:
     """Who was shown what, for the report and the next training."""
-    record_exposures(jobs, campaign, Path(state_db))
+    record_exposures(jobs, campaign, state_db)
 
 
 def _default_runner() -> TaskRunner[Any]:
@@ -320,7 +321,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     """Run one campaign: load, choose the audience, pick, render, check, queue, send."""
     params = params.dated(datetime.now(UTC))
     settings = Settings.for_workspace(params.workspace)
-    ws = Workspace(settings.workspace).create()
+    ws = settings.open_workspace().create()
     secret = settings.secret()
     summary = CampaignSummary(
         params.campaign,

@@ -16,7 +16,7 @@ from runtime.workspace import Workspace
 
 def _workspace(workspace: str | None) -> tuple[Settings, Workspace]:
     settings = Settings.for_workspace(workspace)
-    return settings, Workspace(settings.workspace).create()
+    return settings, settings.open_workspace().create()
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=30)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from delivery.report import CampaignReport
 from runtime.settings import Settings
 from runtime.workspace import Workspace
+from storage.targets import exists
 
 if TYPE_CHECKING:
     from retail.loaders import Encoding
@@ -45,7 +46,7 @@ def campaign_report(
     if campaign == "demo":
         customers = customers or demo_file(ws, "customers.csv")
         events = events or demo_file(ws, "events.csv")
-    if holdout_share is None and ws.audit_db.exists():
+    if holdout_share is None and exists(ws.audit_db):
         with AuditLog(ws.audit_db) as audit:
             recorded = [r for r in audit.records(campaign=campaign) if r.kind == "holdout"]
         share = recorded[-1].data.get("share") if recorded else None

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # imported where used: every command reads settings, few need
     from campaigns.emails import Letterhead
     from compliance.claims import ClaimsPolicy
     from delivery.links import LinkKeys
+    from runtime.workspace import Workspace
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,6 +46,13 @@ class Settings(BaseSettings):
         Path(".reelcast"),
         description="Folder for everything a run produces: state, renders, mailbox. "
         "Deleting it resets the demo.",
+    )
+    database_url: SecretStr | None = Field(
+        None,
+        description="Where reelcast keeps its state (outbox, suppression list, tracking "
+        "events, audit log, metrics, vendor ledger) when one machine is not enough: "
+        "postgresql+psycopg://user:password@host:5432/reelcast. Unset: SQLite files in the "
+        "workspace.",
     )
     smtp_host: str | None = Field(
         None,
@@ -166,6 +174,13 @@ class Settings(BaseSettings):
         """The settings, with the workspace folder given on the command line or as a flow
         parameter in place of REELCAST_WORKSPACE (None: as configured)."""
         return cls(workspace=Path(workspace)) if workspace else cls()
+
+    def open_workspace(self) -> Workspace:
+        """The workspace folder, with the database URL when state lives on a server."""
+        from runtime.workspace import Workspace
+
+        url = self.database_url.get_secret_value() if self.database_url else None
+        return Workspace(self.workspace, database_url=url)
 
     def secret(self) -> bytes:
         """The pseudonymization key: from settings, else created once in the workspace."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from retail.errors import ReelcastError
+from storage.targets import Target
 
 
 class WorkspaceError(ReelcastError, OSError):
@@ -17,31 +18,39 @@ class WorkspaceError(ReelcastError, OSError):
 
 @dataclass(frozen=True)
 class Workspace:
-    """Paths inside one workspace. Deleting the folder resets everything."""
+    """Paths inside one workspace. Deleting the folder resets everything.
+
+    With `database_url` (REELCAST_DATABASE_URL), every store's state lives in that one
+    database instead of the SQLite files below; renders, models and mail stay in the folder.
+    """
 
     root: Path
+    database_url: str | None = field(default=None, repr=False)  # may carry a password
+
+    def _store(self, file_name: str) -> Target:
+        return self.database_url or self.root / file_name
 
     @property
-    def state_db(self) -> Path:
-        """SQLite state: outbox, suppression list."""
-        return self.root / "state.sqlite"
+    def state_db(self) -> Target:
+        """Outbox and suppression list: state.sqlite, or the database URL."""
+        return self._store("state.sqlite")
 
     @property
-    def tracking_db(self) -> Path:
-        """Tracking events (opens, clicks, unsubscribes, exposures): a database of its
+    def tracking_db(self) -> Target:
+        """Tracking events (opens, clicks, unsubscribes, exposures): a SQLite file of its
         own, so a dispatch pass writing the state never makes a click wait. Events of
         older workspaces are moved here from state.sqlite once, by the first opener."""
-        return self.root / "tracking.sqlite"
+        return self._store("tracking.sqlite")
 
     @property
-    def audit_db(self) -> Path:
+    def audit_db(self) -> Target:
         """The hash-chained audit log (its checkpoints sit beside it)."""
-        return self.root / "audit.sqlite"
+        return self._store("audit.sqlite")
 
     @property
-    def metrics_db(self) -> Path:
+    def metrics_db(self) -> Target:
         """Latency observations and counters (`reelcast metrics`)."""
-        return self.root / "metrics.sqlite"
+        return self._store("metrics.sqlite")
 
     @property
     def models(self) -> Path:

@@ -6,24 +6,12 @@ opened with `open_database(target, branch=...)`: `target` is a SQLite file path 
 database URL (`REELCAST_DATABASE_URL`); the store's tables are brought to the newest
 schema revision this reelcast knows (Alembic, one branch per store), and a database with a
 newer revision is refused with a clear message.
+
+The engine side is `storage.database` (SQLAlchemy, and Alembic when a schema is checked);
+this package itself imports only the light `storage.targets`, so a command that never
+opens a database does not pay for SQLAlchemy.
 """
 
-from storage.database import (
-    Database,
-    DatabaseError,
-    SchemaTooNew,
-    Target,
-    describe,
-    is_url,
-    open_database,
-)
+from storage.targets import Target, describe, exists, is_url
 
-__all__ = [
-    "Database",
-    "DatabaseError",
-    "SchemaTooNew",
-    "Target",
-    "describe",
-    "is_url",
-    "open_database",
-]
+__all__ = ["Target", "describe", "exists", "is_url"]

@@ -15,24 +15,20 @@ import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.sql import Insert, TableClause
 
 from retail.errors import ReelcastError
+from storage.targets import Target, describe, is_url
 
-#: Where a store's state lives: a SQLite file, or a database URL such as
-#: `postgresql+psycopg://user@host/reelcast`.
-Target = Path | str
+if TYPE_CHECKING:  # Alembic is imported when a schema is checked, not by every command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -49,21 +45,6 @@ class DatabaseError(ReelcastError):
 
 class SchemaTooNew(DatabaseError):
     """The database was upgraded by a newer reelcast than this one."""
-
-
-def is_url(target: Target) -> bool:
-    """True for a database URL (`scheme://…`), False for a SQLite file path."""
-    return isinstance(target, str) and "://" in target
-
-
-def describe(target: Target) -> str:
-    """The target as it may be shown in logs and errors: a URL without its password."""
-    if not is_url(target):
-        return str(target)
-    try:
-        return make_url(str(target)).render_as_string(hide_password=True)
-    except ArgumentError:
-        return str(target).split("://", 1)[0] + "://…"
 
 
 class Database:
@@ -200,29 +181,47 @@ def _sqlite_engine(url: str, pragmas: dict[str, str]) -> Engine:
 
 @functools.cache
 def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_config())
 
 
+@functools.cache
+def _wanted(branch: str) -> str:
+    """The newest revision of `branch` this reelcast knows."""
+    from alembic.util.exc import CommandError
+
+    try:
+        (wanted,) = _scripts().get_revisions(f"{branch}@head")
+    except (CommandError, ValueError):
+        raise DatabaseError(f"no schema for the store {branch!r}") from None
+    assert wanted is not None
+    return wanted.revision
+
+
 def _config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
 def _heads(conn: Connection) -> set[str]:
-    return set(MigrationContext.configure(conn).get_current_heads())
+    if not inspect(conn).has_table("alembic_version"):
+        return set()
+    return set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
 
 
 def _upgrade(db: Database, branch: str) -> None:
-    scripts = _scripts()
-    try:
-        (wanted,) = scripts.get_revisions(f"{branch}@head")
-    except (CommandError, ValueError):
-        raise DatabaseError(f"no schema for the store {branch!r}") from None
-    assert wanted is not None
+    wanted = _wanted(branch)
     with db.read() as conn:
-        if wanted.revision in _heads(conn):
+        if wanted in _heads(conn):
             return
+    from alembic import command
+    from alembic.util.exc import CommandError
+
+    scripts = _scripts()
     with db.write() as conn:
         if db.is_postgres:  # one upgrader at a time; the others then find it done
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
@@ -236,7 +235,7 @@ def _upgrade(db: Database, branch: str) -> None:
                     "does not know: a newer reelcast upgraded it. Upgrade reelcast "
                     "(pip install -U reelcast) before using this database"
                 ) from None
-        if wanted.revision in heads:
+        if wanted in heads:
             return
         config = _config()
         config.attributes["connection"] = conn

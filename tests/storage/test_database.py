@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from compliance.suppression import SuppressionList
-from storage import DatabaseError, SchemaTooNew, Target, describe, open_database
+from storage import Target, describe
+from storage.database import DatabaseError, SchemaTooNew, open_database
 
 
 def test_a_store_opens_at_its_newest_schema_and_keeps_its_rows(
