@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.common import OneLineUsageErrors, WorkspaceOpt, context, err, fail
+from cli.db import db_app
 from cli.emails import email_app
 from cli.local_stack import down, up
 from cli.ops import audit_app, forget, metrics, suppress_app
@@ -324,6 +325,7 @@ app.add_typer(recs_app, name="recs")
 app.add_typer(template_app, name="template")
 app.command("vendor-sim")(vendor_sim)
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(db_app, name="db")
 app.command("report")(report)
 
 

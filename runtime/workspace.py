@@ -17,6 +17,25 @@ class WorkspaceError(ReelcastError, OSError):
 
 
 @dataclass(frozen=True)
+class Store:
+    """One of reelcast's stores: its SQLite file in a workspace, its schema branches."""
+
+    name: str
+    file_name: str
+    branches: tuple[str, ...]
+
+
+#: Every store with state, as `reelcast db` upgrades, shows and migrates them.
+STORES = (
+    Store("state (outbox, suppression list)", "state.sqlite", ("outbox", "suppression")),
+    Store("tracking events", "tracking.sqlite", ("tracking",)),
+    Store("audit log", "audit.sqlite", ("audit",)),
+    Store("metrics", "metrics.sqlite", ("metrics",)),
+    Store("vendor render ledger", "vendor.sqlite", ("ledger",)),
+)
+
+
+@dataclass(frozen=True)
 class Workspace:
     """Paths inside one workspace. Deleting the folder resets everything.
 
@@ -29,6 +48,10 @@ class Workspace:
 
     def _store(self, file_name: str) -> Target:
         return self.database_url or self.root / file_name
+
+    def target(self, store: Store) -> Target:
+        """Where `store` lives: the database URL, or its SQLite file in the folder."""
+        return self._store(store.file_name)
 
     @property
     def state_db(self) -> Target:
