@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from retail.errors import ReelcastError
+
 if TYPE_CHECKING:  # imported where used: every command reads settings, few need these
     from campaigns.audience import AudienceRules
     from campaigns.emails import Letterhead
@@ -186,6 +188,14 @@ class Settings(BaseSettings):
         """The pseudonymization key: from settings, else created once in the workspace."""
         if self.pseudonym_secret is not None:
             return self.pseudonym_secret.get_secret_value().encode()
+        if self.database_url is not None:
+            # Each machine would make a key of its own: pseudonyms and signed links would
+            # differ from one worker to the next.
+            raise ReelcastError(
+                "REELCAST_DATABASE_URL is set, so several machines may share this state: "
+                "set REELCAST_PSEUDONYM_SECRET (the same value on every machine, e.g. "
+                "`openssl rand -hex 32`) instead of a key file in each workspace"
+            )
         path = self.workspace / "secret.key"
         if not path.exists():
             create_secret_file(path)

@@ -6,6 +6,8 @@ import multiprocessing
 import stat
 from pathlib import Path
 
+import pytest
+
 from runtime.settings import Settings
 
 
@@ -33,3 +35,19 @@ def test_processes_starting_together_agree_on_one_private_key(tmp_path: Path) ->
 def test_an_existing_key_is_kept(tmp_path: Path) -> None:
     first = Settings(workspace=tmp_path, pseudonym_secret=None).secret()
     assert Settings(workspace=tmp_path, pseudonym_secret=None).secret() == first
+
+
+def test_shared_state_needs_the_same_pseudonym_key_on_every_machine(tmp_path) -> None:
+    from retail.errors import ReelcastError
+    from runtime.settings import Settings
+
+    settings = Settings(workspace=tmp_path, database_url="postgresql+psycopg://u@h/db")
+    with pytest.raises(ReelcastError, match="REELCAST_PSEUDONYM_SECRET"):
+        settings.secret()
+    assert not (tmp_path / "secret.key").exists()
+    keyed = Settings(
+        workspace=tmp_path,
+        database_url="postgresql+psycopg://u@h/db",
+        pseudonym_secret="the-same-on-every-machine-0123456789",
+    )
+    assert keyed.secret() == b"the-same-on-every-machine-0123456789"
