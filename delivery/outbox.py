@@ -1,4 +1,4 @@
-"""The outbox: every email of every campaign, sent exactly once, on SQLite.
+"""The outbox: every email of every campaign, sent exactly once, on SQLite or PostgreSQL.
 
 One row per (campaign, customer), enforced by a UNIQUE key, so re-running a campaign
 queues nothing twice. A row moves
@@ -11,24 +11,34 @@ queues nothing twice. A row moves
 (recorded durably just before the transport is called). After a crash, a row that was
 claimed but never started is safely queued again; a row whose send had started may have
 been delivered, so it becomes `unknown` and is never sent again without an operator.
+
+The outbox is one store of the storage layer: a SQLite file (one machine), or a
+PostgreSQL database that dispatchers on several machines share. The same SQLAlchemy Core
+statements run on both, and every state move is one conditional UPDATE. On PostgreSQL a
+claim skips rows another claim has locked (`FOR UPDATE SKIP LOCKED`) instead of waiting
+for them, so dispatchers claim disjoint batches side by side; on SQLite claims take the
+file's write lock in turn.
 """
 
 from __future__ import annotations
 
 import secrets
 import sqlite3
-import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
 
 from delivery.errors import DeliveryError, redact_addresses
 from delivery.policy import message_from_bytes, message_to_bytes
+from storage import Target, is_url, open_database
 
 
 class OutboxState(StrEnum):
@@ -115,30 +125,52 @@ class Reconciliation:
     requeued: list[OutboxItem]
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    id              INTEGER PRIMARY KEY,
-    campaign_id     TEXT    NOT NULL,
-    customer_id     TEXT    NOT NULL,
-    recipient       TEXT    NOT NULL,
-    message         BLOB    NOT NULL,
-    message_id      TEXT,
-    due_at          TEXT    NOT NULL,
-    state           TEXT    NOT NULL DEFAULT 'queued' CHECK (state IN
-                        ('queued', 'sending', 'sent', 'failed', 'suppressed', 'unknown')),
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    claim           TEXT,
-    claimed_at      TEXT,
-    send_started_at TEXT,
-    provider_id     TEXT,
-    last_error      TEXT,
-    created_at      TEXT    NOT NULL,
-    updated_at      TEXT    NOT NULL,
-    sent_at         TEXT,
-    UNIQUE (campaign_id, customer_id)
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, due_at);
-"""
+_metadata = sa.MetaData()
+
+#: The outbox table (schema: storage/migrations/versions/outbox_0001.py). Times are
+#: fixed-width UTC text (see `_ts`), so both engines compare them the same way.
+outbox_table = sa.Table(
+    "outbox",
+    _metadata,
+    # 64-bit on PostgreSQL; on SQLite exactly INTEGER, the rowid alias.
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("campaign_id", sa.Text, nullable=False),
+    sa.Column("customer_id", sa.Text, nullable=False),
+    sa.Column("recipient", sa.Text, nullable=False),
+    sa.Column("message", sa.LargeBinary, nullable=False),
+    sa.Column("message_id", sa.Text),
+    sa.Column("due_at", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False, server_default=sa.text("'queued'")),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("claim", sa.Text),
+    sa.Column("claimed_at", sa.Text),
+    sa.Column("send_started_at", sa.Text),
+    sa.Column("provider_id", sa.Text),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+    sa.Column("sent_at", sa.Text),
+    sa.Column("variant", sa.Text),
+    sa.UniqueConstraint("campaign_id", "customer_id", name="outbox_key"),
+)
+_c = outbox_table.c
+
+# SQLite: pages of pruned bodies go back to the disk (auto_vacuum only takes effect on a
+# new file; an existing outbox keeps its mode until `reelcast outbox prune --vacuum`).
+# FULL: the "send started" mark must survive a power cut, or a crash right after it would
+# make an already-sent row look unsent and it would go out twice.
+_SQLITE_PRAGMAS = {"auto_vacuum": "INCREMENTAL", "synchronous": "FULL"}
+
+#: PostgreSQL's "deadlock detected" and "could not serialize access": the transaction
+#: was rolled back having changed nothing, and every outbox transaction may simply be run
+#: again (its UPDATEs are conditional on the state they move from).
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+_ATTEMPTS = 5
+
+_T = TypeVar("_T")
+
+#: A result row of any width.
+_Row = sa.Row[*tuple[Any, ...]]
 
 # Fixed-width UTC text sorts like the instants it names, so `due_at <= ?` is a text compare.
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -171,70 +203,117 @@ def _message_id(data: bytes) -> str | None:
     return None if message_id is None else str(message_id)
 
 
-def _item(row: sqlite3.Row) -> OutboxItem:
+def _item(row: _Row) -> OutboxItem:
+    r = row._mapping
     return OutboxItem(
-        id=row["id"],
-        campaign_id=row["campaign_id"],
-        customer_id=row["customer_id"],
-        recipient=row["recipient"],
-        message=bytes(row["message"]),
-        message_id=row["message_id"],
-        due_at=_parse_required_ts(row["due_at"]),
-        state=OutboxState(row["state"]),
-        attempts=row["attempts"],
-        claim=row["claim"],
-        claimed_at=_parse_ts(row["claimed_at"]),
-        send_started_at=_parse_ts(row["send_started_at"]),
-        provider_id=row["provider_id"],
-        last_error=row["last_error"],
-        created_at=_parse_required_ts(row["created_at"]),
-        updated_at=_parse_required_ts(row["updated_at"]),
-        sent_at=_parse_ts(row["sent_at"]),
-        variant=row["variant"],
+        id=r["id"],
+        campaign_id=r["campaign_id"],
+        customer_id=r["customer_id"],
+        recipient=r["recipient"],
+        message=bytes(r["message"]),
+        message_id=r["message_id"],
+        due_at=_parse_required_ts(r["due_at"]),
+        state=OutboxState(r["state"]),
+        attempts=r["attempts"],
+        claim=r["claim"],
+        claimed_at=_parse_ts(r["claimed_at"]),
+        send_started_at=_parse_ts(r["send_started_at"]),
+        provider_id=r["provider_id"],
+        last_error=r["last_error"],
+        created_at=_parse_required_ts(r["created_at"]),
+        updated_at=_parse_required_ts(r["updated_at"]),
+        sent_at=_parse_ts(r["sent_at"]),
+        variant=r["variant"],
     )
+
+
+def _items(rows: Sequence[_Row]) -> list[OutboxItem]:
+    """Rows as items, by id (RETURNING gives no order)."""
+    return sorted((_item(row) for row in rows), key=lambda item: item.id)
+
+
+# The two moves every message makes, built once: a statement built per call costs more
+# CPU than SQLite takes to run it.
+_BEGIN_SEND = (
+    sa.update(outbox_table)
+    .where(
+        _c.id == sa.bindparam("item_id"),
+        _c.state == "sending",
+        _c.claim == sa.bindparam("item_claim"),
+        _c.send_started_at.is_(None),
+    )
+    .values(send_started_at=sa.bindparam("stamp"), updated_at=sa.bindparam("stamp"))
+)
+_MARK_SENT = (
+    sa.update(outbox_table)
+    .where(_c.id == sa.bindparam("item_id"), _c.state.in_(("sending", "unknown")))
+    .values(
+        state="sent",
+        provider_id=sa.bindparam("provider"),
+        sent_at=sa.bindparam("stamp"),
+        updated_at=sa.bindparam("stamp"),
+        attempts=_c.attempts + 1,
+        last_error=None,
+    )
+)
+
+
+def _take(
+    conn: sa.Connection,
+    conditions: Sequence[sa.ColumnElement[bool]],
+    values: dict[str, Any],
+    *,
+    order_by: Sequence[sa.ColumnElement[Any]] = (),
+    limit: int | None = None,
+) -> list[OutboxItem]:
+    """Move rows matching `conditions` that nobody else holds: lock them, then one
+    conditional UPDATE (the conditions again) sets `values`. Returns them, by id.
+
+    On PostgreSQL a row another transaction has locked is skipped, not waited for
+    (`FOR UPDATE SKIP LOCKED`): it is being claimed, recorded or reconciled by someone
+    else right now. On SQLite the clause is dropped: the write lock already serializes
+    writers. The pick is its own statement, not a subquery of the UPDATE: PostgreSQL may
+    run a subquery again for each row it updates, and each run would lock more rows."""
+    pick = sa.select(_c.id).where(*conditions).with_for_update(skip_locked=True)
+    if order_by:
+        pick = pick.order_by(*order_by)
+    if limit is not None:
+        pick = pick.limit(limit)
+    ids = list(conn.execute(pick).scalars())
+    if not ids:
+        return []
+    moved = conn.execute(
+        sa.update(outbox_table)
+        .where(_c.id.in_(ids), *conditions)
+        .values(**values)
+        .returning(outbox_table)
+    ).all()
+    return _items(moved)
 
 
 class Outbox:
     """Durable queue of composed emails keyed by (campaign_id, customer_id).
 
-    Safe to share between threads (one connection behind a lock) and between processes
-    (SQLite WAL; every state move is a single conditional UPDATE).
+    `target` is a SQLite file path or a database URL (storage). Safe to share between
+    threads (a pool of connections; each call is its own transaction) and between
+    processes and machines (every state move is a single conditional UPDATE; claims never
+    overlap).
     """
 
-    def __init__(self, db_path: Path) -> None:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        self.db_path = db_path
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            db_path, isolation_level=None, timeout=30.0, check_same_thread=False
-        )
-        self._db.row_factory = sqlite3.Row
-        # Pages of pruned bodies go back to the disk. Set before anything else: a new file
-        # takes it; an existing outbox keeps its mode until `reelcast outbox prune --vacuum`.
-        self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # FULL: the "send started" mark must survive a power cut, or a crash right after
-        # it would make an already-sent row look unsent and it would go out twice.
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        self._add_column("variant", "TEXT")
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        #: The SQLite file, or None when the outbox is on a database server (a URL).
+        self.db_path: Path | None = None if is_url(target) else Path(target)
+        self._db = open_database(target, branch="outbox", sqlite_pragmas=_SQLITE_PRAGMAS)
 
-    def _add_column(self, name: str, sql_type: str) -> None:
-        # Additive migration: outboxes created before the column existed get it (NULL in
-        # old rows). The check makes it idempotent; a concurrent opener may win the race,
-        # which SQLite reports as a duplicate column and which we accept.
-        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(outbox)")}
-        if name not in columns:
-            try:
-                self._db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {sql_type}")
-            except sqlite3.OperationalError as exc:
-                if "duplicate column" not in str(exc):
-                    raise
+    @property
+    def is_postgres(self) -> bool:
+        """Whether the outbox is on PostgreSQL (else a SQLite file)."""
+        return self._db.is_postgres
 
     def close(self) -> None:
-        """Close the database connection."""
-        with self._lock:
-            self._db.close()
+        """Close the database connections."""
+        self._db.dispose()
 
     def __enter__(self) -> Outbox:
         return self
@@ -242,28 +321,52 @@ class Outbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+    # -- transactions -------------------------------------------------------------------
+
+    def _write(self, work: Callable[[sa.Connection], _T]) -> _T:
+        """Run `work` in one write transaction; on PostgreSQL, again if the server rolled
+        it back for a deadlock or a serialization failure (it changed nothing)."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                with self._db.write() as conn:
+                    return work(conn)
+            except DBAPIError as exc:
+                sqlstate = getattr(exc.orig, "sqlstate", None)
+                if attempt == _ATTEMPTS or sqlstate not in _RETRYABLE_SQLSTATES:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _execute(self, statement: sa.Executable, params: dict[str, Any] | None = None) -> int:
         """Run one write; return the number of rows it changed."""
-        with self._lock:
-            return self._db.execute(sql, params).rowcount
+        return self._write(lambda conn: conn.execute(statement, params).rowcount)
 
-    def _fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
+    def _fetch(self, query: sa.Executable) -> Sequence[_Row]:
+        with self._db.read() as conn:
+            return conn.execute(query).all()
 
-    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[OutboxItem]:
-        return [_item(row) for row in self._fetch(sql, params)]
+    def _rows(self, query: sa.Select[Any]) -> list[OutboxItem]:
+        return [_item(row) for row in self._fetch(query)]
 
-    def _move(self, sql: str, params: tuple[Any, ...], item_id: int, wanted: str) -> None:
-        if self._execute(sql, params) != 1:
+    def _move(self, statement: sa.Update, item_id: int, wanted: str) -> None:
+        if self._execute(statement) != 1:
             raise OutboxStateError(f"outbox row {item_id} is not {wanted}")
 
     def _recipient(self, item_id: int) -> str:
-        rows = self._fetch("SELECT recipient FROM outbox WHERE id = ?", (item_id,))
+        rows = self._fetch(sa.select(_c.recipient).where(_c.id == item_id))
         if not rows:
             raise OutboxStateError(f"outbox row {item_id} does not exist")
-        recipient: str = rows[0]["recipient"]
+        recipient: str = rows[0].recipient
         return recipient
+
+    def _sqlite_script(self, sql: str) -> None:
+        """Run SQLite maintenance outside any transaction, each statement to its end
+        (`PRAGMA incremental_vacuum` frees one page per step; `VACUUM` refuses to run in
+        a transaction)."""
+        with self._db.engine.connect() as conn:
+            raw = cast(sqlite3.Connection, conn.connection.dbapi_connection)
+            raw.executescript(sql)
+
+    # -- queueing -----------------------------------------------------------------------
 
     def enqueue(
         self,
@@ -290,54 +393,54 @@ class Outbox:
         """`enqueue` each of `entries` in one transaction (one disk sync for the lot, where
         one a row costs a sync each); per entry, whether it was queued (False: its key was
         already in the outbox, and that row is left as it is)."""
+        if not entries:
+            return []
         stamp = _now(now)
         rows = [
-            (
-                e.campaign_id,
-                e.customer_id,
-                e.recipient,
-                data,
-                _message_id(data),
-                _ts(e.due_at),
-                stamp,
-                stamp,
-                e.variant,
-            )
+            {
+                "campaign_id": e.campaign_id,
+                "customer_id": e.customer_id,
+                "recipient": e.recipient,
+                "message": data,
+                "message_id": _message_id(data),
+                "due_at": _ts(e.due_at),
+                "created_at": stamp,
+                "updated_at": stamp,
+                "variant": e.variant,
+            }
             for e in entries
             for data in (
                 message_to_bytes(e.message) if isinstance(e.message, EmailMessage) else e.message,
             )
         ]
+        statement = (
+            self._db.insert(outbox_table)
+            .on_conflict_do_nothing(index_elements=["campaign_id", "customer_id"])
+            .returning(_c.campaign_id, _c.customer_id)
+        )
+        # One multi-row INSERT per chunk; RETURNING names the keys that were new.
+        new = set(self._write(lambda conn: conn.execute(statement, rows).tuples().all()))
         inserted: list[bool] = []
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for row in rows:
-                    cursor = self._db.execute(
-                        "INSERT INTO outbox (campaign_id, customer_id, recipient, message,"
-                        " message_id, due_at, created_at, updated_at, variant)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                        " ON CONFLICT (campaign_id, customer_id) DO NOTHING",
-                        row,
-                    )
-                    inserted.append(cursor.rowcount == 1)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        for e in entries:
+            key = (e.campaign_id, e.customer_id)
+            inserted.append(key in new)
+            new.discard(key)  # the same key twice in `entries`: the first one was queued
         return inserted
+
+    # -- reading ------------------------------------------------------------------------
 
     def queued_customers(self, campaign_id: str) -> set[str]:
         """Customer ids the outbox holds for `campaign_id`, in any state (keys only: no
         bodies are read)."""
-        rows = self._fetch("SELECT customer_id FROM outbox WHERE campaign_id = ?", (campaign_id,))
-        return {row["customer_id"] for row in rows}
+        rows = self._fetch(sa.select(_c.customer_id).where(_c.campaign_id == campaign_id))
+        return {row.customer_id for row in rows}
 
     def get(self, campaign_id: str, customer_id: str) -> OutboxItem | None:
         """The row for this key, or None."""
         rows = self._rows(
-            "SELECT * FROM outbox WHERE campaign_id = ? AND customer_id = ?",
-            (campaign_id, customer_id),
+            sa.select(outbox_table).where(
+                _c.campaign_id == campaign_id, _c.customer_id == customer_id
+            )
         )
         return rows[0] if rows else None
 
@@ -345,82 +448,40 @@ class Outbox:
         self, *, campaign_id: str | None = None, state: OutboxState | None = None
     ) -> list[OutboxItem]:
         """Rows filtered by campaign and/or state, oldest first (for reports and operators)."""
-        return self._rows(
-            "SELECT * FROM outbox WHERE (?1 IS NULL OR campaign_id = ?1)"
-            " AND (?2 IS NULL OR state = ?2) ORDER BY id",
-            (campaign_id, None if state is None else str(state)),
-        )
+        query = sa.select(outbox_table).order_by(_c.id)
+        if campaign_id is not None:
+            query = query.where(_c.campaign_id == campaign_id)
+        if state is not None:
+            query = query.where(_c.state == str(state))
+        return self._rows(query)
 
     def sent(self, campaign_id: str) -> list[SentRecord]:
         """The campaign's sent emails, oldest first: customer, time, variant. Reads three
         small columns, never the stored bodies, so a report of 100,000 sends stays small."""
         rows = self._fetch(
-            "SELECT customer_id, COALESCE(sent_at, updated_at) AS at, variant FROM outbox"
-            " WHERE campaign_id = ? AND state = 'sent' ORDER BY id",
-            (campaign_id,),
+            sa.select(_c.customer_id, sa.func.coalesce(_c.sent_at, _c.updated_at), _c.variant)
+            .where(_c.campaign_id == campaign_id, _c.state == "sent")
+            .order_by(_c.id)
         )
         return [
-            SentRecord(row["customer_id"], _parse_required_ts(row["at"]), row["variant"])
-            for row in rows
+            SentRecord(customer_id, _parse_required_ts(at), variant)
+            for customer_id, at, variant in rows
         ]
-
-    def prune_bodies(self, finished_before: datetime) -> PruneResult:
-        """Drop the stored bodies (each carries its GIF) of emails finished (sent, failed
-        or suppressed) before `finished_before`. The rows stay, with their keys, states,
-        message and provider ids: exactly-once, reports and the audit need nothing more.
-        Queued, in-flight and `unknown` rows keep their bodies (they may still be sent)."""
-        marks = ",".join("?" * len(FINISHED_STATES))
-        with self._lock:
-            row = self._db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(length(message)), 0) FROM outbox"
-                f" WHERE state IN ({marks}) AND updated_at <= ? AND length(message) > 0",
-                (*FINISHED_STATES, _ts(finished_before)),
-            ).fetchone()
-            self._db.execute(
-                f"UPDATE outbox SET message = X'' WHERE state IN ({marks}) AND updated_at <= ?"
-                " AND length(message) > 0",
-                (*FINISHED_STATES, _ts(finished_before)),
-            )
-            if row[0]:
-                # executescript steps it to the end (execute frees one page per call)
-                self._db.executescript("PRAGMA incremental_vacuum;")
-        return PruneResult(rows=int(row[0]), bytes=int(row[1]))
-
-    def vacuum(self) -> None:
-        """Give the space of pruned bodies back to the file system."""
-        with self._lock:
-            self._db.execute("VACUUM")
 
     def counts(self, campaign_id: str | None = None) -> dict[OutboxState, int]:
         """Number of rows in each state (every state present, zeros included)."""
         result = dict.fromkeys(OutboxState, 0)
-        rows = self._fetch(
-            "SELECT state, COUNT(*) AS n FROM outbox WHERE (?1 IS NULL OR campaign_id = ?1)"
-            " GROUP BY state",
-            (campaign_id,),
-        )
-        for row in rows:
-            result[OutboxState(row["state"])] = row["n"]
+        query = sa.select(_c.state, sa.func.count()).group_by(_c.state)
+        if campaign_id is not None:
+            query = query.where(_c.campaign_id == campaign_id)
+        for state, n in self._fetch(query):
+            result[OutboxState(state)] = int(n)
         return result
 
     def recipients(self, customer_id: str) -> set[str]:
         """Addresses this customer was (to be) mailed at, across campaigns."""
-        rows = self._fetch(
-            "SELECT DISTINCT recipient FROM outbox WHERE customer_id = ?", (customer_id,)
-        )
-        return {row["recipient"] for row in rows}
-
-    def erase(self, customer_id: str) -> int:
-        """Right to erasure: blank the address and message of every row of this customer.
-
-        The rows stay (with their states) so the campaign keys still say "already
-        handled" and nothing is ever queued twice. Returns the rows changed.
-        """
-        return self._execute(
-            "UPDATE outbox SET recipient = '[erased]', message = X'', last_error = NULL"
-            " WHERE customer_id = ?",
-            (customer_id,),
-        )
+        rows = self._fetch(sa.select(_c.recipient).distinct().where(_c.customer_id == customer_id))
+        return {row.recipient for row in rows}
 
     def sent_counts(
         self, since: datetime, *, exclude_campaign: str | None = None
@@ -430,29 +491,91 @@ class Outbox:
         Feeds the frequency cap; `exclude_campaign` leaves out the campaign being run, so
         re-running a campaign does not count its own emails against it.
         """
-        rows = self._fetch(
-            "SELECT customer_id, COUNT(*) AS n FROM outbox WHERE state IN ('sent', 'unknown')"
-            " AND COALESCE(sent_at, send_started_at, updated_at) >= ?"
-            " AND (?2 IS NULL OR campaign_id != ?2) GROUP BY customer_id",
-            (_ts(since), exclude_campaign),
+        query = (
+            sa.select(_c.customer_id, sa.func.count())
+            .where(
+                _c.state.in_(("sent", "unknown")),
+                sa.func.coalesce(_c.sent_at, _c.send_started_at, _c.updated_at) >= _ts(since),
+            )
+            .group_by(_c.customer_id)
         )
-        return {row["customer_id"]: row["n"] for row in rows}
+        if exclude_campaign is not None:
+            query = query.where(_c.campaign_id != exclude_campaign)
+        return {customer_id: int(n) for customer_id, n in self._fetch(query)}
+
+    # -- retention ----------------------------------------------------------------------
+
+    def prune_bodies(self, finished_before: datetime) -> PruneResult:
+        """Drop the stored bodies (each carries its GIF) of emails finished (sent, failed
+        or suppressed) before `finished_before`. The rows stay, with their keys, states,
+        message and provider ids: exactly-once, reports and the audit need nothing more.
+        Queued, in-flight and `unknown` rows keep their bodies (they may still be sent).
+
+        On SQLite the freed pages then go back to the disk (incremental vacuum, on an
+        outbox made with it). On PostgreSQL the UPDATE is all: autovacuum makes the old
+        bodies' space reusable, and the server never shrinks files unasked."""
+        finished = sa.and_(
+            _c.state.in_(FINISHED_STATES),
+            _c.updated_at <= _ts(finished_before),
+            sa.func.length(_c.message) > 0,
+        )
+
+        def prune(conn: sa.Connection) -> tuple[int, int]:
+            rows, size = conn.execute(
+                sa.select(
+                    sa.func.count(), sa.func.coalesce(sa.func.sum(sa.func.length(_c.message)), 0)
+                ).where(finished)
+            ).one()
+            conn.execute(sa.update(outbox_table).where(finished).values(message=b""))
+            return int(rows), int(size)
+
+        rows, size = self._write(prune)
+        if rows and self._db.is_sqlite:
+            self._sqlite_script("PRAGMA incremental_vacuum;")
+        return PruneResult(rows=rows, bytes=size)
+
+    def vacuum(self) -> None:
+        """Give the space of pruned bodies back: on SQLite, `VACUUM` rewrites the file
+        (and turns on incremental vacuum for an outbox made before it). On PostgreSQL,
+        `VACUUM outbox` makes the space reusable at once without locking out dispatchers;
+        returning it to the file system would take `VACUUM FULL`, which locks the table
+        for as long as it rewrites it: an operator's call, not done here."""
+        if self._db.is_sqlite:
+            self._sqlite_script("VACUUM;")
+            return
+        with self._db.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(sa.text("VACUUM outbox"))
+
+    def erase(self, customer_id: str) -> int:
+        """Right to erasure: blank the address and message of every row of this customer.
+
+        The rows stay (with their states) so the campaign keys still say "already
+        handled" and nothing is ever queued twice. Returns the rows changed.
+        """
+        return self._execute(
+            sa.update(outbox_table)
+            .where(_c.customer_id == customer_id)
+            .values(recipient="[erased]", message=b"", last_error=None)
+        )
+
+    # -- dispatching --------------------------------------------------------------------
 
     def claim_due(
         self, now: datetime, limit: int, *, due_by: datetime | None = None
     ) -> list[OutboxItem]:
         """Atomically move up to `limit` queued rows due by `now` (or by `due_by`, for
         providers that hold messages until their time) to `sending` and return them,
-        earliest due first. Two dispatchers never claim the same row."""
+        earliest due first. Two dispatchers never claim the same row, and on PostgreSQL
+        one never waits for another's claim: it takes the next rows nobody holds."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
         stamp = _ts(now)
+        due = (_c.state == "queued", _c.due_at <= _ts(due_by or now))
         claim = secrets.token_hex(8)
-        items = self._rows(
-            "UPDATE outbox SET state = 'sending', claim = ?1, claimed_at = ?2, updated_at = ?2"
-            " WHERE id IN (SELECT id FROM outbox WHERE state = 'queued' AND due_at <= ?4"
-            " ORDER BY due_at, id LIMIT ?3) RETURNING *",
-            (claim, stamp, limit, _ts(due_by or now)),
+        values = {"state": "sending", "claim": claim, "claimed_at": stamp, "updated_at": stamp}
+        items = self._write(
+            lambda conn: _take(conn, due, values, order_by=(_c.due_at, _c.id), limit=limit)
         )
         return sorted(items, key=lambda item: (item.due_at, item.id))
 
@@ -464,45 +587,40 @@ class Outbox:
         """
         stamp = _now(now)
         changed = self._execute(
-            "UPDATE outbox SET send_started_at = ?, updated_at = ? WHERE id = ?"
-            " AND state = 'sending' AND claim = ? AND send_started_at IS NULL",
-            (stamp, stamp, item.id, item.claim),
+            _BEGIN_SEND, {"item_id": item.id, "item_claim": item.claim, "stamp": stamp}
         )
         return changed == 1
 
     def cancel_send(self, item: OutboxItem, now: datetime | None = None) -> bool:
         """Undo `begin_send` for a message the transport certainly never took (it could
         not even connect), so the row can be released. Not for any doubtful outcome."""
-        stamp = _now(now)
         changed = self._execute(
-            "UPDATE outbox SET send_started_at = NULL, updated_at = ? WHERE id = ?"
-            " AND state = 'sending' AND claim = ?",
-            (stamp, item.id, item.claim),
+            sa.update(outbox_table)
+            .where(_c.id == item.id, _c.state == "sending", _c.claim == item.claim)
+            .values(send_started_at=None, updated_at=_now(now))
         )
         return changed == 1
 
     def mark_sent(self, item_id: int, provider_id: str, now: datetime | None = None) -> None:
         """Record delivery to the provider. Accepted from `unknown` too: if a reconcile
         raced a slow send, the provider's answer is the truth."""
-        stamp = _now(now)
-        self._move(
-            "UPDATE outbox SET state = 'sent', provider_id = ?, sent_at = ?, updated_at = ?,"
-            " attempts = attempts + 1, last_error = NULL"
-            " WHERE id = ? AND state IN ('sending', 'unknown')",
-            (provider_id, stamp, stamp, item_id),
-            item_id,
-            "sending",
-        )
+        params = {"item_id": item_id, "provider": provider_id, "stamp": _now(now)}
+        if self._execute(_MARK_SENT, params) != 1:
+            raise OutboxStateError(f"outbox row {item_id} is not sending")
 
     def mark_failed(self, item_id: int, error: str, now: datetime | None = None) -> None:
         """Give up on a claimed row for good; `error` is stored without any address."""
         error = redact_addresses(error, self._recipient(item_id))
-        stamp = _now(now)
+        started = sa.case((_c.send_started_at.is_not(None), 1), else_=0)
         self._move(
-            "UPDATE outbox SET state = 'failed', last_error = ?, updated_at = ?,"
-            " attempts = attempts + (send_started_at IS NOT NULL)"
-            " WHERE id = ? AND state = 'sending'",
-            (error, stamp, item_id),
+            sa.update(outbox_table)
+            .where(_c.id == item_id, _c.state == "sending")
+            .values(
+                state="failed",
+                last_error=error,
+                updated_at=_now(now),
+                attempts=_c.attempts + started,
+            ),
             item_id,
             "sending",
         )
@@ -510,9 +628,13 @@ class Outbox:
     def mark_suppressed(self, item_id: int, now: datetime | None = None) -> None:
         """The recipient opted out (or bounced) before sending: the row will never go out."""
         self._move(
-            "UPDATE outbox SET state = 'suppressed', updated_at = ?"
-            " WHERE id = ? AND state IN ('queued', 'sending') AND send_started_at IS NULL",
-            (_now(now), item_id),
+            sa.update(outbox_table)
+            .where(
+                _c.id == item_id,
+                _c.state.in_(("queued", "sending")),
+                _c.send_started_at.is_(None),
+            )
+            .values(state="suppressed", updated_at=_now(now)),
             item_id,
             "queued or claimed",
         )
@@ -520,11 +642,15 @@ class Outbox:
     def mark_unknown(self, item_id: int, error: str, now: datetime | None = None) -> None:
         """The send may or may not have happened: park the row for an operator."""
         error = redact_addresses(error, self._recipient(item_id))
-        stamp = _now(now)
         self._move(
-            "UPDATE outbox SET state = 'unknown', last_error = ?, updated_at = ?,"
-            " attempts = attempts + 1 WHERE id = ? AND state = 'sending'",
-            (error, stamp, item_id),
+            sa.update(outbox_table)
+            .where(_c.id == item_id, _c.state == "sending")
+            .values(
+                state="unknown",
+                last_error=error,
+                updated_at=_now(now),
+                attempts=_c.attempts + 1,
+            ),
             item_id,
             "sending",
         )
@@ -535,10 +661,18 @@ class Outbox:
         """Put a row whose send certainly failed back in the queue, due at `due_at`."""
         error = redact_addresses(error, self._recipient(item_id))
         self._move(
-            "UPDATE outbox SET state = 'queued', last_error = ?, due_at = ?, updated_at = ?,"
-            " attempts = attempts + 1, claim = NULL, claimed_at = NULL, send_started_at = NULL"
-            " WHERE id = ? AND state = 'sending'",
-            (error, _ts(due_at), _now(now), item_id),
+            sa.update(outbox_table)
+            .where(_c.id == item_id, _c.state == "sending")
+            .values(
+                state="queued",
+                last_error=error,
+                due_at=_ts(due_at),
+                updated_at=_now(now),
+                attempts=_c.attempts + 1,
+                claim=None,
+                claimed_at=None,
+                send_started_at=None,
+            ),
             item_id,
             "sending",
         )
@@ -556,31 +690,45 @@ class Outbox:
         released = 0
         for item in items:
             released += self._execute(
-                "UPDATE outbox SET state = 'queued', claim = NULL, claimed_at = NULL,"
-                " updated_at = ?"
-                " WHERE id = ? AND state = 'sending' AND claim = ? AND send_started_at IS NULL",
-                (stamp, item.id, item.claim),
+                sa.update(outbox_table)
+                .where(
+                    _c.id == item.id,
+                    _c.state == "sending",
+                    _c.claim == item.claim,
+                    _c.send_started_at.is_(None),
+                )
+                .values(state="queued", claim=None, claimed_at=None, updated_at=stamp)
             )
         return released
 
     def renew(self, items: list[OutboxItem], now: datetime | None = None) -> int:
         """Renew this dispatcher's lease on claimed rows not yet started: a reconcile in
-        another process takes back only claims older than its stale window, so a long
-        pass keeps what it is still working through. Returns how many it still holds."""
+        another process (or on another machine) takes back only claims older than its
+        stale window, so a long pass keeps what it is still working through. Returns how
+        many it still holds."""
         if not items:
             return 0
         stamp = _now(now)
-        claims = {item.claim for item in items}
-        held = 0
-        for claim in claims:
-            ids = [item.id for item in items if item.claim == claim]
-            marks = ",".join("?" * len(ids))
-            held += self._execute(
-                f"UPDATE outbox SET claimed_at = ?, updated_at = ? WHERE claim = ?"
-                f" AND state = 'sending' AND send_started_at IS NULL AND id IN ({marks})",
-                (stamp, stamp, claim, *ids),
-            )
-        return held
+        by_claim: dict[str | None, list[int]] = {}
+        for item in items:
+            by_claim.setdefault(item.claim, []).append(item.id)
+
+        def renew(conn: sa.Connection) -> int:
+            held = 0
+            for claim, ids in by_claim.items():
+                held += conn.execute(
+                    sa.update(outbox_table)
+                    .where(
+                        _c.claim == claim,
+                        _c.state == "sending",
+                        _c.send_started_at.is_(None),
+                        _c.id.in_(ids),
+                    )
+                    .values(claimed_at=stamp, updated_at=stamp)
+                ).rowcount
+            return held
+
+        return self._write(renew)
 
     def reconcile(
         self, now: datetime, *, stale_after: timedelta = timedelta(minutes=10)
@@ -589,33 +737,38 @@ class Outbox:
 
         Never started → queued again. Started → `unknown`: they may have been delivered,
         so nothing re-sends them automatically. `stale_after` keeps a dispatcher in another
-        process that is still working from having its rows taken away.
+        process that is still working from having its rows taken away. On PostgreSQL a row
+        someone holds at this moment (its owner recording it, another reconcile) is left
+        to them, not waited for.
         """
         cutoff = _ts(now - stale_after)
         stamp = _ts(now)
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                requeued = self._db.execute(
-                    "UPDATE outbox SET state = 'queued', claim = NULL, claimed_at = NULL,"
-                    " updated_at = ? WHERE state = 'sending' AND send_started_at IS NULL"
-                    " AND claimed_at <= ? RETURNING *",
-                    (stamp, cutoff),
-                ).fetchall()
-                unknown = self._db.execute(
-                    "UPDATE outbox SET state = 'unknown', updated_at = ?, last_error ="
-                    " 'dispatch was interrupted after the send started; outcome unknown'"
-                    " WHERE state = 'sending' AND send_started_at <= ? RETURNING *",
-                    (stamp, cutoff),
-                ).fetchall()
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        return Reconciliation(
-            unknown=sorted((_item(r) for r in unknown), key=lambda i: i.id),
-            requeued=sorted((_item(r) for r in requeued), key=lambda i: i.id),
+        never_started = (
+            _c.state == "sending",
+            _c.send_started_at.is_(None),
+            _c.claimed_at <= cutoff,
         )
+        started = (_c.state == "sending", _c.send_started_at <= cutoff)
+
+        def reconcile(conn: sa.Connection) -> Reconciliation:
+            requeued = _take(
+                conn,
+                never_started,
+                {"state": "queued", "claim": None, "claimed_at": None, "updated_at": stamp},
+            )
+            unknown = _take(
+                conn,
+                started,
+                {
+                    "state": "unknown",
+                    "updated_at": stamp,
+                    "last_error": "dispatch was interrupted after the send started;"
+                    " outcome unknown",
+                },
+            )
+            return Reconciliation(unknown=unknown, requeued=requeued)
+
+        return self._write(reconcile)
 
     # -- operators: unknown rows and previews (delivery.resend, flows/outbox_cli.py) --
 
@@ -624,12 +777,18 @@ class Outbox:
     ) -> None:
         """Queue an `unknown` row again: only once the provider or an operator confirmed
         it was not delivered. `reason` (why that is known) is kept in `last_error`."""
-        stamp = _now(now)
         self._move(
-            "UPDATE outbox SET state = 'queued', due_at = ?, last_error = ?, updated_at = ?,"
-            " claim = NULL, claimed_at = NULL, send_started_at = NULL"
-            " WHERE id = ? AND state = 'unknown'",
-            (_ts(due_at), redact_addresses(reason), stamp, item_id),
+            sa.update(outbox_table)
+            .where(_c.id == item_id, _c.state == "unknown")
+            .values(
+                state="queued",
+                due_at=_ts(due_at),
+                last_error=redact_addresses(reason),
+                updated_at=_now(now),
+                claim=None,
+                claimed_at=None,
+                send_started_at=None,
+            ),
             item_id,
             "unknown",
         )
@@ -637,11 +796,14 @@ class Outbox:
     def for_customer(self, customer_id: str) -> list[OutboxItem]:
         """Every row of one customer, newest first."""
         return self._rows(
-            "SELECT * FROM outbox WHERE customer_id = ? ORDER BY created_at DESC, id DESC",
-            (customer_id,),
+            sa.select(outbox_table)
+            .where(_c.customer_id == customer_id)
+            .order_by(_c.created_at.desc(), _c.id.desc())
         )
 
     def campaigns(self) -> list[str]:
         """Every campaign id in the outbox, in the order first queued."""
-        rows = self._fetch("SELECT campaign_id FROM outbox GROUP BY campaign_id ORDER BY MIN(id)")
-        return [row["campaign_id"] for row in rows]
+        rows = self._fetch(
+            sa.select(_c.campaign_id).group_by(_c.campaign_id).order_by(sa.func.min(_c.id))
+        )
+        return [row.campaign_id for row in rows]

@@ -26,6 +26,7 @@ from delivery.links import Links, make_token
 from delivery.outbox import Outbox
 from delivery.sink import MaildirSink
 from retail.types import Customer
+from storage import Target
 
 
 @pytest.fixture
@@ -73,8 +74,20 @@ def sink(tmp_path: Path) -> Iterator[MaildirSink]:
 
 
 @pytest.fixture
-def outbox(tmp_path: Path) -> Iterator[Outbox]:
-    with Outbox(tmp_path / "state" / "outbox.sqlite") as box:
+def outbox_target(tmp_path: Path) -> Target:
+    """Where the `outbox` fixture keeps its rows: a SQLite file. A test module about the
+    store itself runs on both engines by overriding this with the `database` fixture:
+
+        @pytest.fixture
+        def outbox_target(database: Callable[[str], Target]) -> Target:
+            return database("state")
+    """
+    return tmp_path / "state" / "outbox.sqlite"
+
+
+@pytest.fixture
+def outbox(outbox_target: Target) -> Iterator[Outbox]:
+    with Outbox(outbox_target) as box:
         yield box
 
 

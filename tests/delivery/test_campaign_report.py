@@ -376,30 +376,6 @@ def test_without_an_audit_every_given_customer_is_in_the_split(tmp_path: Path) -
     assert "no audit log" in population.note
 
 
-def test_outbox_variant_column_is_added_to_an_existing_outbox(tmp_path: Path) -> None:
-    import sqlite3
-
-    db = tmp_path / "old.sqlite"
-    with Outbox(db) as outbox:
-        outbox.enqueue(
-            campaign_id="c", customer_id="a", recipient="a@x.example", message=b"x", due_at=START
-        )
-    # Simulate an outbox written before the column existed.
-    with sqlite3.connect(db) as conn:
-        conn.execute("ALTER TABLE outbox DROP COLUMN variant")
-    with Outbox(db) as outbox, Outbox(db) as second_opener:
-        assert outbox.get("c", "a").variant is None
-        outbox.enqueue(
-            campaign_id="c",
-            customer_id="b",
-            recipient="b@x.example",
-            message=b"x",
-            due_at=START,
-            variant="subject-b",
-        )
-        assert second_opener.get("c", "b").variant == "subject-b"
-
-
 def test_report_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from cli.tracking import report
 

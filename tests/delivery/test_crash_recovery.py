@@ -1,4 +1,5 @@
-"""A dispatcher that dies mid-send never causes a second copy of the email."""
+"""A dispatcher that dies mid-send never causes a second copy of the email (on SQLite and
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,15 @@ from delivery.dispatch import dispatch
 from delivery.outbox import Outbox, OutboxState
 from delivery.sink import MaildirSink
 from delivery.transport import SmtpTransport
+from storage import Target
 
 Enqueue = Callable[..., bool]
 LATER = NOW + timedelta(hours=1)
+
+
+@pytest.fixture
+def outbox_target(database: Callable[[str], Target]) -> Target:
+    return database("state")
 
 
 def never(customer_id: str) -> bool:
@@ -61,11 +68,10 @@ _KILLED_WORKER = textwrap.dedent(
     """
     import sys, time
     from datetime import datetime
-    from pathlib import Path
     from delivery.outbox import Outbox
     from delivery.transport import SmtpTransport
 
-    db, port, now = Path(sys.argv[1]), int(sys.argv[2]), datetime.fromisoformat(sys.argv[3])
+    db, port, now = sys.argv[1], int(sys.argv[2]), datetime.fromisoformat(sys.argv[3])
     outbox = Outbox(db)
     [item] = outbox.claim_due(now, 1)
     assert outbox.begin_send(item, now)
@@ -85,7 +91,7 @@ def test_process_killed_between_send_and_record_never_resends(
             sys.executable,
             "-c",
             _KILLED_WORKER,
-            str(outbox.db_path),
+            str(outbox.target),
             str(sink.port),
             NOW.isoformat(),
         ],

@@ -1,4 +1,5 @@
-"""dispatch(): due messages go out once over real SMTP; suppression, retries, outages."""
+"""dispatch(): due messages go out once over real SMTP; suppression, retries, outages; with
+the outbox on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -16,8 +17,14 @@ from delivery.errors import TransientSendError
 from delivery.outbox import Outbox, OutboxState
 from delivery.sink import MaildirSink
 from delivery.transport import SmtpTransport
+from storage import Target
 
 Enqueue = Callable[..., bool]
+
+
+@pytest.fixture
+def outbox_target(database: Callable[[str], Target]) -> Target:
+    return database("state")
 
 
 def never(customer_id: str) -> bool:

@@ -1,5 +1,6 @@
 """Once a send has started, a row only ever becomes sent or unknown: never queued again.
-And a long pass stamps each message with the real time and keeps its claims alive."""
+And a long pass stamps each message with the real time and keeps its claims alive. With
+the outbox on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,15 +8,20 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 from delivery_support import CAMPAIGN, NOW
 
 from delivery.dispatch import dispatch
 from delivery.outbox import Outbox, OutboxState
+from storage import Target
 
 Enqueue = Callable[..., bool]
+
+
+@pytest.fixture
+def outbox_target(database: Callable[[str], Target]) -> Target:
+    return database("state")
 
 
 def never(customer_id: str) -> bool:
@@ -80,9 +86,9 @@ class Clock:
 
 
 @pytest.fixture
-def second_outbox(tmp_path: Path) -> Iterator[Outbox]:
+def second_outbox(outbox: Outbox) -> Iterator[Outbox]:
     """The same outbox opened by another dispatcher process."""
-    with Outbox(tmp_path / "state" / "outbox.sqlite") as box:
+    with Outbox(outbox.target) as box:
         yield box
 
 

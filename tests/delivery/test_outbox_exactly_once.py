@@ -1,4 +1,6 @@
-"""Outbox: one row per campaign+customer, atomic claims, state moves, safe error texts."""
+"""Outbox: one row per campaign+customer, atomic claims, state moves, safe error texts.
+
+Every test here runs on SQLite and on PostgreSQL (the `database` fixture)."""
 
 from __future__ import annotations
 
@@ -6,14 +8,19 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 from delivery_support import CAMPAIGN, NOW
 
 from delivery.outbox import Outbox, OutboxState, OutboxStateError
+from storage import Target
 
 Enqueue = Callable[..., bool]
+
+
+@pytest.fixture
+def outbox_target(database: Callable[[str], Target]) -> Target:
+    return database("state")
 
 
 def test_enqueue_twice_queues_one_message(outbox: Outbox, enqueue: Enqueue) -> None:
@@ -102,9 +109,7 @@ def test_claim_due_respects_the_limit(outbox: Outbox, enqueue: Enqueue) -> None:
     }
 
 
-def test_concurrent_dispatchers_never_claim_the_same_row(
-    tmp_path: Path, outbox: Outbox, enqueue: Enqueue
-) -> None:
+def test_concurrent_dispatchers_never_claim_the_same_row(outbox: Outbox, enqueue: Enqueue) -> None:
     for n in range(1, 41):
         enqueue(n)
     claimed: list[int] = []
@@ -112,7 +117,7 @@ def test_concurrent_dispatchers_never_claim_the_same_row(
 
     def worker() -> None:
         # A separate connection each, as separate processes would have.
-        with Outbox(outbox.db_path) as own:
+        with Outbox(outbox.target) as own:
             while batch := own.claim_due(NOW, 3):
                 with lock:
                     claimed.extend(item.id for item in batch)
@@ -178,8 +183,10 @@ def test_repr_of_an_item_shows_no_personal_data(outbox: Outbox, enqueue: Enqueue
     assert "shopper1" not in repr(item) and "Ann" not in repr(item)
 
 
-def test_rows_survive_reopening(tmp_path: Path, compose: Callable[..., EmailMessage]) -> None:
-    path = tmp_path / "outbox.sqlite"
+def test_rows_survive_reopening(
+    database: Callable[[str], Target], compose: Callable[..., EmailMessage]
+) -> None:
+    path = database("outbox")
     with Outbox(path) as box:
         box.enqueue(
             campaign_id="c", customer_id="u", recipient="x@mail.example", message=compose(),

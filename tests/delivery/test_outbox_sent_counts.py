@@ -1,12 +1,14 @@
-"""The outbox tells the frequency cap how many emails each customer got recently."""
+"""The outbox tells the frequency cap how many emails each customer got recently (on SQLite
+and PostgreSQL)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from pathlib import Path
 
 from delivery.outbox import Outbox
+from storage import Target
 
 
 def _message() -> EmailMessage:
@@ -16,9 +18,11 @@ def _message() -> EmailMessage:
     return msg
 
 
-def test_sent_counts_per_customer_exclude_the_running_campaign(tmp_path: Path) -> None:
+def test_sent_counts_per_customer_exclude_the_running_campaign(
+    database: Callable[[str], Target],
+) -> None:
     now = datetime(2026, 11, 20, tzinfo=UTC)
-    with Outbox(tmp_path / "state.sqlite") as outbox:
+    with Outbox(database("state")) as outbox:
         for campaign in ("a", "b", "c"):
             outbox.enqueue(
                 campaign_id=campaign,
