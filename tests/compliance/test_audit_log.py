@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from compliance.audit import GENESIS, AuditLog, _checkpoint_mac, _keyed_digest, key_id
 from compliance.errors import ComplianceError
 from storage import Target, is_url, open_database
+from tests.postgres import PostgresServer
 
 KEY = b"k" * 32
 REPO = Path(__file__).resolve().parents[2]
@@ -505,3 +506,31 @@ def test_a_log_written_before_schema_versions_is_adopted_with_its_records(
     versions = [r[0] for r in check.execute("SELECT version_num FROM alembic_version")]
     check.close()
     assert versions == ["audit_0001"]
+
+
+def test_on_postgresql_a_role_that_may_only_insert_appends_and_cannot_cut(
+    postgres: PostgresServer,
+) -> None:
+    """What docs/operations.md advises: reelcast's role owns nothing of the log."""
+    url = postgres.create_database()
+    _log(url).close()  # made by the owner
+    appender = f"appender_{url.rsplit('/', 1)[1]}"  # roles are the cluster's, not the database's
+    with _raw(url) as conn:
+        conn.execute(sa.text(f"CREATE ROLE {appender} LOGIN"))
+        conn.execute(
+            sa.text(
+                f"GRANT SELECT, INSERT ON audit, audit_meta, audit_checkpoints TO {appender};"
+                f" GRANT USAGE ON SEQUENCE audit_checkpoints_id_seq TO {appender};"
+                f" GRANT SELECT ON alembic_version TO {appender}"
+            )
+        )
+    as_appender = url.replace(f"//{postgres.user}@", f"//{appender}@")
+    with AuditLog(as_appender, key=KEY) as log:
+        log.record("model", campaign="spring", version="v2")
+        assert log.verify().ok and log.verify().records == 8
+    for sql in ("DROP TRIGGER audit_no_delete ON audit", "DELETE FROM audit_checkpoints"):
+        with (
+            pytest.raises(sa.exc.ProgrammingError, match=r"owner|permission"),
+            _raw(as_appender) as conn,
+        ):
+            conn.execute(sa.text(sql))
