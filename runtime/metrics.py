@@ -62,6 +62,14 @@ class Metrics:
         if self._db.is_postgres:  # the same trade on PostgreSQL: commit without waiting
             sa.event.listen(self._db.engine, "connect", _commit_without_flush)
             self._db.engine.dispose()  # (the connections made before it)
+        # Built once: a send is timed per email, and building a statement costs more
+        # than running it.
+        self._observe = latency.insert()
+        insert = self._db.insert(counter)
+        self._incr = insert.on_conflict_do_update(
+            index_elements=[counter.c.name],
+            set_={"value": counter.c.value + insert.excluded.value},
+        )
 
     def close(self) -> None:
         """Close the database."""
@@ -77,7 +85,7 @@ class Metrics:
         """Record one latency of `stage` (e.g. render, send, recommend, vendor)."""
         row = {"stage": stage, "seconds": float(seconds), "at": datetime.now(UTC).isoformat()}
         with self._db.write() as conn:
-            conn.execute(latency.insert(), row)
+            conn.execute(self._observe, row)
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -90,13 +98,8 @@ class Metrics:
 
     def incr(self, name: str, amount: float = 1.0) -> None:
         """Add to a counter (e.g. emails_sent_total)."""
-        insert = self._db.insert(counter).values(name=name, value=float(amount))
-        statement = insert.on_conflict_do_update(
-            index_elements=[counter.c.name],
-            set_={"value": counter.c.value + insert.excluded.value},
-        )
         with self._db.write() as conn:
-            conn.execute(statement)
+            conn.execute(self._incr, {"name": name, "value": float(amount)})
 
     def quantiles(self, stage: str) -> dict[float, float]:
         """P50/P95/P99 of the stage's recent observations ({} when there are none)."""
