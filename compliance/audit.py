@@ -4,14 +4,36 @@ Each record's digest is an HMAC-SHA256, under the audit key, of its content and 
 previous record's digest, so editing, deleting or reordering any record breaks the chain
 from that record on, and nobody without the key can compute a new chain over an edited
 record. The key is given by the caller and lives neither in the database nor beside it.
-SQLite triggers refuse UPDATE and DELETE, so honest code cannot change history by
-accident. Someone with the file can drop the triggers and cut off the tail, which the
-chain alone would not show: a checkpoint (record count and last digest, itself keyed) is
-appended to a separate file with every batch, and `verify` wants the newest one to match
-the log's head exactly. A missing checkpoint file, or one behind or ahead of the head,
-fails. (Cutting the log *and* its checkpoint file back to an earlier checkpoint together
-is only caught by a copy of the checkpoints kept where the workspace's writers cannot
-write.)
+Triggers refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL), so honest code cannot
+change history by accident. Someone with the file can drop the triggers and cut off the
+tail, which the chain alone would not show: a checkpoint (record count and last digest,
+itself keyed) is written with every batch, and `verify` wants the newest one to match the
+log's head exactly. A missing checkpoint, or one behind or ahead of the head, fails.
+(Cutting the log *and* its checkpoints back to an earlier checkpoint together is only
+caught by a copy of the checkpoints kept where the workspace's writers cannot write.)
+
+Where it lives. The target is a SQLite file (`audit.sqlite` in the workspace) or a
+database URL (`REELCAST_DATABASE_URL`, PostgreSQL), through the same statements
+(storage/). Beside a SQLite file the checkpoints are a file, `audit.checkpoints`,
+appended before the batch commits (and put back to the old head if the commit fails).
+In a database named by URL they are rows of `audit_checkpoints`, written in the batch's
+own transaction: there is no file system the workers share, and a checkpoint can no
+longer be out of step with the log it vouches for. That keeps what the file protected
+against: a tail cut off, or a checkpoint deleted, rolled back alone or forged, still
+fails `verify` (the newest row must be the head, under the key; a table without rows is
+a missing checkpoint), and the table has the same append-only triggers. What it was
+never protected against is the same too: whoever can drop the triggers can delete the
+tail and the newest checkpoints together, as whoever could write the workspace could cut
+both files. On PostgreSQL that power can be withheld, which a file in the workspace could
+not: let reelcast's role own neither table and grant it only SELECT and INSERT on
+`audit`, `audit_checkpoints` and `audit_meta`. `checkpoints=` still names a file
+instead, e.g. on storage the database's users cannot write.
+
+One order. Appends serialize on the chain, whoever makes them: on SQLite under the write
+lock (`BEGIN IMMEDIATE`), on PostgreSQL under an advisory transaction lock taken before
+the head is read, so writers in many processes or machines chain one after the other and
+never onto the same record (`seq` is the primary key as well). `verify` takes the same
+lock, so it never sees a batch without its checkpoint.
 
 Logs written by reelcast before the key (plain SHA-256 chains) are keyed on their first
 append by this version, or by `seal()`: an "audit-key" record, keyed, chains onto the old
@@ -29,39 +51,79 @@ import hashlib
 import hmac
 import json
 import os
-import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from compliance.errors import ComplianceError
+from storage import Database, Target, is_url, open_database
 
 GENESIS = "0" * 64
 
 #: the record that keys a log written before the audit key (see `AuditLog.seal`)
 KEYED = "audit-key"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY,
-    at TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    campaign TEXT NOT NULL,
-    subject TEXT,
-    data TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_subject ON audit (subject);
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TABLE IF NOT EXISTS audit_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+#: The PostgreSQL advisory lock that orders appends (a 64-bit id derived from a label).
+_CHAIN_LOCK = int.from_bytes(
+    hashlib.sha256(b"reelcast audit chain").digest()[:8], "big", signed=True
+)
+
+#: 64-bit on PostgreSQL; on SQLite exactly INTEGER, so that `seq` is the rowid.
+_BIG = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+_metadata = sa.MetaData()
+audit = sa.Table(
+    "audit",
+    _metadata,
+    sa.Column("seq", _BIG, primary_key=True, autoincrement=False),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("campaign", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.Text, nullable=False),
+    sa.Column("hash", sa.Text, nullable=False),
+    sa.Index("audit_subject", "subject"),
+)
+audit_meta = sa.Table(
+    "audit_meta",
+    _metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+audit_checkpoints = sa.Table(
+    "audit_checkpoints",
+    _metadata,
+    sa.Column("id", _BIG, primary_key=True, autoincrement=True),
+    sa.Column("records", sa.BigInteger, nullable=False),
+    sa.Column("head", sa.Text, nullable=False),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("mac", sa.Text),
+)
+
+#: The triggers that refuse changes to history: (name, table, event). TRUNCATE only on
+#: PostgreSQL (SQLite has none; its DELETE trigger covers a `DELETE FROM audit`).
+_GUARDS = [
+    ("audit_no_update", "audit", "UPDATE"),
+    ("audit_no_delete", "audit", "DELETE"),
+    ("audit_checkpoints_no_update", "audit_checkpoints", "UPDATE"),
+    ("audit_checkpoints_no_delete", "audit_checkpoints", "DELETE"),
+]
+_PG_GUARDS = [
+    ("audit_no_truncate", "audit", "TRUNCATE"),
+    ("audit_checkpoints_no_truncate", "audit_checkpoints", "TRUNCATE"),
+]
+_PG_GUARD_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql"
+    " AS $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'"
+    " USING ERRCODE = 'restrict_violation'; END $$"
+)
 
 
 @dataclass(frozen=True)
@@ -140,31 +202,43 @@ def key_id(key: bytes) -> str:
 
 
 class AuditLog:
-    """The audit log of one workspace: a SQLite table and a checkpoint file beside it.
+    """The audit log of one workspace: in a SQLite file with a checkpoint file beside it,
+    or in a database named by URL (PostgreSQL) with its checkpoints in a table.
 
     `key` is the audit key (HMAC-SHA256): appending and verifying need it; reading
     records does not. It must not be stored in the database or the checkpoint file.
+    `checkpoints` names a checkpoint file to use instead of the default place.
+    Safe to share between threads; any number of processes may append at once.
     """
 
     def __init__(
-        self, db_path: Path, *, key: bytes | None = None, checkpoints: Path | None = None
+        self, target: Target, *, key: bytes | None = None, checkpoints: Path | None = None
     ) -> None:
         if key is not None and len(key) < 16:
             raise ValueError("the audit key must be at least 16 bytes")
-        self.db_path = Path(db_path)
-        self.checkpoints = checkpoints or self.db_path.with_name("audit.checkpoints")
+        self.target = target
+        #: the SQLite file, or None when the log is in a database named by URL
+        self.db_path = None if is_url(target) else Path(target)
+        #: the checkpoint file, or None when the checkpoints are in `audit_checkpoints`
+        self.checkpoints: Path | None
+        if checkpoints is not None:
+            self.checkpoints = Path(checkpoints)
+        elif self.db_path is not None:
+            self.checkpoints = self.db_path.with_name("audit.checkpoints")
+        else:
+            self.checkpoints = None
         self._key = key
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.db_path, timeout=30, check_same_thread=False, isolation_level=None
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()  # one append at a time per instance (no busy waits)
+        self._db = open_database(target, branch="audit", pool_size=2)
+        try:
+            _restore_schema(self._db)
+        except BaseException:
+            self._db.dispose()
+            raise
 
     def close(self) -> None:
-        """Close the database connection."""
-        self._db.close()
+        """Close the database connections."""
+        self._db.dispose()
 
     def __enter__(self) -> AuditLog:
         return self
@@ -177,8 +251,34 @@ class AuditLog:
             raise ValueError("this AuditLog was opened without the audit key: it can only read")
         return self._key
 
-    def _meta(self) -> dict[str, str]:
-        return dict(self._db.execute("SELECT name, value FROM audit_meta").fetchall())
+    @contextlib.contextmanager
+    def _chain(self, *, verifying: bool = False) -> Iterator[sa.Connection]:
+        """A transaction that has the chain to itself: no append, in any thread or
+        process, runs until it ends. SQLite: the write lock (`BEGIN IMMEDIATE`);
+        PostgreSQL: an advisory transaction lock, taken before anything is read."""
+        with contextlib.ExitStack() as stack:
+            try:
+                conn = stack.enter_context(self._db.write())
+            except OperationalError:
+                if not (verifying and self._db.is_sqlite):
+                    raise
+                # A read-only copy, or a writer that hangs on: verify what is committed.
+                conn = stack.enter_context(self._db.read())
+            if self._db.is_postgres:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
+            yield conn
+
+    @staticmethod
+    def _meta(conn: sa.Connection) -> dict[str, str]:
+        rows = conn.execute(sa.select(audit_meta.c.name, audit_meta.c.value))
+        return {str(name): str(value) for name, value in rows}
+
+    @staticmethod
+    def _head(conn: sa.Connection) -> tuple[int, str]:
+        row = conn.execute(
+            sa.select(audit.c.seq, audit.c.hash).order_by(audit.c.seq.desc()).limit(1)
+        ).first()
+        return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
     def append(
         self,
@@ -193,25 +293,17 @@ class AuditLog:
         A log written before the audit key gets its "audit-key" record first (see `seal`).
         Returns the number of records written (not counting that one).
         """
-        return self._append(kind, campaign, list(entries))
+        entries = list(entries)
+        self._append(kind, campaign, entries)
+        return len(entries)
 
     def seal(self) -> bool:
         """Key a log written by a reelcast before the audit key, from its current head on:
         append a keyed "audit-key" record that chains onto the old records. True if it
         did; False if the log was keyed already (or is empty: it is keyed as it grows)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                legacy = not self._meta() and self._head()[0] > 0
-            finally:
-                self._db.execute("ROLLBACK")
-        if legacy:
-            self._append(None, "-", [])
-        return legacy
-
-    def _head(self) -> tuple[int, str]:
-        row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+        with self._db.read() as conn:
+            legacy = not self._meta(conn) and self._head(conn)[0] > 0
+        return legacy and self._append(None, "-", []) > 0
 
     def _append(
         self,
@@ -219,34 +311,38 @@ class AuditLog:
         campaign: str,
         entries: list[tuple[str | None, Mapping[str, object]]],
     ) -> int:
+        """Chain the batch onto the head and checkpoint it; the number of rows written."""
         key = self._needs_key()
         at = datetime.now(UTC).isoformat()
         batch: list[tuple[str, str, str | None, Mapping[str, object]]] = []
         if kind is not None:
             batch = [(kind, campaign, subject, data) for subject, data in entries]
-        with self._lock:
-            # BEGIN IMMEDIATE: two writers never chain onto the same previous record, and a
-            # verify (which takes the same lock) sees the log and its checkpoint together.
-            self._db.execute("BEGIN IMMEDIATE")
-            checkpointed = False
-            try:
-                head = self._head()
+        rows: list[dict[str, Any]] = []
+        filed: tuple[int, str] | None = None  # the old head, once a checkpoint line is written
+        try:
+            # Under the chain lock: two writers never chain onto the same previous record,
+            # and a verify (which takes the same lock) sees the log and its checkpoint
+            # together.
+            with self._lock, self._chain() as conn:
+                head = self._head(conn)
                 seq, prev = head
-                meta = self._meta()
+                meta = self._meta(conn)
                 if not meta:
-                    self._db.executemany(
-                        "INSERT INTO audit_meta VALUES (?, ?)",
-                        [("keyed_from", str(seq + 1)), ("key_id", key_id(key))],
+                    conn.execute(
+                        audit_meta.insert(),
+                        [
+                            {"name": "keyed_from", "value": str(seq + 1)},
+                            {"name": "key_id", "value": key_id(key)},
+                        ],
                     )
                     if seq:  # an unkeyed log from an older reelcast: key it from here on
                         seal = {"unkeyed_records": seq, "unkeyed_head": prev}
                         batch.insert(0, (KEYED, "-", None, seal))
                 elif meta.get("key_id") != key_id(key):
                     raise ComplianceError(
-                        f"{self.db_path}: this audit log was keyed with another audit key "
+                        f"{self._db.name}: this audit log was keyed with another audit key "
                         "than the one set now: set REELCAST_AUDIT_KEY back to the key it was "
-                        "written with (or, to start over with the new key, move audit.sqlite "
-                        "and audit.checkpoints out of the workspace and keep them)"
+                        f"written with (or, to start over with the new key, {self._aside()})"
                     )
                 for record_kind, record_campaign, subject, data in batch:
                     seq += 1
@@ -254,24 +350,56 @@ class AuditLog:
                     digest = _keyed_digest(
                         key, prev, seq, at, record_kind, record_campaign, subject, body
                     )
-                    self._db.execute(
-                        "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (seq, at, record_kind, record_campaign, subject, body, prev, digest),
+                    rows.append(
+                        {
+                            "seq": seq,
+                            "at": at,
+                            "kind": record_kind,
+                            "campaign": record_campaign,
+                            "subject": subject,
+                            "data": body,
+                            "prev_hash": prev,
+                            "hash": digest,
+                        }
                     )
                     prev = digest
-                if batch:
-                    # Before COMMIT, under the write lock: a committed batch always has its
-                    # checkpoint, and a verify never sees one without the other.
-                    checkpointed = True
-                    self._checkpoint(key, seq, prev, at)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                if checkpointed:  # the log's head is the old one again: so is the checkpoint
-                    with contextlib.suppress(OSError):  # (the error to report is the first)
-                        self._checkpoint(key, head[0], head[1], at, fresh_line=True)
-                raise
-        return len(entries) if kind is not None else 0
+                if rows:
+                    conn.execute(audit.insert(), rows)
+                    # In the same transaction (a table) or before COMMIT, under the lock
+                    # (a file): a committed batch always has its checkpoint, and a verify
+                    # never sees one without the other.
+                    if self.checkpoints is None:
+                        conn.execute(
+                            audit_checkpoints.insert(),
+                            {
+                                "records": seq,
+                                "head": prev,
+                                "at": at,
+                                "mac": _checkpoint_mac(key, seq, prev, at),
+                            },
+                        )
+                    else:
+                        try:
+                            self._checkpoint(key, seq, prev, at)
+                        except BaseException:  # half a line, perhaps: the old head again
+                            with contextlib.suppress(OSError):
+                                self._checkpoint(key, head[0], head[1], at, fresh_line=True)
+                            raise
+                        filed = head
+        except BaseException:
+            if filed is not None:  # the COMMIT failed: the log's head is the old one again
+                with contextlib.suppress(OSError):  # (the error to report is the first)
+                    self._checkpoint(key, filed[0], filed[1], at, fresh_line=True)
+            raise
+        return len(rows)
+
+    def _aside(self) -> str:
+        if self.db_path is None:
+            return (
+                "rename the tables audit, audit_meta and audit_checkpoints and keep them: "
+                "reelcast makes new ones"
+            )
+        return "move audit.sqlite and audit.checkpoints out of the workspace and keep them"
 
     def record(
         self, kind: str, *, campaign: str, subject: str | None = None, **data: object
@@ -284,6 +412,7 @@ class AuditLog:
     ) -> None:
         """Append a checkpoint line (after a newline first with `fresh_line`, in case a
         failed write left half a line)."""
+        assert self.checkpoints is not None
         line = json.dumps(
             {
                 "count": count,
@@ -299,10 +428,13 @@ class AuditLog:
 
     def records(self, *, subject: str | None = None, campaign: str | None = None) -> list[Record]:
         """Records in order, optionally of one subject and/or one campaign."""
-        sql = "SELECT * FROM audit WHERE (?1 IS NULL OR subject = ?1)"
-        sql += " AND (?2 IS NULL OR campaign = ?2) ORDER BY seq"
-        with self._lock:
-            rows = self._db.execute(sql, (subject, campaign)).fetchall()
+        query = sa.select(audit).order_by(audit.c.seq)
+        if subject is not None:
+            query = query.where(audit.c.subject == subject)
+        if campaign is not None:
+            query = query.where(audit.c.campaign == campaign)
+        with self._db.read() as conn:
+            rows = conn.execute(query).all()
         return [Record(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]
 
     def verify(self) -> Verification:
@@ -311,23 +443,25 @@ class AuditLog:
         Catches an edited record (its digest, which only the key can recompute), a deleted
         or reordered one (the sequence and the previous-digest links), a cut-off tail or a
         lagging checkpoint (the newest checkpoint must be the head), and a missing or
-        forged checkpoint file.
+        forged checkpoint file (or no checkpoint in the table).
         """
         key = self._needs_key()
-        with self._lock:
-            try:  # no append half done while we read (an append takes this lock)
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError:  # a read-only copy, or a writer that hangs on
-                self._db.execute("BEGIN")
-            try:
-                rows = self._db.execute(
-                    "SELECT seq, at, kind, campaign, subject, data, prev_hash, hash"
-                    " FROM audit ORDER BY rowid"
-                ).fetchall()
-                meta = self._meta()
-                lines = self._checkpoint_lines()
-            finally:
-                self._db.execute("ROLLBACK")
+        # No append half done while we read (an append takes the same lock).
+        with self._lock, self._chain(verifying=True) as conn:
+            rows = conn.execute(
+                sa.select(
+                    audit.c.seq,
+                    audit.c.at,
+                    audit.c.kind,
+                    audit.c.campaign,
+                    audit.c.subject,
+                    audit.c.data,
+                    audit.c.prev_hash,
+                    audit.c.hash,
+                ).order_by(audit.c.seq)
+            ).all()
+            meta = self._meta(conn)
+            newest = self._newest_checkpoint(conn)
         total = len(rows)
         if not meta:
             keyed_from = total + 1  # all of it unkeyed, or empty
@@ -380,10 +514,10 @@ class AuditLog:
             prev = digest
         if total == 0:
             return Verification(True, 0)
-        checked = _checkpoint_problem(lines, hashes, total, key if keyed_from <= total else None)
+        checked = _checkpoint_problem(newest, hashes, total, key if keyed_from <= total else None)
         if checked is not None:
             first_bad, problem = checked
-            return _tampered(total, first_bad, f"{problem} ({self.checkpoints})")
+            return _tampered(total, first_bad, f"{problem} ({self._checkpoints_name()})")
         if keyed_from > total:
             return Verification(
                 False,
@@ -397,10 +531,55 @@ class AuditLog:
             )
         return Verification(True, total, unkeyed_records=unkeyed)
 
-    def _checkpoint_lines(self) -> list[str] | None:
-        if not self.checkpoints.is_file():
-            return None
-        return [x for x in self.checkpoints.read_text(encoding="utf-8").splitlines() if x.strip()]
+    def _checkpoints_name(self) -> str:
+        if self.checkpoints is not None:
+            return str(self.checkpoints)
+        return f"table audit_checkpoints in {self._db.name}"
+
+    def _newest_checkpoint(self, conn: sa.Connection) -> _Checkpoint | str:
+        """The newest checkpoint, or what is wrong instead of one."""
+        if self.checkpoints is not None:
+            return _newest_line(self.checkpoints)
+        row = conn.execute(
+            sa.select(
+                audit_checkpoints.c.records,
+                audit_checkpoints.c.head,
+                audit_checkpoints.c.at,
+                audit_checkpoints.c.mac,
+            )
+            .order_by(audit_checkpoints.c.id.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            return "there is no checkpoint"
+        return _Checkpoint(int(row[0]), str(row[1]), str(row[2]), row[3])
+
+
+@dataclass(frozen=True)
+class _Checkpoint:
+    count: int
+    hash: str
+    at: str
+    mac: str | None
+
+
+def _newest_line(path: Path) -> _Checkpoint | str:
+    if not path.is_file():
+        return "the checkpoint file is missing"
+    lines = [x for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    if not lines:
+        return "the checkpoint file is empty"
+    try:
+        last = json.loads(lines[-1])
+        mac = last.get("mac")
+        return _Checkpoint(
+            int(last["count"]),
+            str(last["hash"]),
+            str(last["at"]),
+            None if mac is None else str(mac),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return "the newest checkpoint is not one reelcast wrote"
 
 
 def _tampered(records: int, first_bad: int | None, problem: str) -> Verification:
@@ -408,21 +587,18 @@ def _tampered(records: int, first_bad: int | None, problem: str) -> Verification
 
 
 def _checkpoint_problem(
-    lines: list[str] | None, hashes: Mapping[int, str], total: int, key: bytes | None
+    newest: _Checkpoint | str, hashes: Mapping[int, str], total: int, key: bytes | None
 ) -> tuple[int, str] | None:
     """(first bad record, what is wrong) with the newest checkpoint, or None if it is the
     head of the log. `key` None: an unkeyed log, whose checkpoints carry no MAC."""
-    if lines is None:
-        return total, "the checkpoint file is missing"
-    if not lines:
-        return total, "the checkpoint file is empty"
-    try:
-        last = json.loads(lines[-1])
-        count, digest, at = int(last["count"]), str(last["hash"]), str(last["at"])
-        mac = str(last["mac"]) if key is not None else ""
-    except (ValueError, KeyError, TypeError):
+    if isinstance(newest, str):
+        return total, newest
+    count, digest, at, mac = newest.count, newest.hash, newest.at, newest.mac
+    if key is not None and mac is None:
         return total, "the newest checkpoint is not one reelcast wrote"
-    if key is not None and not hmac.compare_digest(mac, _checkpoint_mac(key, count, digest, at)):
+    if key is not None and not hmac.compare_digest(
+        mac or "", _checkpoint_mac(key, count, digest, at)
+    ):
         return min(count, total), "the newest checkpoint was not written with the audit key"
     if count > total:
         return (
@@ -435,8 +611,54 @@ def _checkpoint_problem(
             count + 1,
             f"the newest checkpoint is at record {count} but the log goes on to {total}: "
             f"records {count + 1}–{total} were added without a checkpoint, or the "
-            "checkpoint file was rolled back",
+            "checkpoints were rolled back",
         )
     if not hmac.compare_digest(hashes.get(count, ""), digest):
         return count, f"record {count} differs from the checkpoint taken when it was written"
     return None
+
+
+def _restore_schema(db: Database) -> None:
+    """Put back a dropped `audit_meta` table (as a log from before the audit key has none)
+    or a dropped append-only trigger, as reelcast's schema script did at every open.
+
+    The triggers only keep honest code from changing history by accident; `verify` is
+    the check. Where they cannot be put back (a read-only copy, a PostgreSQL role
+    without the right to make them) the log is used without them.
+    """
+    guards = _GUARDS + (_PG_GUARDS if db.is_postgres else [])
+    with db.read() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+        triggers = _triggers(conn, db)
+    missing = [g for g in guards if (g[0], g[1]) not in triggers]
+    if not missing and {t.name for t in _metadata.sorted_tables} <= tables:
+        return
+    with contextlib.suppress(DBAPIError), db.write() as conn:
+        _metadata.create_all(conn, checkfirst=True)
+        if db.is_postgres:
+            conn.execute(sa.text(_PG_GUARD_FUNCTION))
+        for name, table, event in missing:
+            if db.is_postgres:
+                each = "STATEMENT" if event == "TRUNCATE" else "ROW"
+                ddl = (
+                    f"CREATE TRIGGER {name} BEFORE {event} ON {table}"
+                    f" FOR EACH {each} EXECUTE FUNCTION audit_append_only()"
+                )
+            else:
+                ddl = (
+                    f"CREATE TRIGGER IF NOT EXISTS {name} BEFORE {event} ON {table}"
+                    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+                )
+            conn.execute(sa.text(ddl))
+
+
+def _triggers(conn: sa.Connection, db: Database) -> set[tuple[str, str]]:
+    """(trigger, table) of every trigger on the database's tables."""
+    if db.is_postgres:
+        query = (
+            "SELECT t.tgname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            " WHERE NOT t.tgisinternal AND pg_table_is_visible(c.oid)"
+        )
+    else:
+        query = "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger'"
+    return {(str(name), str(table)) for name, table in conn.execute(sa.text(query))}

@@ -1,54 +1,79 @@
 """Run metrics: counters and latency quantiles per stage, in Prometheus text format.
 
-Stages record into the workspace (SQLite), so `reelcast metrics` shows P50/P95/P99 over
-recent runs, and a Prometheus node-exporter textfile collector (or a human) can read it.
+Stages record into the workspace (`metrics.sqlite`), or into the PostgreSQL database
+named by URL, so `reelcast metrics` shows P50/P95/P99 over recent runs, and a Prometheus
+node-exporter textfile collector (or a human) can read it. Any number of workers and
+dispatchers, in any number of processes, write the same store: an observation is one
+row, and a counter is added to in the database (`INSERT … ON CONFLICT DO UPDATE SET
+value = value + …`), never read, added to and written back.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import sqlalchemy as sa
 
 from delivery.policy import message_from_bytes
 from delivery.transport import Transport, send_stored
+from storage import Target, is_url, open_database
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS latency (stage TEXT NOT NULL, seconds REAL NOT NULL, at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS latency_stage ON latency (stage, at);
-CREATE TABLE IF NOT EXISTS counter (name TEXT PRIMARY KEY, value REAL NOT NULL);
-"""
 QUANTILES = (0.5, 0.95, 0.99)
 #: Quantiles are computed over at most this many recent observations per stage.
 WINDOW = 10_000
 
+_metadata = sa.MetaData()
+latency = sa.Table(
+    "latency",
+    _metadata,
+    sa.Column("stage", sa.Text, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("at", sa.Text, nullable=False),  # ISO 8601 UTC: sorts as it happened
+    sa.Index("latency_stage", "stage", "at"),
+)
+counter = sa.Table(
+    "counter",
+    _metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+)
+
 
 class Metrics:
-    """Latency observations and counters of one workspace."""
+    """Latency observations and counters of one workspace (safe to share between threads;
+    many processes may write the same store)."""
 
-    def __init__(self, db_path: Path) -> None:
-        self.db_path = Path(db_path)
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.db_path, timeout=30, check_same_thread=False, isolation_level=None
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        #: the SQLite file, or None when the metrics are in a database named by URL
+        self.db_path = None if is_url(target) else Path(target)
         # Observations are statistics, not state: a power cut may lose the last few, an
         # application crash none (WAL). FULL cost a disk sync (~3 ms) per email sent.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(
+            target, branch="metrics", sqlite_pragmas={"synchronous": "NORMAL"}, pool_size=4
+        )
+        if self._db.is_postgres:  # the same trade on PostgreSQL: commit without waiting
+            sa.event.listen(self._db.engine, "connect", _commit_without_flush)
+            self._db.engine.dispose()  # (the connections made before it)
+        # Built once: a send is timed per email, and building a statement costs more
+        # than running it.
+        self._observe = latency.insert()
+        insert = self._db.insert(counter)
+        self._incr = insert.on_conflict_do_update(
+            index_elements=[counter.c.name],
+            set_={"value": counter.c.value + insert.excluded.value},
+        )
 
     def close(self) -> None:
         """Close the database."""
-        self._db.close()
+        self._db.dispose()
 
     def __enter__(self) -> Metrics:
         return self
@@ -58,11 +83,9 @@ class Metrics:
 
     def observe(self, stage: str, seconds: float) -> None:
         """Record one latency of `stage` (e.g. render, send, recommend, vendor)."""
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO latency VALUES (?, ?, ?)",
-                (stage, float(seconds), datetime.now(UTC).isoformat()),
-            )
+        row = {"stage": stage, "seconds": float(seconds), "at": datetime.now(UTC).isoformat()}
+        with self._db.write() as conn:
+            conn.execute(self._observe, row)
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -75,32 +98,36 @@ class Metrics:
 
     def incr(self, name: str, amount: float = 1.0) -> None:
         """Add to a counter (e.g. emails_sent_total)."""
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO counter VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET "
-                "value = value + excluded.value",
-                (name, float(amount)),
-            )
+        with self._db.write() as conn:
+            conn.execute(self._incr, {"name": name, "value": float(amount)})
 
     def quantiles(self, stage: str) -> dict[float, float]:
         """P50/P95/P99 of the stage's recent observations ({} when there are none)."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT seconds FROM latency WHERE stage = ? ORDER BY rowid DESC LIMIT ?",
-                (stage, WINDOW),
-            ).fetchall()
-        if not rows:
+        query = (
+            sa.select(latency.c.seconds)
+            .where(latency.c.stage == stage)
+            .order_by(latency.c.at.desc())
+            .limit(WINDOW)
+        )
+        with self._db.read() as conn:
+            seconds = list(conn.execute(query).scalars())
+        if not seconds:
             return {}
-        values = np.array([r[0] for r in rows])
+        values = np.array(seconds, dtype=float)
         return {q: float(np.quantile(values, q)) for q in QUANTILES}
 
     def prometheus_text(self) -> str:
         """Everything in the Prometheus text exposition format (version 0.0.4)."""
-        with self._lock:
-            stages = self._db.execute(
-                "SELECT stage, COUNT(*), SUM(seconds) FROM latency GROUP BY stage ORDER BY stage"
-            ).fetchall()
-            counters = self._db.execute("SELECT name, value FROM counter ORDER BY name").fetchall()
+        per_stage = (
+            sa.select(latency.c.stage, sa.func.count(), sa.func.sum(latency.c.seconds))
+            .group_by(latency.c.stage)
+            .order_by(latency.c.stage)
+        )
+        with self._db.read() as conn:
+            stages = conn.execute(per_stage).all()
+            counters = conn.execute(
+                sa.select(counter.c.name, counter.c.value).order_by(counter.c.name)
+            ).all()
         lines = [
             "# HELP reelcast_stage_seconds Latency of one unit of work per stage.",
             "# TYPE reelcast_stage_seconds summary",
@@ -111,11 +138,19 @@ class Metrics:
                     f'reelcast_stage_seconds{{stage="{stage}",quantile="{q}"}} {value:.6f}'
                 )
             lines.append(f'reelcast_stage_seconds_count{{stage="{stage}"}} {count}')
-            lines.append(f'reelcast_stage_seconds_sum{{stage="{stage}"}} {total:.6f}')
+            lines.append(f'reelcast_stage_seconds_sum{{stage="{stage}"}} {float(total):.6f}')
         for name, value in counters:
             metric = f"reelcast_{name}"
             lines += [f"# TYPE {metric} counter", f"{metric} {value:g}"]
         return "\n".join(lines) + "\n"
+
+
+def _commit_without_flush(dbapi_connection: Any, _record: Any) -> None:
+    """PostgreSQL: a commit returns before its WAL reaches the disk (a server crash may
+    lose the last observations, never corrupt them; like SQLite's synchronous=NORMAL)."""
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    dbapi_connection.commit()
 
 
 class TimedTransport:

@@ -2,8 +2,9 @@
 
 payload (what may leave the house) → client (async: submit once, wait, download, file)
 → renderer (the blocking `Renderer` interface, and the local fallback). The ledger keeps
-key→render id, charges and fallbacks in the workspace; the simulator is the vendor on
-loopback that tests and `reelcast vendor-sim` use.
+key→render id, charges and fallbacks in the workspace (or in PostgreSQL, shared by
+several processes); the simulator is the vendor on loopback that tests and
+`reelcast vendor-sim` use.
 """
 
 from creative.render import CampaignCosts

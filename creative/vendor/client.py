@@ -23,7 +23,7 @@ import contextlib
 import functools
 import shutil
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -63,6 +63,8 @@ _IMAGE_TYPES = {
     ".webp": "image/webp",
 }
 _PLACEHOLDER_URL = "https://vendor.invalid/v2/uploads/pending"
+#: How often a render waits for a storyboard key that another process is rendering.
+_KEY_LOCK_POLL_S, _KEY_LOCK_POLL_MAX_S = 0.05, 1.0
 
 
 class _Retryable(Exception):
@@ -133,7 +135,7 @@ class VendorClient:
         """
         key = storyboard.key()
         filed_as = vendor_key(storyboard)
-        async with self._locks.setdefault(key, asyncio.Lock()):
+        async with self._key_lock(key):
             done = existing_result(out_dir, filed_as)
             if done is not None:
                 return done
@@ -161,6 +163,22 @@ class VendorClient:
                     )
         raise AssertionError("render_attempts is at least 1")
 
+    @contextlib.asynccontextmanager
+    async def _key_lock(self, key: str) -> AsyncIterator[None]:
+        """One job per storyboard key at a time: in this client (an asyncio lock) and,
+        when the ledger is on PostgreSQL, in every process that shares it (the ledger's
+        advisory lock, polled so the event loop keeps running). Without it, two jobs
+        could both find no render yet and both pay for one."""
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            pause = _KEY_LOCK_POLL_S
+            while not self.ledger.hold(key):
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _KEY_LOCK_POLL_MAX_S)
+            try:
+                yield
+            finally:
+                self.ledger.release(key)
+
     # -- create, idempotently ------------------------------------------------------------
 
     async def create(
@@ -176,7 +194,8 @@ class VendorClient:
         Creates a render only when the ledger has no render id for the storyboard's key
         and the vendor, asked by metadata, has none either. The payload is checked against
         the allowlist (and `customer`'s personal data) before anything is sent. Calls
-        for one storyboard must not overlap (`render` serializes them per key).
+        for one storyboard must not overlap (`render` serializes them per key, across
+        processes too when the ledger is on PostgreSQL).
         """
         key = storyboard.key()
 

@@ -23,6 +23,7 @@ from creative.vendor.ledger import RenderLedger
 from creative.vendor.serve import ServerTask
 from creative.vendor.webhooks import WEBHOOK_PATH, WebhookInbox
 from retail.types import Customer
+from storage import Target
 
 LEDGER_FILE = "vendor.sqlite"
 
@@ -30,7 +31,10 @@ LEDGER_FILE = "vendor.sqlite"
 class VendorRenderer:
     """Renders at the vendor; results land in `out_dir` like local renders.
 
-    `workspace` holds the ledger (`vendor.sqlite`: key→render id, charges, fallbacks).
+    `workspace` holds the ledger (`vendor.sqlite`: key→render id, charges, fallbacks),
+    unless `ledger` names another place for it (a SQLite file or a database URL: on
+    PostgreSQL, renderers in several processes share the ledger and never render one
+    storyboard twice at once).
     `campaign` is charged for the renders unless a call names another. Close it (or use
     it as a context manager) to stop its event loop and webhook receiver.
     """
@@ -42,10 +46,11 @@ class VendorRenderer:
         *,
         campaign: str | None = None,
         ffmpeg: str | None = None,
+        ledger: Target | None = None,
     ) -> None:
         self.config = config
         self.campaign = campaign
-        self.ledger = RenderLedger(workspace / LEDGER_FILE)
+        self.ledger = RenderLedger(ledger if ledger is not None else workspace / LEDGER_FILE)
         self._ffmpeg = ffmpeg
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
