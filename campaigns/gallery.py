@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,15 +29,19 @@ def write_gallery(
     stages: Mapping[str, int],
     excluded: Mapping[str, int],
     asks_approval: bool = True,
+    href: Callable[[Path], str] | None = None,
 ) -> Path:
     """Write the gallery page (links relative to it, so the folder can be copied).
 
     `asks_approval`: the run waits for a person (else it was auto-approved or is a dry run,
-    and the page says so instead of asking).
+    and the page says so instead of asking). `href` turns a render file into the link the
+    page uses instead (e.g. a URL in a shared render store).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def rel(target: Path) -> str:
+        if href is not None:
+            return html.escape(href(target))
         return html.escape(os.path.relpath(target, path.parent))
 
     cards = []

@@ -244,10 +244,12 @@ def forget(
     from compliance.audit import AuditLog
     from compliance.pseudonym import pseudonymize
     from delivery.erasure import erase_customer
+    from runtime.renderers import open_render_store
 
     settings, ws = context(workspace)
     if not ws.root.is_dir():
         raise fail(f"no workspace at {ws.root}")
+    store = open_render_store(settings, ws)
     subject = pseudonymize(settings.secret(), customer)
     with AuditLog(ws.audit_db, key=settings.audit_log_key()) as log:
         done = erase_customer(
@@ -257,6 +259,7 @@ def forget(
             audit=log,
             maildir=ws.maildir,
             renders=ws.renders,
+            delete_render=None if store.holds(ws.renders) else store.delete,
         )
     shared = (
         f"; {done.shared_videos} video(s) kept: other recipients received the same one"

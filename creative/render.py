@@ -141,6 +141,10 @@ class LocalRenderer:
         self.threads = threads
         self.poster_quality = poster_quality
 
+    def output_keys(self, storyboard: Storyboard) -> tuple[str, ...]:
+        """The key this renderer files `storyboard` under (its encode settings count)."""
+        return (storyboard.with_encode(self.encode).key(),)
+
     def render(
         self,
         storyboard: Storyboard,

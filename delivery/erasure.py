@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import mailbox
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.utils import getaddresses
 from pathlib import Path
@@ -63,9 +63,13 @@ def erase_customer(
     audit: AuditLog,
     maildir: Path,
     renders: Path,
+    delete_render: Callable[[str], bool] | None = None,
 ) -> Erasure:
     """Erase `customer_id` (pseudonym `subject` in the audit log) from the workspace's
-    stores, and record the erasure in `audit`. Idempotent: a second call finds nothing."""
+    stores, and record the erasure in `audit`. Idempotent: a second call finds nothing.
+
+    `delete_render(key)` removes a video from a shared render store too (True when there
+    was one there), when renders are kept elsewhere than in `renders`."""
     with Outbox(state_db) as outbox:
         addresses = {_normal(a) for a in outbox.recipients(customer_id) if "@" in a}
         rows = outbox.erase(customer_id)
@@ -88,8 +92,12 @@ def erase_customer(
             shared += 1  # others received these very pixels: theirs to keep
             continue
         folder = renders / key[:2] / key
-        if folder.is_dir():
+        found = folder.is_dir()
+        if found:
             shutil.rmtree(folder)
+        if delete_render is not None:
+            found = delete_render(key) or found
+        if found:
             videos += 1
     SuppressionList(state_db).add([customer_id], reason="erasure", source="forget")
     audit.record(

@@ -56,6 +56,7 @@ from compliance.pii import AllowList
 from compliance.pseudonym import pseudonymize
 from creative.errors import CreativeError
 from creative.render import Render, Renderer
+from creative.store import MAX_URL_TTL_S, RenderStore, StoreError, local_copy
 from creative.template import Template, load_template
 from delivery.dispatch import DispatchReport
 from delivery.events_store import feedback_events
@@ -69,7 +70,7 @@ from retail.loaders import RetailData, load_retail
 from retail.types import Customer, Event, Pick, Product
 from runtime.metrics import Metrics
 from runtime.progress import reporter
-from runtime.renderers import first_names_allowed, make_renderer
+from runtime.renderers import first_names_allowed, make_renderer, open_render_store
 from runtime.runners import task_runner
 from runtime.sending import send_due
 from runtime.settings import Settings
@@ -344,6 +345,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     if record is None:
         return _stop(summary, audit, refusal, blocked=True)
     template = load_template(settings.templates_dir, params.template, settings.assets_dir)
+    store = open_render_store(settings, ws)
     products = {p.id: p for p in data.products}
     audit.plan(
         record,
@@ -352,12 +354,12 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         template=template,
     )
     checked = make_creatives(
-        data, chosen, record, products, template, params, settings, ws, summary, audit
+        data, chosen, record, products, template, params, settings, ws, store, summary, audit
     )
     summary.count_checks(checked)
     audit.creatives(checked, summary.rendered_locally)
     stages = stage_counts(summary, checked)
-    gallery = _gallery(ws, params, checked, stages, summary)
+    gallery = _gallery(ws, store, params, checked, stages, summary)
     passed = [(c.job, c.render) for c in checked if c.ok]
     if not params.dry_run and passed:
         _approval(params, gallery, stages, summary, audit)
@@ -404,6 +406,7 @@ def make_creatives(
     params: CampaignParams,
     settings: Settings,
     ws: Workspace,
+    store: RenderStore,
     summary: CampaignSummary,
     audit: CampaignAudit,
 ) -> list[Checked]:
@@ -417,7 +420,7 @@ def make_creatives(
         get_run_logger().warning("%s", typo)
     secret = settings.secret()
     allow = creative_allowlist(data.products, template)
-    renderer = make_renderer(settings, ws, summary.campaign)
+    renderer = make_renderer(settings, ws, summary.campaign, store)
     progress = RenderProgress(summary.campaign, len(chosen))
     reporter().start("recommend", len(chosen))
     reporter().start("render", len(chosen))
@@ -436,7 +439,7 @@ def make_creatives(
                 first_names=first_names_allowed(settings),
             )
             audit.picks(jobs)
-            made = render_all(jobs, renderer, settings, ws, summary, progress)
+            made = render_all(jobs, renderer, settings, ws, store, summary, progress)
             jobs, renders, failed = split_renders(jobs, made)
             for pseudonym, why in failed.items():
                 get_run_logger().warning("customer %s: no video, nothing sent: %s", pseudonym, why)
@@ -457,13 +460,16 @@ def render_all(
     renderer: Renderer,
     settings: Settings,
     ws: Workspace,
+    store: RenderStore,
     summary: CampaignSummary,
     progress: RenderProgress,
 ) -> list[Render | BaseException]:
     """Every job's video (or why it could not be made), in the jobs' order: each distinct
     storyboard rendered once, in batches on the task runner (customers with the same
-    storyboard share the video, which counts as reused for all but the first). The
-    vendor's fallbacks for these jobs go into the summary."""
+    storyboard share the video, which counts as reused for all but the first). A video
+    a worker on another machine made is fetched from the render `store` into this
+    machine's renders folder, for the checks and the emails. The vendor's fallbacks for
+    these jobs go into the summary."""
     batches = render_batches(jobs, workers=settings.render_workers)
     futures = render_videos.map(
         batches,
@@ -477,7 +483,7 @@ def render_all(
         outcome = future.result(raise_on_failure=False)
         results = outcome if isinstance(outcome, list) else [outcome] * len(batch.jobs)
         for job, result in zip(batch.jobs, results, strict=True):
-            made[job.storyboard.key()] = result
+            made[job.storyboard.key()] = _here(result, store, ws.renders)
     # The render tasks advance the bar once per video; customers sharing one count too.
     reporter().advance("render", len(jobs) - sum(len(b.jobs) for b in batches))
     fallbacks = fallback_reasons(renderer.rendered_locally(summary.campaign), jobs)
@@ -487,6 +493,18 @@ def render_all(
         )
     summary.rendered_locally.update(fallbacks)
     return share_renders(jobs, made)
+
+
+def _here(
+    result: Render | BaseException, store: RenderStore, cache: Path
+) -> Render | BaseException:
+    """A render with its files on this machine (see `local_copy`), or why it cannot be."""
+    if not isinstance(result, Render):
+        return result
+    try:
+        return local_copy(result, store, cache)
+    except CreativeError as exc:
+        return exc
 
 
 class RenderProgress:
@@ -517,38 +535,62 @@ class RenderProgress:
 
 def _gallery(
     ws: Workspace,
+    store: RenderStore,
     params: CampaignParams,
     checked: list[Checked],
     stages: dict[str, int],
     summary: CampaignSummary,
-) -> Path:
-    """Write the preview gallery of a sample of creatives and link it from the run."""
+) -> str:
+    """Write the preview gallery of a sample of creatives and link it from the run; with
+    a remote render store, a copy linking to the store goes there too, and the run links
+    to that copy: a presigned URL whoever approves can open from anywhere, as long as the
+    run may wait for approval (at least the store's URL lifetime, at most 7 days).
+    Returns the link."""
+    items = [
+        GalleryItem(
+            c.job.pseudonym,
+            c.job.pick.product_ids,
+            c.render.video,
+            c.render.poster,
+            c.render.gif,
+            c.verdict,
+        )
+        for c in checked[:12]
+    ]
+    page = ws.root / "galleries" / f"{params.campaign}.html"
+    asks = not (params.auto_approve or params.dry_run)
     gallery = write_gallery(
-        ws.root / "galleries" / f"{params.campaign}.html",
+        page,
         campaign=params.campaign,
-        items=[
-            GalleryItem(
-                c.job.pseudonym,
-                c.job.pick.product_ids,
-                c.render.video,
-                c.render.poster,
-                c.render.gif,
-                c.verdict,
-            )
-            for c in checked[:12]
-        ],
+        items=items,
         stages=stages,
         excluded=summary.excluded,
-        asks_approval=not (params.auto_approve or params.dry_run),
+        asks_approval=asks,
     )
+    link, shown = gallery.resolve().as_uri(), str(gallery)
+    if not store.holds(ws.renders):
+        ttl = min(MAX_URL_TTL_S, max(store.url_ttl_s, params.approval_timeout_s))
+        shared = write_gallery(
+            page.with_name(f"{params.campaign}.shared.html"),
+            campaign=params.campaign,
+            items=items,
+            stages=stages,
+            excluded=summary.excluded,
+            asks_approval=asks,
+            href=lambda path: store.copy_url(path, expires_s=ttl),
+        )
+        try:
+            link = shown = store.put_page(f"{params.campaign}.html", shared, expires_s=ttl)
+        except StoreError as exc:  # the local page still shows the run's creatives
+            get_run_logger().warning("preview gallery not published: %s", exc)
     create_link_artifact(
-        gallery.resolve().as_uri(),
+        link,
         link_text="Preview gallery",
         key=artifact_key(params.campaign, "gallery"),
         description="Sample creatives by pseudonymous id",
     )
-    summary.gallery = str(gallery)
-    return gallery
+    summary.gallery = shown
+    return shown
 
 
 def publish(summary: CampaignSummary, checked: Sequence[Checked]) -> None:
@@ -571,7 +613,7 @@ def publish(summary: CampaignSummary, checked: Sequence[Checked]) -> None:
 
 def _approval(
     params: CampaignParams,
-    gallery: Path,
+    gallery: str,
     stages: dict[str, int],
     summary: CampaignSummary,
     audit: CampaignAudit,
@@ -584,9 +626,9 @@ def _approval(
     else:
         context = FlowRunContext.get()
         flow_run_id = context.flow_run.id if context and context.flow_run else None
-        reporter().approval_requested(str(flow_run_id), str(gallery))
+        reporter().approval_requested(str(flow_run_id), gallery)
         form = Approval.with_initial_data(
-            description=approval_description(params.campaign, str(gallery), stages),
+            description=approval_description(params.campaign, gallery, stages),
             approve=False,
         )
         decision = pause_flow_run(

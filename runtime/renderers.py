@@ -1,4 +1,5 @@
-"""Which renderer a run uses: this machine's, or the vendor's API with a local fallback."""
+"""Which renderer a run uses: this machine's, or the vendor's API with a local fallback;
+and where its renders are kept (the render store)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,40 @@ from decimal import Decimal
 from creative.encode import find_ffmpeg
 from creative.errors import CreativeError
 from creative.render import LocalRenderer, Renderer
+from creative.store import KeyedRenderer, RenderStore, StoredRenderer
 from runtime.settings import Settings
 from runtime.workspace import Workspace
 
 
-def make_renderer(settings: Settings, ws: Workspace, campaign: str) -> Renderer:
+def open_render_store(settings: Settings, ws: Workspace) -> RenderStore:
+    """The render store the settings name (REELCAST_RENDER_STORE), else the workspace's
+    renders folder itself."""
+    if not settings.render_store:
+        return RenderStore(ws.renders, url_ttl_s=settings.render_store_url_ttl_s)
+    secret = settings.render_store_secret
+    return RenderStore(
+        settings.render_store,
+        endpoint_url=settings.render_store_endpoint_url,
+        key_id=settings.render_store_key_id,
+        secret=secret.get_secret_value() if secret is not None else None,
+        region=settings.render_store_region,
+        url_ttl_s=settings.render_store_url_ttl_s,
+    )
+
+
+def make_renderer(
+    settings: Settings, ws: Workspace, campaign: str, store: RenderStore | None = None
+) -> Renderer:
     """The local renderer, or the vendor's API (charged to `campaign`) with a local
-    fallback, as the settings say. Close it when the run is done."""
+    fallback, as the settings say; renders are made in the workspace's renders folder
+    and shared through `store` (default: the one the settings name) when that is
+    elsewhere. Close it when the run is done."""
+    store = store if store is not None else open_render_store(settings, ws)
+    renderer = _renderer(settings, ws, campaign)
+    return renderer if store.holds(ws.renders) else StoredRenderer(renderer, store)
+
+
+def _renderer(settings: Settings, ws: Workspace, campaign: str) -> KeyedRenderer:
     local = LocalRenderer(crf=settings.video_crf, preset=settings.video_preset)
     if settings.renderer == "local":
         return local

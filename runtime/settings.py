@@ -124,6 +124,36 @@ class Settings(BaseSettings):
     vendor_fallback: Literal["local", "none"] = Field(
         "local", description="Render locally when the vendor fails past its retry budget."
     )
+    render_store: str | None = Field(
+        None,
+        description="Where finished renders are kept for every worker and the tracking app: "
+        "a folder, or s3://bucket/prefix on any S3-compatible store (needs the s3 extra: "
+        "pip install 'reelcast[s3]'). A render made on one worker is reused by all; "
+        "<workspace>/renders is then this machine's cache. Unset: <workspace>/renders itself.",
+    )
+    render_store_endpoint_url: str | None = Field(
+        None,
+        description="S3-compatible endpoint of the render store (MinIO, Ceph, R2, …). Unset: "
+        "AWS, or AWS_ENDPOINT_URL.",
+    )
+    render_store_key_id: str | None = Field(
+        None,
+        description="Access key id for the render store. Unset: AWS_ACCESS_KEY_ID, "
+        "~/.aws or an instance role, as botocore finds them.",
+    )
+    render_store_secret: SecretStr | None = Field(
+        None, description="Secret access key for the render store. Unset: as botocore finds it."
+    )
+    render_store_region: str | None = Field(
+        None, description="Region of the render store's bucket. Unset: AWS_REGION or ~/.aws."
+    )
+    render_store_url_ttl_s: int = Field(
+        3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="How long a presigned render-store URL (a video the tracking app "
+        "redirects to) stays valid, in seconds.",
+    )
     dask_address: str | None = Field(
         None,
         description="Address of a Dask scheduler (tcp://host:8786). Set: renders fan out "

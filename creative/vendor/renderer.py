@@ -20,6 +20,7 @@ from creative.vendor.client import VendorClient
 from creative.vendor.config import VendorConfig
 from creative.vendor.errors import PayloadError, VendorError, VendorUnavailable
 from creative.vendor.ledger import RenderLedger
+from creative.vendor.results import vendor_key
 from creative.vendor.serve import ServerTask
 from creative.vendor.webhooks import WEBHOOK_PATH, WebhookInbox
 from retail.types import Customer
@@ -82,6 +83,10 @@ class VendorRenderer:
             customer=customer,
         )
         return asyncio.run_coroutine_threadsafe(job, loop).result()
+
+    def output_keys(self, storyboard: Storyboard) -> tuple[str, ...]:
+        """The key the vendor's video of `storyboard` is filed under (see results.py)."""
+        return (vendor_key(storyboard),)
 
     def costs(self, campaign: str | None = None) -> CampaignCosts:
         """What `campaign` (default: this renderer's) paid the vendor."""
@@ -222,6 +227,12 @@ class FallbackRenderer:
         if not rendered.reused:  # an earlier run's local fallback, now done by the vendor
             self.primary.ledger.clear_fallback(storyboard.key(), campaign or self.primary.campaign)
         return rendered
+
+    def output_keys(self, storyboard: Storyboard) -> tuple[str, ...]:
+        """The vendor's key first, then the local fallback's (when it can name its own)."""
+        keys = self.primary.output_keys(storyboard)
+        fallback = getattr(self.fallback, "output_keys", None)
+        return keys + tuple(fallback(storyboard)) if callable(fallback) else keys
 
     def rendered_locally(self, campaign: str | None = None) -> dict[str, str]:
         """Storyboard key → reason for every video of the campaign rendered locally instead."""

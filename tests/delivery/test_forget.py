@@ -80,3 +80,41 @@ def test_forget_matches_exact_addresses_and_keeps_videos_others_received(
     assert not shared_folder.exists()
     assert list(mailbox.Maildir(ws / "mail", create=False)) == []
     assert "@" not in result.output  # counts and the pseudonym only
+
+
+def test_forget_deletes_the_customers_own_video_from_a_shared_render_store(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from cli.main import app
+    from creative.store import RenderStore
+    from tests.s3 import moto_s3
+
+    for name in ("REELCAST_PSEUDONYM_SECRET", "REELCAST_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    ws = tmp_path / "ws"
+    secret = Settings(workspace=ws).secret()
+    shared, own = "c" * 64, "d" * 64
+    with moto_s3() as s3:
+        for name, value in s3.settings_env("forget").items():
+            monkeypatch.setenv(name, value)
+        store = RenderStore(s3.url("forget"), **s3.options())
+        for key in (shared, own):  # made on another worker: in the store, not in this cache
+            folder = _video(tmp_path / "elsewhere", key)
+            (folder / "render.json").write_text(f'{{"key": "{key}"}}')
+            store.publish(key, folder)
+        with AuditLog(ws / "audit.sqlite", key=Settings(workspace=ws).audit_log_key()) as log:
+            log.append(
+                "render",
+                campaign="spring",
+                entries=[
+                    (pseudonymize(secret, "c-ann"), {"key": own, "reused": False}),
+                    (pseudonymize(secret, "c-ann"), {"key": shared, "reused": False}),
+                    (pseudonymize(secret, "c-bo"), {"key": shared, "reused": True}),
+                ],
+            )
+
+        result = CliRunner().invoke(app, ["forget", "c-ann", "--workspace", str(ws)])
+        assert result.exit_code == 0, result.output
+        assert "1 video(s) deleted" in " ".join(result.output.split()), result.output
+        assert not store.has(own) and not store.fs.exists(store.path(own, "video.mp4"))
+        assert store.has(shared), "bo received the same video: it stays"
