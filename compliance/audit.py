@@ -62,7 +62,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from compliance.errors import ComplianceError
-from storage import Database, Target, is_url, open_database
+from storage import Target, is_url
+from storage.database import Database, open_database
 
 GENESIS = "0" * 64
 

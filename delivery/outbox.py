@@ -38,7 +38,8 @@ from sqlalchemy.exc import DBAPIError
 
 from delivery.errors import DeliveryError, redact_addresses
 from delivery.policy import message_from_bytes, message_to_bytes
-from storage import Target, is_url, open_database
+from storage import Target, is_url
+from storage.database import open_database
 
 
 class OutboxState(StrEnum):

@@ -23,7 +23,8 @@ import sqlalchemy as sa
 
 from delivery.policy import message_from_bytes
 from delivery.transport import Transport, send_stored
-from storage import Target, is_url, open_database
+from storage import Target, is_url
+from storage.database import open_database
 
 QUANTILES = (0.5, 0.95, 0.99)
 #: Quantiles are computed over at most this many recent observations per stage.

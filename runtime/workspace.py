@@ -31,7 +31,7 @@ STORES = (
     Store("tracking events", "tracking.sqlite", ("tracking",)),
     Store("audit log", "audit.sqlite", ("audit",)),
     Store("metrics", "metrics.sqlite", ("metrics",)),
-    Store("vendor render ledger", "vendor.sqlite", ("ledger",)),
+    Store("vendor render ledger", "vendor.sqlite", ("vendor_ledger",)),
 )
 
 

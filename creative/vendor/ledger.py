@@ -31,7 +31,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from creative.render import CampaignCosts
-from storage import Target, is_url, open_database
+from storage import Target, is_url
+from storage.database import open_database
 
 _metadata = sa.MetaData()
 vendor_renders = sa.Table(

@@ -23,7 +23,8 @@ import sqlalchemy as sa
 
 from compliance.audit import GENESIS, AuditLog, _checkpoint_mac, _keyed_digest, key_id
 from compliance.errors import ComplianceError
-from storage import Target, is_url, open_database
+from storage import Target, is_url
+from storage.database import open_database
 from tests.postgres import PostgresServer
 
 KEY = b"k" * 32

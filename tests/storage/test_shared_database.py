@@ -11,7 +11,7 @@ from compliance.audit import AuditLog
 from compliance.suppression import SuppressionList
 from creative.vendor.ledger import RenderLedger
 from runtime.metrics import Metrics
-from storage import open_database
+from storage.database import open_database
 from tests.postgres import PostgresServer
 
 
