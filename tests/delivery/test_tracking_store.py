@@ -3,6 +3,7 @@ state.sqlite, erasure, and the rules that tell people from machines (issue 12)."
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sqlite3
@@ -41,6 +42,7 @@ from delivery.traffic import RateLimit, RateLimiter, TrafficPolicy, machine_reas
 from retail.types import EventType
 from runtime.workspace import Workspace
 from storage import Target, open_database
+from tests.postgres import PostgresServer
 
 CUSTOMER = "cust-00042"
 PRODUCT_URL = "https://shop.example.com/p/trail-runner"
@@ -279,6 +281,27 @@ def test_events_in_an_old_state_database_are_moved_once(tmp_path: Path) -> None:
     assert "tracking_events" not in tables and "outbox_stand_in" in tables
     with TrackingEvents.beside(state) as again:
         assert again.counts() == {"click": 1, "exposure": 1, "open": 1, "unsubscribe": 0}
+
+
+def test_old_events_are_not_moved_into_a_database_url_but_erasure_reaches_them(
+    postgres: PostgresServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A database URL may hold many workspaces' events: one "moved" marker cannot tell
+    # them apart, so an old state.sqlite keeps its rows (with a warning) until dropped.
+    state = tmp_path / "state.sqlite"
+    _old_state(state)
+    url = postgres.create_database()
+    with caplog.at_level(logging.WARNING, "reelcast.tracking"):
+        store = TrackingEvents(url, legacy_db=state)
+    with store:
+        assert store.db_path is None
+        assert store.counts() == {"click": 0, "exposure": 0, "open": 0, "unsubscribe": 0}
+        assert any("not moved into a database URL" in r.message for r in caplog.records)
+        store.record("c", "a", EventType.open, at=NOW)
+        assert store.erase("a") == 1 + 2  # here, and the two old rows of theirs
+    with sqlite3.connect(state) as db:
+        assert db.execute("SELECT customer_id FROM tracking_events").fetchall() == [("b",)]
+    db.close()
 
 
 def test_a_busy_state_database_keeps_its_old_copy_until_later_and_erasure_reaches_it(
