@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from cli.common import EncodingOpt, WorkspaceOpt, context, fail
 
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from runtime.settings import Settings
+    from runtime.workspace import Workspace
+
 console = Console()
 err = Console(stderr=True)
 log = logging.getLogger("reelcast.tracking")
+_LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
 #: uvicorn's bounds for the public tracking app: connections and tasks at once (503
 #: beyond), idle keep-alive seconds, the size of a request's head (h11), the listen
@@ -35,6 +46,24 @@ track_app = typer.Typer(
 @track_app.callback()
 def _track() -> None:
     """The tracking web app: landing pages, clicks, opens, one-click unsubscribe."""
+
+
+#: How `track serve --workers N` hands its options to the worker processes (uvicorn
+#: starts each one afresh and calls `worker_app` there).
+_WORKER_OPTIONS = "_REELCAST_TRACK_SERVE"
+
+
+@dataclass(frozen=True)
+class _ServeOptions:
+    """What the tracking app is made of, beside the settings: JSON-able for the workers."""
+
+    workspace: str
+    catalog: str | None
+    allow_host: list[str]
+    per_token: int
+    per_address: int
+    dedup_minutes: float
+    too_soon: float
 
 
 @track_app.command("serve")
@@ -72,6 +101,14 @@ def serve(
         float,
         typer.Option(min=0.0, help="Hits this many seconds after delivery are machine traffic."),
     ] = 10.0,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes serving the app (uvicorn workers). Opens, clicks and "
+            "unsubscribes are still stored once; the rate limits apply per process.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the tracking app that email links point to (REELCAST_PUBLIC_BASE_URL).
 
@@ -79,10 +116,84 @@ def serve(
     once, for workspaces from before). Repeats, scanners and prefetchers are kept out of
     training and the report; see docs/operations.md for the limits.
     """
-    import sqlite3
+    import uvicorn
+
+    from runtime.reports import demo_file
+
+    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
+    settings, ws = context(workspace)
+    ws.create()
+    if not settings.public_base_url.startswith("https://"):
+        log.warning(
+            "REELCAST_PUBLIC_BASE_URL is %s: fine for the demo, but production needs an "
+            "https URL (RFC 8058 one-click unsubscribe and mailbox providers require it)",
+            settings.public_base_url,
+        )
+    catalog = catalog or demo_file(ws, "catalog.csv")
+    options = _ServeOptions(
+        workspace=str(ws.root),
+        catalog=None if catalog is None else str(catalog),
+        allow_host=list(allow_host or []),
+        per_token=per_token,
+        per_address=per_address,
+        dedup_minutes=dedup_minutes,
+        too_soon=too_soon,
+    )
+    # Made here also with several workers: a bad catalog is one error before any worker
+    # starts, and the stores are upgraded (and old events moved) once, not by each worker.
+    app, close = _tracking_app(settings, ws, options, warn=True)
+    bounds: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        # No access log: paths carry tokens. The app logs route shapes and statuses itself.
+        "access_log": False,
+        "server_header": False,
+        "limit_concurrency": limit_concurrency,
+        "timeout_keep_alive": TIMEOUT_KEEP_ALIVE,
+        "h11_max_incomplete_event_size": MAX_REQUEST_HEAD,
+        "backlog": BACKLOG,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN,
+    }
+    log.info(
+        "tracking app for %s on http://%s:%d (%d %s)",
+        settings.public_base_url,
+        host,
+        port,
+        workers,
+        "process" if workers == 1 else "processes",
+    )
+    if workers > 1:
+        close()
+        os.environ[_WORKER_OPTIONS] = json.dumps(asdict(options))
+        uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **bounds)
+        return
+    try:
+        uvicorn.run(app, **bounds)
+    finally:
+        close()
+
+
+def worker_app() -> Starlette:
+    """The tracking app in one worker process of `track serve --workers N` (uvicorn's
+    factory): made from the options the serving command left in the environment. Its
+    stores stay open for the life of the process."""
+    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
+    raw = os.environ.get(_WORKER_OPTIONS)
+    if raw is None:
+        raise RuntimeError(f"{_WORKER_OPTIONS} is not set: start workers with `track serve`")
+    options = _ServeOptions(**json.loads(raw))
+    settings, ws = context(Path(options.workspace))
+    app, _close = _tracking_app(settings, ws, options, warn=False)
+    return app
+
+
+def _tracking_app(
+    settings: Settings, ws: Workspace, options: _ServeOptions, *, warn: bool
+) -> tuple[Starlette, Callable[[], None]]:
+    """The app over the workspace's stores, and what closes them."""
     from datetime import datetime, timedelta
 
-    import uvicorn
+    from sqlalchemy.exc import OperationalError
 
     from compliance.suppression import SuppressionList
     from delivery.events_store import TrackingEvents
@@ -93,46 +204,39 @@ def serve(
     from retail.errors import RetailDataError
     from retail.loaders import load_rows
     from retail.types import Product
-    from runtime.reports import demo_file
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    settings, ws = context(workspace)
-    ws.create()
-    if not settings.public_base_url.startswith("https://"):
-        log.warning(
-            "REELCAST_PUBLIC_BASE_URL is %s: fine for the demo, but production needs an "
-            "https URL (RFC 8058 one-click unsubscribe and mailbox providers require it)",
-            settings.public_base_url,
-        )
-    catalog = catalog or demo_file(ws, "catalog.csv")
     products: list[Product] = []
-    if catalog is not None:
+    if options.catalog is not None:
         try:
-            products = load_rows(catalog, Product, "skip").items
+            products = load_rows(Path(options.catalog), Product, "skip").items
         except RetailDataError as exc:
             raise fail(str(exc)) from None
-    allowed = hosts_of(p.url for p in products) | {h.strip().lower() for h in allow_host or []}
-    if not allowed:
+    allowed = hosts_of(p.url for p in products) | {h.strip().lower() for h in options.allow_host}
+    if not allowed and warn:
         log.warning("no catalog and no --allow-host: every click redirect will be refused")
     secret = settings.secret()
     brand = parseaddr(settings.sender)[0] or parseaddr(settings.sender)[1]
     landing = AuditLanding(ws.audit_db, secret, {p.id: p for p in products})
     events = TrackingEvents(ws.tracking_db, legacy_db=ws.state_db)
     outbox = Outbox(ws.state_db)
+    suppression = SuppressionList(ws.state_db)
+    # The outbox raises its driver's busy error: sqlite3's, or SQLAlchemy's on the
+    # storage layer (either engine).
+    busy = (sqlite3.OperationalError, OperationalError)
 
     def delivered_at(campaign_id: str, customer_id: str) -> datetime | None:
         # Before the flow records the exposure: when the send started (or finished).
         # A read of the WAL state: a dispatch's write transaction does not block it.
         try:
             item = outbox.get(campaign_id, customer_id)
-        except sqlite3.OperationalError:
+        except busy:
             return None
         return None if item is None else item.sent_at or item.send_started_at
 
     app = create_app(
         secret=settings.signing_keys(),
         events=events,
-        suppression=SuppressionList(ws.state_db),
+        suppression=suppression,
         renders_dir=ws.renders,
         allowed_redirect_hosts=allowed,
         landing=landing,
@@ -140,31 +244,23 @@ def serve(
         brand=brand,
         postal_address=settings.postal_address,
         traffic=TrafficPolicy(
-            dedup_window=timedelta(minutes=dedup_minutes), too_soon=timedelta(seconds=too_soon)
+            dedup_window=timedelta(minutes=options.dedup_minutes),
+            too_soon=timedelta(seconds=options.too_soon),
         ),
-        per_token=RateLimit(per_minute=per_token, burst=per_token),
-        per_address=RateLimit(per_minute=per_address, burst=max(1, per_address // 2)),
+        per_token=RateLimit(per_minute=options.per_token, burst=options.per_token),
+        per_address=RateLimit(
+            per_minute=options.per_address, burst=max(1, options.per_address // 2)
+        ),
         delivered_at=delivered_at,
     )
-    log.info("tracking app for %s on http://%s:%d", settings.public_base_url, host, port)
-    try:
-        # No access log: paths carry tokens. The app logs route shapes and statuses itself.
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            access_log=False,
-            server_header=False,
-            limit_concurrency=limit_concurrency,
-            timeout_keep_alive=TIMEOUT_KEEP_ALIVE,
-            h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
-            backlog=BACKLOG,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
-        )
-    finally:
+
+    def close() -> None:
         landing.close()
         outbox.close()
         events.close()
+        suppression.close()
+
+    return app, close
 
 
 def report(

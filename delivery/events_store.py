@@ -1,17 +1,20 @@
-"""The tracking events of the feedback loop, in their own SQLite database.
+"""The tracking events of the feedback loop, in a database of their own.
 
 Every hit on the tracking app (open pixel, landing page, click, unsubscribe) and every
 sent email (exposure) becomes one row here, tagged with its campaign. The next training
 run reads them back as plain `retail.types.Event`s beside the retailer's own events.
 
-Own database: `tracking.sqlite` beside the workspace's `state.sqlite` (`Workspace.
-tracking_db`, `tracking_db_beside`), in WAL mode with a short busy timeout, so a
-dispatch pass holding a write transaction on the outbox never makes a click wait.
+Where: `tracking.sqlite` beside the workspace's `state.sqlite` (`Workspace.tracking_db`,
+`tracking_db_beside`), in WAL mode with a short busy timeout, so a dispatch pass holding
+a write transaction on the outbox never makes a click wait; or a PostgreSQL database
+(a `storage` URL), where the tables sit beside the other stores'. The schema is the
+storage layer's `tracking` branch (`storage/migrations/versions/tracking_0001.py`).
+
 Workspaces from before kept these rows in `state.sqlite`: the first `TrackingEvents`
-opened with `legacy_db` (every workspace caller does, through `TrackingEvents.beside`)
-moves them over once (copy and a marker in one transaction here, then the old table is
-dropped from `state.sqlite`; a drop that finds the state busy is retried at the next
-opening, and `erase` clears the old table too while it exists).
+opened on a SQLite file with `legacy_db` (every workspace caller does, through
+`TrackingEvents.beside`) moves them over once (copy and a marker in one transaction
+here, then the old table is dropped from `state.sqlite`; a drop that finds the state busy
+is retried at the next opening, and `erase` clears the old table too while it exists).
 
 What training reads is de-duplicated and free of machine traffic: the tracking app
 stores opens and clicks with `record_hit`, which folds a repeat within the window into
@@ -19,21 +22,34 @@ the stored event's `repeats` count, and flags scanner and prefetch hits with a r
 code in `machine` (see `delivery.traffic`). `events`, `tracked` and `counts` leave the
 machine rows out; `machine_hits` counts them for the report.
 
+Several processes may write at once (the tracking app's workers, a flow recording
+exposures) and the database decides every duplicate: exposures and unsubscribes have a
+unique key (`ON CONFLICT DO NOTHING`), and `record_hit`'s look-then-write runs with the
+hit's key locked in the database (SQLite: the write lock, `BEGIN IMMEDIATE`; PostgreSQL:
+a transaction-scoped advisory lock on a hash of the key), so two workers taking the same
+click at once store it once. Nothing here is held in one process's memory.
+
 Rows hold customer ids (like the outbox does), never addresses, IPs or user agents.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import sqlite3
-import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql
 
 from retail.types import Event, EventType
+from storage import Target, is_url, open_database
 
 log = logging.getLogger("reelcast.tracking")
 
@@ -41,33 +57,76 @@ TRACKING_DB_NAME = "tracking.sqlite"
 BUSY_TIMEOUT = 2.0  # seconds: writers here are one app and short flow batches
 _LEGACY_TIMEOUT = 0.5  # dropping the old table waits this long for state.sqlite, then later
 _MOVED = "moved-from-state"
+_COPIED = ("campaign_id", "customer_id", "type", "product_id", "variant", "at")
+#: The first key of `record_hit`'s advisory locks on PostgreSQL ("trkh"): a namespace of
+#: its own (two-int advisory locks never meet the one-bigint ones the storage layer takes).
+_HIT_LOCK = 0x74726B68
 
-_TABLE = """
-CREATE TABLE IF NOT EXISTS tracking_events (
-    id          INTEGER PRIMARY KEY,
-    campaign_id TEXT NOT NULL,
-    customer_id TEXT NOT NULL,
-    type        TEXT NOT NULL CHECK (type IN ('exposure', 'open', 'click', 'unsubscribe')),
-    product_id  TEXT,
-    variant     TEXT,
-    at          TEXT NOT NULL,
-    machine     TEXT,                       -- NULL: a person; else 'head', 'agent', 'soon'
-    repeats     INTEGER NOT NULL DEFAULT 0  -- hits folded into this one (same window)
-);
-CREATE TABLE IF NOT EXISTS tracking_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-_INDEXES = """
-CREATE INDEX IF NOT EXISTS tracking_events_campaign ON tracking_events (campaign_id, type);
-CREATE INDEX IF NOT EXISTS tracking_events_at ON tracking_events (at);
-CREATE INDEX IF NOT EXISTS tracking_events_hits
-    ON tracking_events (campaign_id, customer_id, type, at);
--- One exposure and one unsubscribe per campaign and customer, however often they are
--- recorded; opens and clicks are folded per window by `record_hit`.
-CREATE UNIQUE INDEX IF NOT EXISTS tracking_events_once ON tracking_events
-    (campaign_id, customer_id, type) WHERE type IN ('exposure', 'unsubscribe');
-"""
-_COLUMNS = {"machine": "TEXT", "repeats": "INTEGER NOT NULL DEFAULT 0"}
-_COPIED = "campaign_id, customer_id, type, product_id, variant, at"
+_metadata = sa.MetaData()
+tracking_events = sa.Table(
+    "tracking_events",
+    _metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("campaign_id", sa.Text, nullable=False),
+    sa.Column("customer_id", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("product_id", sa.Text),
+    sa.Column("variant", sa.Text),
+    sa.Column(
+        "at", sa.Text().with_variant(postgresql.TEXT(collation="C"), "postgresql"), nullable=False
+    ),
+    sa.Column("machine", sa.Text),  # NULL: a person; else 'head', 'agent', 'soon'
+    sa.Column("repeats", sa.Integer, nullable=False, server_default=sa.text("0")),
+)
+tracking_meta = sa.Table(
+    "tracking_meta",
+    _metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+_t = tracking_events.c
+
+# The tracking app's statements, built once (each hit runs two or three of them): the
+# values are bound at execution.
+_LOCK_TIMEOUT = sa.select(sa.func.set_config("lock_timeout", sa.bindparam("ms"), True))
+_HIT_LOCKED = sa.select(
+    sa.func.set_config("lock_timeout", sa.bindparam("ms"), True),
+    sa.func.pg_advisory_xact_lock(_HIT_LOCK, sa.bindparam("key", type_=sa.Integer)),
+)
+_DELIVERED = sa.select(_t.at).where(
+    _t.campaign_id == sa.bindparam("campaign"),
+    _t.customer_id == sa.bindparam("customer"),
+    _t.type == str(EventType.exposure),
+)
+_INSERT = sa.insert(tracking_events)
+_REPEAT = (
+    sa.update(tracking_events).where(_t.id == sa.bindparam("event")).values(repeats=_t.repeats + 1)
+)
+_REPEAT_EARLIER = (
+    sa.update(tracking_events)
+    .where(_t.id == sa.bindparam("event"))
+    .values(repeats=_t.repeats + 1, at=sa.bindparam("moment"))
+)
+
+
+@functools.cache
+def _near(product: bool, machine: bool) -> sa.Select[tuple[int, str]]:
+    """Events of a hit's key within a window either side of it, in time order (events of
+    one key are a window apart: a few rows at most). `product`, `machine`: whether the
+    hit names a product, whether it is machine traffic."""
+    return (
+        sa.select(_t.id, _t.at)
+        .where(
+            _t.campaign_id == sa.bindparam("campaign"),
+            _t.customer_id == sa.bindparam("customer"),
+            _t.type == sa.bindparam("kind"),
+            _t.product_id == sa.bindparam("product") if product else _t.product_id.is_(None),
+            _t.machine.is_not(None) if machine else _t.machine.is_(None),
+            _t.at > sa.bindparam("since"),
+            _t.at < sa.bindparam("until"),
+        )
+        .order_by(_t.at, _t.id)
+    )
 
 
 def tracking_db_beside(state_db: Path) -> Path:
@@ -91,6 +150,13 @@ def _parse(text: str) -> datetime:
     return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
 
 
+def _hit_key(*parts: str) -> int:
+    """A signed 32-bit hash of a hit's de-duplication key (for an advisory lock; two
+    keys that collide only wait for each other, they are still told apart by the query)."""
+    digest = hashlib.blake2b("\x00".join(parts).encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 @dataclass(frozen=True)
 class TrackedEvent:
     """One stored hit: the campaign it belongs to, the variant sent, and the Event."""
@@ -101,31 +167,34 @@ class TrackedEvent:
 
 
 class TrackingEvents:
-    """Append-mostly store of feedback events in a SQLite file of their own.
+    """Append-mostly store of feedback events: a SQLite file of their own, or PostgreSQL
+    when `target` is a database URL (`storage.open_database`).
 
-    Safe to share between threads (one connection behind a lock) and processes (WAL).
-    `legacy_db`: the workspace's state database, whose `tracking_events` rows (from
-    before this store had its own file) are moved here once. `timeout`: how long a
-    write waits for another writer before `sqlite3.OperationalError`.
+    Safe to share between threads (a connection pool) and processes (the database
+    decides every duplicate). `legacy_db`: the workspace's state database, whose
+    `tracking_events` rows (from before this store had its own file) are moved into a
+    SQLite `target` once; with a URL target they are not moved (see `erase`).
+    `timeout`: how long a write waits for another writer (SQLite's busy timeout,
+    PostgreSQL's lock timeout) before `sqlalchemy.exc.OperationalError`.
     """
 
     def __init__(
-        self, db_path: Path, *, legacy_db: Path | None = None, timeout: float = BUSY_TIMEOUT
+        self, target: Target, *, legacy_db: Path | None = None, timeout: float = BUSY_TIMEOUT
     ) -> None:
-        db_path = Path(db_path)
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        self.db_path = db_path
-        if legacy_db is not None and Path(legacy_db).resolve() == db_path.resolve():
-            legacy_db = None  # the old table is this table
-        self.legacy_db = None if legacy_db is None else Path(legacy_db)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            db_path, isolation_level=None, timeout=timeout, check_same_thread=False
+        self.target = target
+        #: The SQLite file, or None when the events are in a database named by a URL.
+        self.db_path: Path | None = None if is_url(target) else Path(target)
+        same_file = (
+            legacy_db is not None
+            and self.db_path is not None
+            and Path(legacy_db).resolve() == self.db_path.resolve()
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_TABLE)
-        self._add_columns()
-        self._db.executescript(_INDEXES)
+        # (the same file: the old table is this table)
+        self.legacy_db = None if legacy_db is None or same_file else Path(legacy_db)
+        self._timeout_ms = max(1, round(timeout * 1000))
+        self._db = open_database(
+            target, branch="tracking", sqlite_pragmas={"busy_timeout": str(self._timeout_ms)}
+        )
         if self.legacy_db is not None:
             self._move_legacy()
 
@@ -134,18 +203,19 @@ class TrackingEvents:
         """The workspace's store: `tracking.sqlite` beside `state_db`, moving old rows once."""
         return cls(tracking_db_beside(state_db), legacy_db=state_db, timeout=timeout)
 
-    def _add_columns(self) -> None:
-        # A table written by an older reelcast (or opened in an old state.sqlite) lacks the
-        # machine flag and the repeat count; add them. Two openers may race: re-check.
-        for name, decl in _COLUMNS.items():
-            have = {row[1] for row in self._db.execute("PRAGMA table_info(tracking_events)")}
-            if name not in have:
-                try:
-                    self._db.execute(f"ALTER TABLE tracking_events ADD COLUMN {name} {decl}")
-                except sqlite3.OperationalError:
-                    have = {r[1] for r in self._db.execute("PRAGMA table_info(tracking_events)")}
-                    if name not in have:
-                        raise
+    @contextmanager
+    def _write(self, hit_key: int | None = None) -> Iterator[Connection]:
+        """A write transaction that waits at most `timeout` for a lock, on either engine;
+        on PostgreSQL holding `hit_key`'s advisory lock when given (SQLite's write lock,
+        `BEGIN IMMEDIATE`, already keeps every other writer out)."""
+        with self._db.write() as conn:
+            if self._db.is_postgres:
+                timeout = {"ms": f"{self._timeout_ms}ms"}
+                if hit_key is None:
+                    conn.execute(_LOCK_TIMEOUT, timeout)
+                else:
+                    conn.execute(_HIT_LOCKED, {**timeout, "key": hit_key})
+            yield conn
 
     # ------------------------------------------------------------ the one-time move
 
@@ -166,41 +236,45 @@ class TrackingEvents:
 
     def _move_legacy(self) -> None:
         """Copy the old table's rows here once (with a marker), then drop the old table.
-        A state database too busy to look at is left for the next opening."""
+        A state database too busy to look at is left for the next opening. Only into a
+        SQLite file: a database URL may serve many workspaces, one marker cannot."""
         try:
             if not self._legacy_has_table():
                 return
         except sqlite3.OperationalError as exc:
             log.warning("old tracking events not looked for, the state is busy (%s)", exc)
             return
+        if self.db_path is None:
+            log.warning(
+                "old tracking events stay in %s: they are not moved into a database URL "
+                "(erasure still reaches them); drop its tracking_events table once they are "
+                "no longer needed",
+                self.legacy_db,
+            )
+            return
         assert self.legacy_db is not None
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                moved = self._db.execute(
-                    "SELECT 1 FROM tracking_meta WHERE key = ?", (_MOVED,)
-                ).fetchone()
-                if moved is None:
-                    legacy = sqlite3.connect(self.legacy_db, timeout=30.0)
-                    try:
-                        rows = legacy.execute(
-                            f"SELECT {_COPIED} FROM tracking_events ORDER BY id"
-                        ).fetchall()
-                    finally:
-                        legacy.close()
-                    self._db.executemany(
-                        f"INSERT INTO tracking_events ({_COPIED}) VALUES (?, ?, ?, ?, ?, ?)"
-                        " ON CONFLICT DO NOTHING",
-                        rows,
+        with self._write() as conn:
+            moved = conn.execute(
+                sa.select(tracking_meta.c.value).where(tracking_meta.c.key == _MOVED)
+            ).first()
+            if moved is None:
+                legacy = sqlite3.connect(self.legacy_db, timeout=30.0)
+                try:
+                    rows = legacy.execute(
+                        f"SELECT {', '.join(_COPIED)} FROM tracking_events ORDER BY id"
+                    ).fetchall()
+                finally:
+                    legacy.close()
+                if rows:
+                    conn.execute(
+                        self._db.insert(tracking_events).on_conflict_do_nothing(),
+                        [dict(zip(_COPIED, row, strict=True)) for row in rows],
                     )
-                    self._db.execute(
-                        "INSERT INTO tracking_meta (key, value) VALUES (?, ?)",
-                        (_MOVED, f"{len(rows)} rows at {_ts(datetime.now(UTC))}"),
+                conn.execute(
+                    sa.insert(tracking_meta).values(
+                        key=_MOVED, value=f"{len(rows)} rows at {_ts(datetime.now(UTC))}"
                     )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                )
         self._drop_legacy(wait=_LEGACY_TIMEOUT)
 
     def _drop_legacy(self, *, wait: float) -> bool:
@@ -219,19 +293,14 @@ class TrackingEvents:
     # ---------------------------------------------------------------------- access
 
     def close(self) -> None:
-        """Close the database connection."""
-        with self._lock:
-            self._db.close()
+        """Close the database connections."""
+        self._db.dispose()
 
     def __enter__(self) -> TrackingEvents:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
 
     def record(
         self,
@@ -248,20 +317,21 @@ class TrackingEvents:
         kind = EventType(kind)
         if kind not in TRACKED_TYPES:
             raise ValueError(f"the tracking store keeps {sorted(TRACKED_TYPES)}, not {kind}")
-        with self._lock:
-            cursor = self._db.execute(
-                "INSERT INTO tracking_events (campaign_id, customer_id, type, product_id,"
-                " variant, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (
-                    campaign_id,
-                    customer_id,
-                    str(kind),
-                    product_id,
-                    variant,
-                    _ts(at or datetime.now(UTC)),
-                ),
+        statement = (
+            self._db.insert(tracking_events)
+            .values(
+                campaign_id=campaign_id,
+                customer_id=customer_id,
+                type=str(kind),
+                product_id=product_id,
+                variant=variant,
+                at=_ts(at or datetime.now(UTC)),
             )
-            return cursor.rowcount == 1
+            .on_conflict_do_nothing()
+            .returning(_t.id)
+        )
+        with self._write() as conn:
+            return conn.execute(statement).first() is not None
 
     def record_hit(
         self,
@@ -280,53 +350,61 @@ class TrackingEvents:
         `window` after a stored one of the same class (person or machine) only raises that
         event's `repeats`: one open per token and one click per token and product per
         window, whoever hammers the link. `machine` is a `delivery.traffic` reason code.
+
+        The look and the write hold the hit's key locked in the database, so the same
+        hit taken by two processes at once is stored once. Hits taken at once may also
+        arrive out of order (each read its clock before waiting for the lock): a hit
+        less than `window` before the stored event is folded into it too, and the event
+        then starts at the earlier hit, as if they had come in order.
         """
         kind = EventType(kind)
         if kind not in (EventType.open, EventType.click):
             raise ValueError(f"record_hit takes opens and clicks, not {kind}")
         if window <= timedelta(0):
             raise ValueError("the de-duplication window must be positive")
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute(
-                    "SELECT id FROM tracking_events WHERE campaign_id = ? AND customer_id = ?"
-                    " AND type = ? AND product_id IS ? AND (machine IS NULL) = (? IS NULL)"
-                    " AND at > ? AND at <= ? ORDER BY at DESC, id DESC LIMIT 1",
-                    (
-                        campaign_id,
-                        customer_id,
-                        str(kind),
-                        product_id,
-                        machine,
-                        _ts(at - window),
-                        _ts(at),
-                    ),
-                ).fetchone()
-                if row is not None:
-                    self._db.execute(
-                        "UPDATE tracking_events SET repeats = repeats + 1 WHERE id = ?", (row[0],)
-                    )
-                else:
-                    self._db.execute(
-                        "INSERT INTO tracking_events (campaign_id, customer_id, type,"
-                        " product_id, at, machine) VALUES (?, ?, ?, ?, ?, ?)",
-                        (campaign_id, customer_id, str(kind), product_id, _ts(at), machine),
-                    )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            return row is None
+        moment = _ts(at)
+        near = _near(product_id is not None, machine is not None)
+        key = None
+        if self._db.is_postgres:
+            traffic = "person" if machine is None else "machine"
+            key = _hit_key(campaign_id, customer_id, str(kind), product_id or "", traffic)
+        with self._write(hit_key=key) as conn:
+            rows = conn.execute(
+                near,
+                {
+                    "campaign": campaign_id,
+                    "customer": customer_id,
+                    "kind": str(kind),
+                    "product": product_id,
+                    "since": _ts(at - window),
+                    "until": _ts(at + window),
+                },
+            ).all()
+            before = [row for row in rows if row.at <= moment]
+            if before:  # the latest event this hit repeats
+                conn.execute(_REPEAT, {"event": before[-1].id})
+            elif rows:  # an event stored by a hit taken after this one: it starts here now
+                conn.execute(_REPEAT_EARLIER, {"event": rows[0].id, "moment": moment})
+            else:
+                conn.execute(
+                    _INSERT,
+                    {
+                        "campaign_id": campaign_id,
+                        "customer_id": customer_id,
+                        "type": str(kind),
+                        "product_id": product_id,
+                        "at": moment,
+                        "machine": machine,
+                    },
+                )
+        return not rows
 
     def delivered_at(self, campaign_id: str, customer_id: str) -> datetime | None:
         """When this customer's email of this campaign was sent (its exposure), if known."""
-        rows = self._fetch(
-            "SELECT at FROM tracking_events WHERE campaign_id = ? AND customer_id = ?"
-            " AND type = 'exposure'",
-            (campaign_id, customer_id),
-        )
-        return _parse(rows[0][0]) if rows else None
+        params = {"campaign": campaign_id, "customer": customer_id}
+        with self._db.read() as conn:
+            at = conn.execute(_DELIVERED, params).scalar()
+        return None if at is None else _parse(at)
 
     def record_exposures(
         self,
@@ -340,23 +418,20 @@ class TrackingEvents:
         were new.
         """
         rows = [
-            (campaign_id, customer_id, _ts(sent_at), variant)
+            {
+                "campaign_id": campaign_id,
+                "customer_id": customer_id,
+                "type": str(EventType.exposure),
+                "at": _ts(sent_at),
+                "variant": variant,
+            }
             for customer_id, sent_at, variant in sends
         ]
-        with self._lock:
-            before = self._db.total_changes
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(
-                    "INSERT INTO tracking_events (campaign_id, customer_id, type, at, variant)"
-                    " VALUES (?, ?, 'exposure', ?, ?) ON CONFLICT DO NOTHING",
-                    [(c, cid, at, v) for c, cid, at, v in rows],
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            return self._db.total_changes - before
+        if not rows:
+            return 0
+        statement = self._db.insert(tracking_events).on_conflict_do_nothing().returning(_t.id)
+        with self._write() as conn:
+            return len(conn.execute(statement, rows).all())
 
     def tracked(
         self,
@@ -367,16 +442,20 @@ class TrackingEvents:
     ) -> Iterator[TrackedEvent]:
         """Stored events of people in time order, optionally of one campaign, since a
         time, of types. Machine traffic is left out (see `machine_hits`)."""
-        wanted = sorted(str(EventType(t)) for t in types) if types is not None else None
-        sql = (
-            "SELECT campaign_id, customer_id, type, product_id, variant, at"
-            " FROM tracking_events WHERE (?1 IS NULL OR campaign_id = ?1)"
-            " AND (?2 IS NULL OR at >= ?2) AND machine IS NULL ORDER BY at, id"
+        query = (
+            sa.select(_t.campaign_id, _t.customer_id, _t.type, _t.product_id, _t.variant, _t.at)
+            .where(_t.machine.is_(None))
+            .order_by(_t.at, _t.id)
         )
-        rows = self._fetch(sql, (campaign_id, None if since is None else _ts(since)))
+        if campaign_id is not None:
+            query = query.where(_t.campaign_id == campaign_id)
+        if since is not None:
+            query = query.where(_t.at >= _ts(since))
+        if types is not None:
+            query = query.where(_t.type.in_(sorted(str(EventType(t)) for t in types)))
+        with self._db.read() as conn:
+            rows = conn.execute(query).all()
         for campaign, customer, kind, product, variant, at in rows:
-            if wanted is not None and kind not in wanted:
-                continue
             event = Event(
                 customer_id=customer, product_id=product, type=EventType(kind), timestamp=_parse(at)
             )
@@ -393,31 +472,34 @@ class TrackingEvents:
     def counts(self, campaign_id: str | None = None) -> dict[str, int]:
         """Stored events of people per type (all four types present, zeros included)."""
         result = {str(t): 0 for t in sorted(TRACKED_TYPES)}
-        rows = self._fetch(
-            "SELECT type, COUNT(*) FROM tracking_events WHERE (?1 IS NULL OR campaign_id = ?1)"
-            " AND machine IS NULL GROUP BY type",
-            (campaign_id,),
-        )
-        result.update({kind: n for kind, n in rows})
+        query = sa.select(_t.type, sa.func.count()).where(_t.machine.is_(None)).group_by(_t.type)
+        if campaign_id is not None:
+            query = query.where(_t.campaign_id == campaign_id)
+        with self._db.read() as conn:
+            result.update({kind: int(n) for kind, n in conn.execute(query)})
         return result
 
     def machine_hits(self, campaign_id: str | None = None) -> dict[str, int]:
         """Machine hits per reason code ('head', 'agent', 'soon'), repeats included."""
-        rows = self._fetch(
-            "SELECT machine, SUM(1 + repeats) FROM tracking_events"
-            " WHERE (?1 IS NULL OR campaign_id = ?1) AND machine IS NOT NULL GROUP BY machine",
-            (campaign_id,),
+        query = (
+            sa.select(_t.machine, sa.func.sum(1 + _t.repeats))
+            .where(_t.machine.is_not(None))
+            .group_by(_t.machine)
         )
-        return {reason: int(n) for reason, n in rows}
+        if campaign_id is not None:
+            query = query.where(_t.campaign_id == campaign_id)
+        with self._db.read() as conn:
+            return {reason: int(n) for reason, n in conn.execute(query)}
 
     def erase(self, customer_id: str) -> int:
         """Right to erasure: delete every tracking event of this customer (here, and in
-        the state database's old table if it could not be dropped yet). Returns rows."""
+        the state database's old table while it exists: not dropped yet because the state
+        was busy, or never moved because the events are in a database URL). Returns rows."""
         if self.legacy_db is not None:
             self._move_legacy()  # first, so no old row of theirs is copied in afterwards
-        with self._lock:
-            erased = self._db.execute(
-                "DELETE FROM tracking_events WHERE customer_id = ?", (customer_id,)
+        with self._write() as conn:
+            erased = conn.execute(
+                sa.delete(tracking_events).where(_t.customer_id == customer_id)
             ).rowcount
         if self.legacy_db is not None and self._legacy_has_table(wait=30.0):
             # Still there (the state database was busy): erase in place.

@@ -39,8 +39,17 @@ Noise kept out of training and the report (`delivery.traffic`):
 The one-click unsubscribe POST with a valid token is never refused by a limit (mailbox
 providers make it from shared servers) and never redirects; once the customer is
 suppressed a repeat writes nothing when its token is over the limit. A hit the store
-cannot take (the database busy past its short timeout) is logged and dropped: the
-visitor still gets the redirect, the page or the pixel.
+cannot take (the database busy past its short timeout, or unreachable) is logged and
+dropped: the visitor still gets the redirect, the page or the pixel.
+
+Several processes (`reelcast track serve --workers N`, or copies behind a load balancer)
+may serve one campaign against one database (a SQLite file on one machine, PostgreSQL
+for several): what must hold for the data is decided by the database, not by a process's
+memory — one open and one click per window (`TrackingEvents.record_hit` locks the hit's
+key in the database), one unsubscribe event and one suppression per customer (unique
+keys). The rate limits are the exception: their buckets are in each process's memory,
+so with N processes a token or an address may make up to N times the configured rate
+(a front proxy's limit is the place for an exact one).
 
 Logs carry the route shape and status only — no tokens, ids, query strings or client
 addresses.
@@ -52,7 +61,6 @@ import asyncio
 import email.policy
 import logging
 import re
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -60,6 +68,8 @@ from email.parser import BytesParser
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -107,6 +117,19 @@ _HTML_HEADERS = {
 }
 # Token, key and query are capabilities or personal: logs show only the route's shape.
 _LOG_PATH = re.compile(r"^/(v|c|o|u|r)/[^/]+")
+
+
+#: What a store raises when it cannot take a write now, on either engine: SQLite busy or
+#: locked past the timeout, a PostgreSQL lock timeout or a server that cannot be reached
+#: (OperationalError), or every pooled connection in use for too long (PoolTimeout).
+STORE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, PoolTimeout)
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own first line (SQLAlchemy's message also shows the statement and its
+    parameters: customer ids, which the logs never carry)."""
+    detail = str(getattr(exc, "orig", None) or exc).strip()
+    return detail.splitlines()[0] if detail else type(exc).__name__
 
 
 def _not_found() -> Response:
@@ -344,8 +367,8 @@ def create_app(
                 machine=reason,
                 window=policy.dedup_window,
             )
-        except sqlite3.OperationalError as exc:  # busy or locked: the visitor goes on
-            log.warning("a %s was not recorded: %s", kind, exc)
+        except STORE_UNAVAILABLE as exc:  # busy, locked or unreachable: the visitor goes on
+            log.warning("a %s was not recorded: %s", kind, _reason(exc))
 
     def landing_view(request: Request) -> Response:
         token = request.path_params["token"]
@@ -445,8 +468,8 @@ def create_app(
             suppression.add([customer_id], reason="unsubscribe", source=f"one-click:{campaign_id}")
             try:
                 events.record(campaign_id, customer_id, EventType.unsubscribe, at=clock())
-            except sqlite3.OperationalError as exc:
-                log.warning("an unsubscribe event was not recorded: %s", exc)
+            except STORE_UNAVAILABLE as exc:
+                log.warning("an unsubscribe event was not recorded: %s", _reason(exc))
 
         await run_in_threadpool(apply)
         html = unsubscribe_page(token=token, brand=brand, postal_address=postal_address, done=True)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 import uvicorn
 from delivery_support import CAMPAIGN, NOW, SECRET
@@ -28,6 +30,7 @@ from delivery.links import Links, make_token
 from delivery.tracking import PIXEL_GIF, create_app, hosts_of, safe_redirect
 from delivery.tracking_pages import Landing, LandingProduct
 from retail.types import Event, EventType
+from storage import Target
 
 CUSTOMER = "cust-00042"
 RENDER_KEY = "ab" + "0123456789abcdef" * 3 + "0123456789abcd"
@@ -551,11 +554,13 @@ def test_ten_clicks_of_one_token_on_one_product_are_one_event(
     ws.clock = NOW + timedelta(hours=1, minutes=1)  # a new window: a new event
     client.get(f"/c/{token}", params={"u": PRODUCT_URL})
     assert ws.kinds() == [("click", "sku-1"), ("open", None), ("click", None), ("click", "sku-1")]
-    (repeats,) = ws.events._fetch(  # the repeats are counted, not stored as events
-        "SELECT repeats FROM tracking_events WHERE type = 'click' AND product_id = 'sku-1'"
-        " ORDER BY at LIMIT 1"
-    )
-    assert repeats == (9,)
+    with sqlite3.connect(ws.state_db) as db:  # the repeats are counted, not stored as events
+        repeats = db.execute(
+            "SELECT repeats FROM tracking_events WHERE type = 'click' AND product_id = 'sku-1'"
+            " ORDER BY at LIMIT 1"
+        ).fetchall()
+    db.close()
+    assert repeats == [(9,)]
 
 
 def test_a_token_hammering_the_app_gets_429_while_another_token_is_served(
@@ -612,20 +617,60 @@ def test_an_oversized_body_is_refused_before_it_is_read(client: TestClient, toke
     assert response.status_code == 413
 
 
-def test_a_busy_event_store_does_not_fail_the_click(
-    client: TestClient, token: str, ws: Workspace
-) -> None:
-    import sqlite3
+@contextmanager
+def _write_locked(target: Target) -> Iterator[None]:
+    """Another writer holding the tracking table: SQLite's write lock, or on PostgreSQL a
+    table lock that lets readers through but makes every insert and update wait."""
+    if isinstance(target, Path):
+        blocker = sqlite3.connect(target, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        return
+    url = str(target).replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as pg:
+        pg.execute("LOCK TABLE tracking_events IN EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            pg.rollback()
 
-    blocker = sqlite3.connect(ws.events.db_path, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
-        with ws.events._lock:
-            ws.events._db.execute("PRAGMA busy_timeout = 50")
-        started = time.monotonic()
-        response = client.get(f"/c/{token}", params={"u": PRODUCT_URL})
-        assert response.status_code == 302
-        assert time.monotonic() - started < 1
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
+
+def test_a_busy_event_store_does_not_fail_the_click(
+    database: Callable[[str], Target],
+    tmp_path: Path,
+    token: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    target = database("tracking")
+    with TrackingEvents(target, timeout=0.05) as events:
+        app = create_app(
+            secret=SECRET,
+            events=events,
+            suppression=SuppressionList(database("state")),
+            renders_dir=tmp_path / "renders",
+            allowed_redirect_hosts=hosts_of([PRODUCT_URL]),
+            clock=lambda: NOW,
+        )
+        with TestClient(app, follow_redirects=False) as client:
+            assert events.counts()["click"] == 0  # connected before the lock is taken
+            with _write_locked(target), caplog.at_level(logging.WARNING, "reelcast.tracking"):
+                started = time.monotonic()
+                response = client.get(f"/c/{token}", params={"u": PRODUCT_URL})
+                assert response.status_code == 302
+                took = time.monotonic() - started  # the store's 50 ms, not the default 2 s
+                assert took < 1.5, f"the click waited {took:.2f} s for the other writer"
+                pixel = client.get(f"/o/{token}.gif")
+                assert pixel.status_code == 200 and pixel.content == PIXEL_GIF
+                posted = client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})
+                assert posted.status_code == 200  # suppressed; only the event was dropped
+            assert events.counts() == {"click": 0, "exposure": 0, "open": 0, "unsubscribe": 0}
+            dropped = [r.getMessage() for r in caplog.records if "not recorded" in r.message]
+            assert len(dropped) == 3
+            assert not any(CUSTOMER in m or CAMPAIGN in m for m in dropped)  # no ids in logs
+            # Once the other writer is done, hits are stored again.
+            assert client.get(f"/c/{token}", params={"u": PRODUCT_URL}).status_code == 302
+            assert events.counts()["click"] == 1
