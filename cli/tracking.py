@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from email.utils import parseaddr
@@ -16,6 +15,7 @@ import typer
 from rich.console import Console
 
 from cli.common import EncodingOpt, WorkspaceOpt, context, fail
+from storage import exists
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -204,6 +204,7 @@ def _tracking_app(
     from retail.errors import RetailDataError
     from retail.loaders import load_rows
     from retail.types import Product
+    from runtime.renderers import open_render_store
 
     products: list[Product] = []
     if options.catalog is not None:
@@ -217,12 +218,10 @@ def _tracking_app(
     secret = settings.secret()
     brand = parseaddr(settings.sender)[0] or parseaddr(settings.sender)[1]
     landing = AuditLanding(ws.audit_db, secret, {p.id: p for p in products})
-    events = TrackingEvents(ws.tracking_db, legacy_db=ws.state_db)
+    events = TrackingEvents.beside(ws.state_db)
     outbox = Outbox(ws.state_db)
     suppression = SuppressionList(ws.state_db)
-    # The outbox raises its driver's busy error: sqlite3's, or SQLAlchemy's on the
-    # storage layer (either engine).
-    busy = (sqlite3.OperationalError, OperationalError)
+    busy = OperationalError  # a busy or unreachable outbox, on either engine
 
     def delivered_at(campaign_id: str, customer_id: str) -> datetime | None:
         # Before the flow records the exposure: when the send started (or finished).
@@ -237,7 +236,7 @@ def _tracking_app(
         secret=settings.signing_keys(),
         events=events,
         suppression=suppression,
-        renders_dir=ws.renders,
+        locate_render=open_render_store(settings, ws).locate,
         allowed_redirect_hosts=allowed,
         landing=landing,
         product_ids_by_url={p.url: p.id for p in products},
@@ -306,7 +305,7 @@ def report(
     from runtime.reports import campaign_report
 
     settings, ws = context(workspace)
-    if not ws.state_db.exists():
+    if not exists(ws.state_db):
         raise fail(f"no campaign state in {ws.root} (run a campaign first)")
     try:
         result = campaign_report(

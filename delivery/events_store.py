@@ -49,7 +49,8 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql
 
 from retail.types import Event, EventType
-from storage import Target, is_url, open_database
+from storage import Target, is_url
+from storage.database import open_database
 
 log = logging.getLogger("reelcast.tracking")
 
@@ -129,9 +130,10 @@ def _near(product: bool, machine: bool) -> sa.Select[tuple[int, str]]:
     )
 
 
-def tracking_db_beside(state_db: Path) -> Path:
-    """The tracking database of the workspace whose state database is `state_db`."""
-    return Path(state_db).with_name(TRACKING_DB_NAME)
+def tracking_db_beside(state_db: Target) -> Target:
+    """The tracking database of the workspace whose state database is `state_db`: the
+    SQLite file beside it, or the same database when the state is on a server."""
+    return state_db if is_url(state_db) else Path(state_db).with_name(TRACKING_DB_NAME)
 
 
 TRACKED_TYPES = frozenset(
@@ -199,9 +201,12 @@ class TrackingEvents:
             self._move_legacy()
 
     @classmethod
-    def beside(cls, state_db: Path, *, timeout: float = BUSY_TIMEOUT) -> TrackingEvents:
-        """The workspace's store: `tracking.sqlite` beside `state_db`, moving old rows once."""
-        return cls(tracking_db_beside(state_db), legacy_db=state_db, timeout=timeout)
+    def beside(cls, state_db: Target, *, timeout: float = BUSY_TIMEOUT) -> TrackingEvents:
+        """The workspace's store: `tracking.sqlite` beside `state_db`, moving old rows once
+        (on a database server: the same database, nothing to move)."""
+        if is_url(state_db):
+            return cls(state_db, timeout=timeout)
+        return cls(tracking_db_beside(state_db), legacy_db=Path(state_db), timeout=timeout)
 
     @contextmanager
     def _write(self, hit_key: int | None = None) -> Iterator[Connection]:
@@ -513,7 +518,7 @@ class TrackingEvents:
         return erased
 
 
-def feedback_events(state_db: Path, customers: Iterable[str]) -> list[Event]:
+def feedback_events(state_db: Target, customers: Iterable[str]) -> list[Event]:
     """The tracked opens, clicks, unsubscribes and exposures of these customers, in time
     order: what earlier campaigns taught, to add to the retailer's own events.
 

@@ -74,7 +74,13 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -93,6 +99,7 @@ from delivery.traffic import (
     machine_reason,
     retry_after,
 )
+from retail.errors import ReelcastError
 from retail.types import EventType
 
 log = logging.getLogger("reelcast.tracking")
@@ -298,7 +305,7 @@ def create_app(
     secret: Secret,
     events: TrackingEvents,
     suppression: SuppressionList,
-    renders_dir: Path,
+    renders_dir: Path | None = None,
     allowed_redirect_hosts: Iterable[str],
     landing: LandingSource | None = None,
     product_ids_by_url: Mapping[str, str] | None = None,
@@ -310,6 +317,7 @@ def create_app(
     per_token: RateLimit = PER_TOKEN,
     per_address: RateLimit = PER_ADDRESS,
     delivered_at: Callable[[str, str], datetime | None] | None = None,
+    locate_render: Callable[[str, str], Path | str | None] | None = None,
 ) -> Starlette:
     """The tracking app over explicit stores; `cli.tracking` wires it from settings.
 
@@ -322,10 +330,17 @@ def create_app(
     `per_token` and `per_address` the rate limits. `delivered_at(campaign, customer)`
     says when that email went out when the store has no exposure for it yet (the CLI
     reads the outbox: an exposure is recorded only after the dispatch pass).
+
+    Videos and posters come from `renders_dir`, or from `locate_render(key, file name)`
+    (the render store's `locate`): a local Path is served as a file, a URL (a presigned
+    object on shared storage) is redirected to, None is a 404, a store that cannot be
+    reached a 503.
     """
+    if renders_dir is None and locate_render is None:
+        raise ValueError("create_app needs renders_dir or locate_render")
     allowed = frozenset(normalize_host(h) for h in allowed_redirect_hosts)
     by_url = dict(product_ids_by_url or {})
-    renders_root = Path(renders_dir).resolve()
+    renders_root = Path(renders_dir).resolve() if renders_dir is not None else None
     policy = traffic or TrafficPolicy()
     token_limiter = RateLimiter(per_token)
     address_limiter = RateLimiter(per_address)
@@ -412,9 +427,30 @@ def create_app(
         key, name = request.path_params["key"], request.path_params["name"]
         if not _RENDER_KEY.fullmatch(key) or name not in _RENDER_FILES:
             return _not_found()
-        path = (renders_root / key[:2] / key / name).resolve()
-        if not path.is_relative_to(renders_root) or not path.is_file():
-            return _not_found()
+        if locate_render is not None:
+            try:
+                found = locate_render(key, name)
+            except ReelcastError as exc:
+                log.warning("render store unavailable: %s", str(exc).splitlines()[0])
+                return PlainTextResponse(
+                    "video storage unavailable, try again shortly",
+                    status_code=503,
+                    headers={"Retry-After": "30", **_NO_STORE},
+                )
+            if found is None:
+                return _not_found()
+            if isinstance(found, str):  # a presigned URL: it expires, so never cached
+                return RedirectResponse(
+                    found,
+                    status_code=307,
+                    headers={"Cache-Control": "private, no-store", "X-Robots-Tag": "noindex"},
+                )
+            path = found
+        else:
+            assert renders_root is not None
+            path = (renders_root / key[:2] / key / name).resolve()
+            if not path.is_relative_to(renders_root) or not path.is_file():
+                return _not_found()
         # Content-addressed, so never changes; private because a video may show a name.
         headers = {
             "Cache-Control": "private, max-age=31536000, immutable",

@@ -60,7 +60,7 @@ def _renderer(settings: Settings, ws: Workspace, campaign: str) -> KeyedRenderer
         price_per_second=Decimal(str(settings.vendor_price_per_second)),
         allow_first_name=settings.vendor_first_names,
     )
-    vendor = VendorRenderer(config, ws.root, campaign=campaign)
+    vendor = VendorRenderer(config, ws.root, campaign=campaign, ledger=ws.vendor_db)
     return FallbackRenderer(vendor, local) if settings.vendor_fallback == "local" else vendor
 
 

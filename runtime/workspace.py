@@ -71,6 +71,11 @@ class Workspace:
         return self._store("audit.sqlite")
 
     @property
+    def vendor_db(self) -> Target:
+        """The video vendor's ledger (renders paid for, fallbacks; its key locks)."""
+        return self._store("vendor.sqlite")
+
+    @property
     def metrics_db(self) -> Target:
         """Latency observations and counters (`reelcast metrics`)."""
         return self._store("metrics.sqlite")

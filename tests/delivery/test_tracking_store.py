@@ -41,7 +41,8 @@ from delivery.outbox import Outbox
 from delivery.traffic import RateLimit, RateLimiter, TrafficPolicy, machine_reason
 from retail.types import EventType
 from runtime.workspace import Workspace
-from storage import Target, open_database
+from storage import Target
+from storage.database import open_database
 from tests.postgres import PostgresServer
 
 CUSTOMER = "cust-00042"
