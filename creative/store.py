@@ -142,10 +142,19 @@ class RenderStore:
 
     def has(self, key: str) -> bool:
         """Whether the render `key` is published completely (its manifest is there)."""
-        marker = self.path(key, MANIFEST_FILE)
-        with self._errors(f"looking up render {key}"):
-            self.fs.invalidate_cache(marker)  # no stale listing may answer for another worker
-            return bool(self.fs.isfile(marker))
+        return self._is_file(self.path(key, MANIFEST_FILE), f"looking up render {key}")
+
+    def _is_file(self, path: str, doing: str) -> bool:
+        # Not fs.isfile: s3fs answers False when the store cannot be reached at all, and
+        # an unreachable store must not look like an empty one (the tracking app would
+        # say 404 to a recipient, a worker would render again).
+        with self._errors(doing):
+            self.fs.invalidate_cache(path)  # no stale listing may answer for another worker
+            try:
+                info = self.fs.info(path)
+            except FileNotFoundError:
+                return False
+            return info.get("type") == "file"
 
     def exists(self, key: str, name: str) -> bool:
         """Whether the render `key` is published and has the file `name` (one request for
@@ -155,8 +164,7 @@ class RenderStore:
             return False
         if name not in OPTIONAL_FILES:
             return True
-        with self._errors(f"looking up {name} of render {key}"):
-            return bool(self.fs.isfile(path))
+        return self._is_file(path, f"looking up {name} of render {key}")
 
     def open(self, key: str, name: str = VIDEO_FILE) -> IO[bytes]:
         """A file object for reading one file of a published render (seekable: a server may

@@ -391,3 +391,47 @@ def test_settings_choose_the_store_and_wrap_the_renderer(
     made = FakeRenderer().render(board, ws.renders)
     assert store.publish(made.key, made.video.parent)
     assert RenderStore(s3.url("from-settings"), **s3.options()).has(made.key)
+
+
+def test_the_tracking_app_redirects_videos_to_the_store_and_says_when_it_is_down(
+    s3: S3Server, published: tuple[Storyboard, Render, CountingRenderer], tmp_path: Path
+) -> None:
+    from starlette.testclient import TestClient
+
+    from compliance.suppression import SuppressionList
+    from delivery.events_store import TrackingEvents
+    from delivery.tracking import create_app
+
+    _, made, _ = published
+    store = RenderStore(s3.url("shared"), **s3.options())
+    down = RenderStore(
+        "s3://nowhere/renders",
+        endpoint_url="http://127.0.0.1:9",
+        key_id="k",
+        secret="s",
+        region="us-east-1",
+        storage_options={"config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}}},
+    )
+    with TrackingEvents(tmp_path / "t.sqlite") as events:
+        suppression = SuppressionList(tmp_path / "s.sqlite")
+
+        def app(locate: Callable[[str, str], Path | str | None]) -> TestClient:
+            made_app = create_app(
+                secret=b"0123456789abcdef0123456789abcdef",
+                events=events,
+                suppression=suppression,
+                allowed_redirect_hosts=["shop.example"],
+                locate_render=locate,
+            )
+            return TestClient(made_app, follow_redirects=False)
+
+        with app(store.locate) as client:
+            moved = client.get(f"/r/{made.key}/video.mp4")
+            assert moved.status_code == 307
+            assert moved.headers["cache-control"] == "private, no-store"
+            assert httpx.get(moved.headers["location"]).content == made.video.read_bytes()
+            assert client.get(f"/r/{'e' * 64}/video.mp4").status_code == 404
+        with app(down.locate) as client:
+            unavailable = client.get(f"/r/{made.key}/video.mp4")
+            assert unavailable.status_code == 503 and unavailable.headers["retry-after"] == "30"
+        suppression.close()
