@@ -154,7 +154,7 @@ class RenderStore:
                 info = self.fs.info(path)
             except FileNotFoundError:
                 return False
-            return info.get("type") == "file"
+            return bool(info.get("type") == "file")
 
     def exists(self, key: str, name: str) -> bool:
         """Whether the render `key` is published and has the file `name` (one request for
