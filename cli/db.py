@@ -66,6 +66,7 @@ def db_migrate(
     table are counted on both sides and must match. Renders, models and mail are files:
     move them with the render store (REELCAST_RENDER_STORE) or by copying the folders.
     """
+    from compliance.audit import AuditLog
     from runtime.workspace import STORES, Workspace
     from storage import describe
     from storage.copy import copy_database
@@ -91,6 +92,12 @@ def db_migrate(
             raise fail(f"{store.name}: {exc}") from None
         for entry in copied:
             table.add_row(store.name, entry.table, str(entry.source_rows), str(entry.copied_rows))
+        checkpoints = Path(path).with_name("audit.checkpoints")
+        if "audit" in store.branches and checkpoints.is_file():
+            # A SQLite log keeps its checkpoints in a file; on a server they are a table.
+            with AuditLog(ws.database_url) as log:
+                added = log.import_checkpoints(checkpoints)
+            table.add_row(store.name, "audit_checkpoints (from audit.checkpoints)", "", str(added))
     console.print(table)
     console.print(
         f"copied into {describe(ws.database_url)}; every count matched. Check the audit "

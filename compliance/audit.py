@@ -537,6 +537,31 @@ class AuditLog:
             return str(self.checkpoints)
         return f"table audit_checkpoints in {self._db.name}"
 
+    def import_checkpoints(self, path: Path) -> int:
+        """Add the checkpoints of a checkpoint file (a SQLite workspace's
+        `audit.checkpoints`) to this log's table, in order: the move of a log into a
+        database (`reelcast db migrate`). Lines a failed write cut short are skipped, as
+        `verify` skips them. Returns how many were added."""
+        if self.checkpoints is not None:
+            raise ValueError("this audit log keeps its checkpoints in a file already")
+        rows = []
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+                row = {
+                    "records": int(entry["count"]),
+                    "head": str(entry["hash"]),
+                    "at": str(entry["at"]),
+                    "mac": None if entry.get("mac") is None else str(entry["mac"]),
+                }
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
+            rows.append(row)
+        if rows:
+            with self._db.write() as conn:
+                conn.execute(audit_checkpoints.insert(), rows)
+        return len(rows)
+
     def _newest_checkpoint(self, conn: sa.Connection) -> _Checkpoint | str:
         """The newest checkpoint, or what is wrong instead of one."""
         if self.checkpoints is not None:
