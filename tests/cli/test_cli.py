@@ -255,9 +255,10 @@ def test_every_package_error_base_is_a_reelcast_error() -> None:
     from recs.errors import RecsError
     from retail.errors import ReelcastError, RetailDataError
     from runtime.transports import TransportSettingsError
+    from storage.database import DatabaseError
 
     bases = [RetailDataError, RecsError, CreativeError, ComplianceError, DeliveryError]
-    bases += [PolicyError, TransportSettingsError, PiiInputError, StackError]
+    bases += [PolicyError, TransportSettingsError, PiiInputError, StackError, DatabaseError]
     assert [b for b in bases if not issubclass(b, ReelcastError)] == []
     assert issubclass(PolicyError, ComplianceError)
     assert issubclass(TransportSettingsError, ValueError)  # still caught as a ValueError
