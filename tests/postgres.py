@@ -42,7 +42,9 @@ def _free_port() -> int:
 class PostgresServer:
     """`initdb` + `pg_ctl start` in a temporary folder, on a free port of 127.0.0.1."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        """`durable`: fsync as a production server does (benchmarks); tests skip it."""
+        self.durable = durable
         bin_dir = find_bin_dir()
         if bin_dir is None:
             raise RuntimeError(
@@ -68,10 +70,10 @@ class PostgresServer:
 
     def start(self) -> PostgresServer:
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", self.user, "-E", "UTF8")
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-            " -c max_connections=300 -c full_page_writes=off"
-        )
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        options += " -c max_connections=300"
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"),
                   "-w", "start")  # fmt: skip
         return self
