@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -169,7 +170,7 @@ def _sqlite_engine(url: str, pragmas: dict[str, str]) -> Engine:
         dbapi_connection.isolation_level = None
         for name in order:
             dbapi_connection.execute(f"PRAGMA {name}={settings[name]}")
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        _wal(dbapi_connection)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -177,6 +178,23 @@ def _sqlite_engine(url: str, pragmas: dict[str, str]) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _wal(dbapi_connection: Any) -> None:
+    """Put the file in WAL mode (once per file: the mode persists). Switching needs the
+    file to itself and SQLite may answer "locked" at once, without waiting, while other
+    connections open it at the same moment: so wait here, up to the busy timeout."""
+    import sqlite3
+
+    (mode,) = dbapi_connection.execute("PRAGMA journal_mode").fetchone()
+    deadline = time.monotonic() + 30.0
+    while str(mode).lower() != "wal":
+        try:
+            (mode,) = dbapi_connection.execute("PRAGMA journal_mode=WAL").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 @functools.cache
