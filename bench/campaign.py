@@ -239,10 +239,11 @@ def direct_run(files: Any, ws_root: Path, customers: int, workers: int, campaign
     from creative.template import load_template
     from delivery.events_store import feedback_events
     from delivery.outbox import Outbox
-    from recs.registry import Gate, Registry
+    from recs.registry import Gate
     from recs.training import approved_or_trained, as_of, serve_current
     from recs.training import load as load_model
     from retail.loaders import load_retail
+    from runtime.models import open_registry
     from runtime.renderers import first_names_allowed, make_renderer
     from runtime.sending import send_due
     from runtime.settings import Settings
@@ -278,7 +279,7 @@ def direct_run(files: Any, ws_root: Path, customers: int, workers: int, campaign
     )
     chosen = selected(audience, params.limit)
     t = lap("audience", t)
-    registry = Registry(ws.models)
+    registry = open_registry(settings, ws)
     gate = Gate(settings.recs_gate_metric, settings.recs_gate_max_drop)
     choice = approved_or_trained(
         registry, data.products, data.events, [c.id for c in data.customers], gate

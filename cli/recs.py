@@ -53,8 +53,9 @@ def train_command(
     newest approved model.
     """
     from recs.errors import RecsError
-    from recs.registry import Gate, Registry
+    from recs.registry import Gate
     from recs.training import register, train
+    from runtime.models import open_registry
 
     settings, ws = context(workspace)
     data = _load(catalog, customers, events, encoding)
@@ -64,9 +65,11 @@ def train_command(
             trained = train(data.products, data.events, [c.id for c in data.customers], now=now)
     except RecsError as exc:
         raise fail(str(exc)) from None
-    record = register(
-        Registry(ws.models), trained, Gate(settings.recs_gate_metric, settings.recs_gate_max_drop)
-    )
+    gate = Gate(settings.recs_gate_metric, settings.recs_gate_max_drop)
+    try:
+        record = register(open_registry(settings, ws), trained, gate)
+    except RecsError as exc:
+        raise fail(str(exc)) from None
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted(record.metrics.items()))
     console.print(f"model {record.version}: {metrics}")
     state = "[green]approved[/]" if record.approved else "[yellow]not approved[/]"
@@ -122,15 +125,20 @@ def evaluate_command(
 @recs_app.command("list")
 def list_command(workspace: WorkspaceOpt = None) -> None:
     """The registered models, newest last; the one campaigns use is marked."""
-    from recs.registry import Registry
+    from recs.errors import RecsError
+    from runtime.models import open_registry
 
-    _, ws = context(workspace)
-    registry = Registry(ws.models)
-    current = registry.approved()
+    settings, ws = context(workspace)
+    try:
+        registry = open_registry(settings, ws)
+        current = registry.approved()
+        records = registry.all()
+    except RecsError as exc:
+        raise fail(str(exc)) from None
     table = Table()
     for column in ("version", "created", "data", "ndcg@10", "approved", "note"):
         table.add_column(column)
-    for r in registry.all():
+    for r in records:
         mark = " ← used" if current and r.version == current.version else ""
         table.add_row(
             r.version + mark,
@@ -151,11 +159,11 @@ def approve_command(
 ) -> None:
     """Approve a model by hand: campaigns use it from now on."""
     from recs.errors import RecsError
-    from recs.registry import Registry
+    from runtime.models import open_registry
 
-    _, ws = context(workspace)
+    settings, ws = context(workspace)
     try:
-        record = Registry(ws.models).approve(version, by="operator", note=note)
+        record = open_registry(settings, ws).approve(version, by="operator", note=note)
     except RecsError as exc:
         raise fail(str(exc)) from None
     console.print(f"approved {record.version}; campaigns use it from now on")

@@ -63,12 +63,13 @@ from delivery.events_store import feedback_events
 from delivery.outbox import Outbox
 from flows.approval import Approval, approval_description
 from flows.operations import honour_unsubscribe_mail
-from recs.registry import Gate, ModelRecord, Registry
+from recs.registry import Gate, ModelRecord
 from recs.training import approved_or_trained, as_of, serve_current
 from recs.training import load as load_model
 from retail.loaders import RetailData, load_retail
 from retail.types import Customer, Event, Pick, Product
 from runtime.metrics import Metrics
+from runtime.models import open_registry
 from runtime.progress import reporter
 from runtime.renderers import first_names_allowed, make_renderer, open_render_store
 from runtime.runners import task_runner
@@ -152,7 +153,7 @@ def choose_model(
     data: RetailData, settings: Settings, ws: Workspace
 ) -> tuple[ModelRecord | None, str]:
     """(the approved model, "") or (None, what to do); the first time, one is trained."""
-    registry = Registry(ws.models)
+    registry = open_registry(settings, ws)
     if registry.approved() is None:
         reporter().start("train", 1)
     gate = Gate(settings.recs_gate_metric, settings.recs_gate_max_drop)
@@ -180,12 +181,14 @@ def pick_products(
     record: ModelRecord,
     customers: Sequence[Customer],
     params: CampaignParams,
+    settings: Settings,
     ws: Workspace,
 ) -> dict[str, Pick]:
-    """Picks for a chunk of selected customers in one batch, from the approved model."""
+    """Picks for a chunk of selected customers in one batch, from the approved model
+    (fetched into this machine's cache when it was trained on another)."""
     started = time.perf_counter()
     picks = serve_current(
-        load_model(Registry(ws.models), record),
+        load_model(open_registry(settings, ws), record),
         data.products,
         data.events,
         [c.id for c in customers],
@@ -427,7 +430,7 @@ def make_creatives(
     checked: list[Checked] = []
     try:
         for chunk in chunks(chosen, settings.campaign_chunk):
-            picks = pick_products(whole(data), record, whole(chunk), params, ws)
+            picks = pick_products(whole(data), record, whole(chunk), params, settings, ws)
             summary.count_picks(picks)
             jobs = plan_jobs(
                 chunk,

@@ -121,9 +121,10 @@ def retrain_flow(
     from pathlib import Path
 
     from delivery.events_store import feedback_events
-    from recs.registry import Gate, Registry
+    from recs.registry import Gate
     from recs.training import as_of, register, train
     from retail.loaders import load_retail
+    from runtime.models import open_registry
 
     settings, ws = _workspace(workspace)
     data = load_retail(Path(catalog), Path(customers), Path(events), "skip")
@@ -131,9 +132,8 @@ def retrain_flow(
     trained = train(
         data.products, data.events, [c.id for c in data.customers], now=as_of(data.events)
     )
-    record = register(
-        Registry(ws.models), trained, Gate(settings.recs_gate_metric, settings.recs_gate_max_drop)
-    )
+    gate = Gate(settings.recs_gate_metric, settings.recs_gate_max_drop)
+    record = register(open_registry(settings, ws), trained, gate)
     lines = [
         f"# Model `{record.version}`",
         "",

@@ -5,6 +5,11 @@ itself, and `model.json` with the version, the hash of the data snapshot it was 
 on, its training parameters, its offline metrics and its approval. A model is used by
 campaigns only once approved: automatically when its metrics pass the gate against the
 approved model before it, or by an operator (`reelcast recs approve VERSION`).
+
+With a shared `ModelStore` (recs/store.py) the store is the truth and `<root>` is this
+machine's cache: a model is made in `<root>` and then published to the store, records
+and approvals are read from and written to the store, and `path(version)` fetches a
+model trained on another machine into `<root>` before it is loaded.
 """
 
 from __future__ import annotations
@@ -19,8 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from recs.errors import RecsError
-
-META = "model.json"
+from recs.store import META, ModelStore
 
 
 @dataclass(frozen=True)
@@ -69,13 +73,29 @@ class ModelRecord:
 
 
 class Registry:
-    """Models under one folder of the workspace."""
+    """Models under one folder of the workspace; with a `store` (a ModelStore, or a URL
+    fsspec knows), models shared through it and the folder is this machine's cache."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, store: ModelStore | str | None = None) -> None:
         self.root = Path(root)
+        self.store = ModelStore(store) if isinstance(store, str) else store
+
+    @property
+    def where(self) -> str:
+        """Where the records are kept: the store's URL, or the local folder."""
+        return self.store.url if self.store is not None else str(self.root)
 
     def path(self, version: str) -> Path:
-        """The folder of one model version."""
+        """The local folder of one model version (fetched from the store first when only
+        the store has it)."""
+        local = self._local(version)
+        if self.store is None or (local / META).is_file():
+            return local
+        if not self.store.fetch(version, local):
+            raise RecsError(f"no model {version!r} in {self.store.url}")
+        return local
+
+    def _local(self, version: str) -> Path:
         if not version or "/" in version or version.startswith("."):
             raise RecsError(f"not a model version: {version!r}")
         return self.root / version
@@ -122,28 +142,40 @@ class Registry:
                     }
                 )
             _write_json(staging / META, asdict(record))
-            os.replace(staging, self.path(version))  # atomic: a model is whole or absent
+            target = self._local(version)
+            if self.store is not None and target.exists():
+                # A cached copy the store does not have (its publishing failed): replace it.
+                shutil.rmtree(target)
+            os.replace(staging, target)  # atomic: a model is whole or absent
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        if self.store is not None:
+            self.store.publish(version, target)  # model.json last: listed once complete
         return record
 
     def get(self, version: str) -> ModelRecord | None:
         """The record of one version, or None."""
-        meta = self.path(version) / META
+        meta = self._local(version) / META  # also checks the version's name
+        if self.store is not None:
+            data = self.store.read_meta(version)
+            return None if data is None else _record(data)
         if not meta.is_file():
             return None
         return ModelRecord(**json.loads(meta.read_text()))
 
     def all(self) -> list[ModelRecord]:
         """Every registered model, oldest first."""
-        if not self.root.is_dir():
+        if self.store is not None:
+            records = [_record(data) for data in self.store.all_meta()]
+        elif not self.root.is_dir():
             return []
-        records = [
-            ModelRecord(**json.loads((d / META).read_text()))
-            for d in self.root.iterdir()
-            if d.is_dir() and not d.name.startswith(".") and (d / META).is_file()
-        ]
+        else:
+            records = [
+                ModelRecord(**json.loads((d / META).read_text()))
+                for d in self.root.iterdir()
+                if d.is_dir() and not d.name.startswith(".") and (d / META).is_file()
+            ]
         return sorted(records, key=lambda r: (r.created_at, r.version))
 
     def approved(self) -> ModelRecord | None:
@@ -158,7 +190,7 @@ class Registry:
         record = self.get(version)
         if record is None:
             known = ", ".join(r.version for r in self.all()) or "none"
-            raise RecsError(f"no model {version!r} in {self.root} (known: {known})")
+            raise RecsError(f"no model {version!r} in {self.where} (known: {known})")
         updated = ModelRecord(
             **{
                 **asdict(record),
@@ -168,11 +200,22 @@ class Registry:
                 "approval_note": note or "approved by hand",
             }
         )
-        _write_json(self.path(version) / META, asdict(updated))
+        if self.store is not None:
+            self.store.write_meta(version, _dump(asdict(updated)).encode())
+        else:
+            _write_json(self.path(version) / META, asdict(updated))
         return updated
+
+
+def _record(data: bytes) -> ModelRecord:
+    return ModelRecord(**json.loads(data))
+
+
+def _dump(data: object) -> str:
+    return json.dumps(data, indent=2, sort_keys=True)
 
 
 def _write_json(path: Path, data: object) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    tmp.write_text(_dump(data))
     os.replace(tmp, path)
