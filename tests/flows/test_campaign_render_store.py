@@ -50,6 +50,11 @@ def test_a_second_worker_reuses_the_first_ones_renders(
                 b = tmp_path / "b" / "renders" / key[:2] / key / name
                 assert a.read_bytes() == b.read_bytes()
 
+        # One model: the first worker trained it, the second fetched it from the store.
+        models = {p.name for p in (tmp_path / "a" / "models").iterdir()}
+        assert {p.name for p in (tmp_path / "b" / "models").iterdir()} == models
+        assert len(models) == 1 and store.fs.exists(f"{store.root}/models/{models.pop()}")
+
         # The gallery is a URL in the store, and its videos play from there.
         assert second.gallery.startswith(s3.endpoint), second.gallery
         page = httpx.get(second.gallery)
