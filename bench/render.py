@@ -18,6 +18,16 @@ side alike:
 
     python bench/render.py [--videos 3] [--moviepy-videos 1] [--no-moviepy] [--json]
     python bench/render.py --leak-check 200     # many renders in one process: leaks?
+    python bench/render.py --campaign 200 --products 10 --json   # adds scene reuse figures
+
+--campaign N: N customers of one market (de_DE; first names on, drawn from the demo
+retailer's 59) spread over --products K products (a price-drop campaign), rendered twice
+by 2 worker processes in this run: whole videos (LocalRenderer, every name a render of
+its own) and joined from scene segments
+(SceneRenderer: the opening with the name per name, the rest once per product), with
+--campaign-template (default greeting, the demo's). `speedup` is full_s / reuse_s;
+`psnr_min_db` the worst frame (ffmpeg's PSNR, Y/U/V average) of any joined video against
+the whole render of the same storyboard, over `psnr_videos` videos.
 
 MoviePy is the `bench` extra: pip install -e '.[bench]'.
 """
@@ -61,6 +71,10 @@ def main() -> None:
     parser.add_argument("--template", default="hero", help="template to render")
     parser.add_argument("--leak-check", type=int, metavar="N", help="only: N renders, leaks?")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
+    parser.add_argument("--campaign", type=int, metavar="N", help="also: N customers, reuse?")
+    parser.add_argument("--products", type=int, default=10, help="products in --campaign")
+    parser.add_argument("--campaign-template", default="greeting", help="template, --campaign")
+    parser.add_argument("--psnr-videos", type=int, default=20, help="videos PSNR is taken of")
     args = parser.parse_args()
     if args.leak_check:
         _leak_check(args.leak_check, args.json)
@@ -129,6 +143,10 @@ def main() -> None:
         print(
             f"an encode-only render would be ×{result['speedup_bound']} faster than MoviePy:"
             " the most any renderer of these frames can reach"
+        )
+    if args.campaign:
+        result["campaign"] = _campaign(
+            args.campaign, args.products, args.campaign_template, args.psnr_videos
         )
     if args.json:
         print(json.dumps(result))
@@ -236,6 +254,143 @@ def _two_workers(work: Path, template: str, per_worker: int) -> tuple[float, flo
         )
         wall = time.perf_counter() - start
     return 2 * per_worker / wall * 60, max(rss)
+
+
+# --- a campaign: whole renders against scene reuse -----------------------------------
+
+
+def _campaign_boards(work: Path, customers: int, products: int, template: str) -> list[Storyboard]:
+    """`customers` demo customers (names as the demo retailer draws them), each with one
+    of `products` products whose price dropped: the storyboards of one campaign."""
+    from retail.demo import FIRST_NAMES
+
+    images = work / "images"
+    images.mkdir(exist_ok=True)
+    for k in range(products):
+        _photo(images / f"c{k}.jpg", seed=k)
+    spec = load_template(REPO / "templates", template, REPO / "assets")
+    catalog = {
+        f"c{k}": Product(
+            id=f"c{k}", title=f"Trailblazer GTX waterproof hiking boots, model {k}",
+            brand="Alpenweg", category="Shoes", price=Decimal("149.90"), currency="EUR",
+            image=f"c{k}.jpg", url=f"https://shop.example/p/c{k}",
+        )
+        for k in range(products)
+    }  # fmt: skip
+    # One market's list (a campaign's prices are formatted for the customer's locale, so
+    # a second locale is a second set of product scenes), names drawn from all the demo
+    # retailer's first names: 59 of them, so most name + product pairs are new.
+    names = sorted({name for group in FIRST_NAMES.values() for name in group})
+    rng = np.random.default_rng(7)
+    boards = []
+    for i in range(customers):
+        customer = Customer(
+            id=f"c-{i}", email=f"c{i}@example.com",
+            first_name=names[int(rng.integers(len(names)))], locale="de_DE",
+        )  # fmt: skip
+        product = f"c{i % products}"
+        pick = Pick(
+            customer_id=customer.id, product_ids=(product,), scores=(1.0,), reasons=("drop",),
+            model_version="bench",
+        )  # fmt: skip
+        boards.append(
+            build_storyboard(
+                spec,
+                pick,
+                catalog,
+                customer,
+                images_root=images,
+                previous_prices={product: Decimal("199.00")},
+            )
+        )
+    return boards
+
+
+def _campaign_render(job: tuple[str, str, Storyboard]) -> str:
+    """One render in a worker process: `kind` is "full" or "reuse"; returns the key."""
+    kind, out, board = job
+    renderer = _RENDERERS.get(kind)
+    if renderer is None:
+        from creative.scenes import SceneRenderer
+
+        renderer = _RENDERERS[kind] = SceneRenderer() if kind == "reuse" else LocalRenderer()
+    return renderer.render(board, Path(out)).key
+
+
+_RENDERERS: dict[str, LocalRenderer] = {}
+
+
+def _campaign(customers: int, products: int, template: str, psnr_videos: int) -> dict[str, object]:
+    """The same campaign's videos rendered whole and with scene reuse, 2 workers each."""
+    from creative.render import render_dir
+    from creative.scenes import plan
+
+    context = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory(prefix="reelcast-bench-campaign-") as tmp:
+        work = Path(tmp)
+        boards = _campaign_boards(work, customers, products, template)
+        distinct = len({b.key() for b in boards})
+        seconds = {}
+        for kind in ("full", "reuse"):
+            with context.Pool(2) as pool:
+                pool.map(int, [0, 1])  # the workers are up before the clock starts
+                start = time.perf_counter()
+                keys = pool.map(
+                    _campaign_render, [(kind, str(work / kind), b) for b in boards], chunksize=1
+                )
+                seconds[kind] = time.perf_counter() - start
+            assert keys == [b.key() for b in boards]
+        sample = list({b.key(): b for b in boards}.values())[:psnr_videos]
+        worst = min(
+            min(
+                _psnr(
+                    render_dir(work / "reuse", b.key()) / "video.mp4",
+                    render_dir(work / "full", b.key()) / "video.mp4",
+                )
+            )
+            for b in sample
+        )
+        per_name = (
+            sum(s.frames for s in plan(boards[0]) if s.personal) / boards[0].format.frame_count
+        )
+    result = {
+        "customers": customers,
+        "products": products,
+        "template": template,
+        "distinct_videos": distinct,
+        "per_name_share": round(per_name, 3),
+        "reuse_s": round(seconds["reuse"], 1),
+        "full_s": round(seconds["full"], 1),
+        "speedup": round(seconds["full"] / seconds["reuse"], 2),
+        "psnr_min_db": round(worst, 2),
+        "psnr_videos": len(sample),
+    }
+    print(
+        f"campaign: {customers} customers over {products} products ({template},"
+        f" {distinct} distinct videos, {per_name:.0%} of each rendered per name),"
+        f" 2 workers: whole {result['full_s']} s, scene reuse {result['reuse_s']} s,"
+        f" ×{result['speedup']}; worst frame {result['psnr_min_db']} dB PSNR against the"
+        f" whole render ({len(sample)} videos)"
+    )
+    return result
+
+
+def _psnr(a: Path, b: Path) -> list[float]:
+    """ffmpeg's PSNR (average over Y, U, V) of each frame of `a` against `b`."""
+    import subprocess
+
+    log = a.parent / "psnr.log"
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", str(a), "-i", str(b),
+         "-lavfi", f"[0:v][1:v]psnr=stats_file={log}", "-f", "null", "-"],
+        check=True,
+    )  # fmt: skip
+    values = []
+    for line in log.read_text().splitlines():
+        value = line.split("psnr_avg:")[1].split()[0]
+        values.append(99.0 if value == "inf" else float(value))
+    log.unlink()
+    return values
 
 
 # --- the MoviePy baseline --------------------------------------------------------------

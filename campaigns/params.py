@@ -28,7 +28,7 @@ class CampaignParams(BaseModel):
     catalog: str = Field(description="Path to catalog.csv")
     customers: str = Field(description="Path to customers.csv")
     events: str = Field(description="Path to events.csv")
-    template: str = Field("hero", description="Video template folder name in templates/")
+    template: str = Field("greeting", description="Video template folder name in templates/")
     limit: int | None = Field(None, ge=1, description="Take only the first N eligible customers")
     encoding: Literal["utf-8", "cp1252", "latin-1"] = Field(
         "utf-8",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +14,9 @@ from rich.table import Table
 
 from cli.common import WorkspaceOpt, context, fail
 from storage.targets import exists
+
+if TYPE_CHECKING:
+    from creative.store import RenderStore
 
 console = Console()
 err = Console(stderr=True)
@@ -260,6 +264,7 @@ def forget(
             maildir=ws.maildir,
             renders=ws.renders,
             delete_render=None if store.holds(ws.renders) else store.delete,
+            read_manifest=None if store.holds(ws.renders) else partial(_manifest, store),
         )
     shared = (
         f"; {done.shared_videos} video(s) kept: other recipients received the same one"
@@ -285,3 +290,12 @@ def metrics(workspace: WorkspaceOpt = None) -> None:
         raise fail(f"no metrics in {ws.root} yet (run a campaign first)")
     with Metrics(ws.metrics_db) as store:
         typer.echo(store.prometheus_text(), nl=False)
+
+
+def _manifest(store: RenderStore, key: str) -> bytes | None:
+    """A render's manifest as the store has it (None when it has no such render)."""
+    try:
+        with store.open(key, "render.json") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None

@@ -56,7 +56,7 @@ def check(name: NameArg) -> None:
     Reports text that would not fit its box, text with contrast below 4.5:1 against what
     is under it, and held frames QC would call frozen. Exits 1 if anything is found.
     """
-    from creative.check import check_template
+    from creative.check import check_template, scene_reuse_cost
     from creative.errors import CreativeError
 
     template = _load(name)
@@ -75,6 +75,10 @@ def check(name: NameArg) -> None:
         Text(f"template {name}: OK ({', '.join(template.aspects)})", style="green"),
         highlight=False,
     )
+    cost = scene_reuse_cost(template)
+    _out.print(Text(f"  {cost}"), highlight=False)
+    for warning in cost.warnings:
+        _out.print(Text(f"  note: {warning}", style="yellow"), highlight=False)
 
 
 @template_app.command("preview")

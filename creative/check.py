@@ -119,6 +119,78 @@ def sample_storyboards(template: Template, images_root: Path) -> Iterator[tuple[
                     )
 
 
+@dataclass(frozen=True)
+class ReuseCost:
+    """What scene reuse (`creative.scenes`) renders per name in one aspect of a template."""
+
+    aspect: str
+    per_name_s: float  # seconds of video rendered for each first name
+    duration_s: float
+    warnings: tuple[str, ...]
+
+    @property
+    def share(self) -> float:
+        """The part of each video that is rendered per name (0 … 1)."""
+        return self.per_name_s / self.duration_s if self.duration_s else 0.0
+
+    def __str__(self) -> str:
+        return (
+            f"[{self.aspect}] scene reuse: {self.per_name_s:.2f} s of {self.duration_s:g} s"
+            f" ({self.share:.0%}) rendered for each first name, the rest once per product"
+        )
+
+
+#: Above this share of a video rendered per name, `scene_reuse_cost` says what it costs.
+LONG_PERSONAL_SHARE = 0.3
+
+
+def scene_reuse_cost(template: Template, aspect: str | None = None) -> ReuseCost:
+    """How much of each video of `template` shows a first name (and so is rendered once
+    per name rather than once per product), and where a name sits outside a scene
+    declared `personal: true` or makes a long stretch personal."""
+    from creative.scenes import plan
+
+    variant = template.variant(aspect or template.aspects[0])
+    with tempfile.TemporaryDirectory(prefix="reelcast-check-") as tmp:
+        boards = [
+            board
+            for _, board in sample_storyboards(variant, sample_images(Path(tmp)))
+            if any(isinstance(p, TextPart) and p.personal for p in board.layers)
+        ]
+    spec = variant.spec
+    duration = spec.duration_s
+    if not boards:
+        return ReuseCost(variant.aspect, 0.0, duration, ())
+    fps = spec.fps
+    per_name = max(sum(s.frames for s in plan(b) if s.personal) for b in boards) / fps
+    scenes = {scene.id: scene for scene in spec.scenes}
+    warnings: list[str] = []
+    named = {p.id for b in boards for p in b.layers if isinstance(p, TextPart) and p.personal}
+    for index, layer in enumerate(spec.layers):
+        layer_id = variant.layer_id(index)
+        if layer_id not in named:
+            continue
+        scene = scenes.get(layer.scene) if layer.scene else None
+        if scene is None:
+            warnings.append(
+                f"{layer_id}: shows first_name outside any scene: every stretch it is"
+                " shown in is rendered per name"
+            )
+        elif not scene.personal:
+            warnings.append(
+                f"{layer_id}: shows first_name in scene {scene.id!r}, which is not marked"
+                " personal (`personal: true`)"
+            )
+    if per_name / duration > LONG_PERSONAL_SHARE:
+        warnings.append(
+            f"{per_name:.2f} s of each {duration:g} s video shows a first name and is"
+            f" rendered for every name ({per_name / duration:.0%} of the render time per"
+            " customer); put the name in a short opening scene and keep it out of the"
+            " headlines (as templates/greeting does) so the rest is rendered once per product"
+        )
+    return ReuseCost(variant.aspect, per_name, duration, tuple(warnings))
+
+
 def check_template(template: Template, aspects: Sequence[str] | None = None) -> list[Issue]:
     """Everything that would look wrong in a render of `template`, found without one.
 

@@ -22,6 +22,10 @@ Per frame, a 1-in-16 point sample of the luma plane (limited range, BT.709) is e
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
@@ -46,6 +50,19 @@ class ContentStats(BaseModel):
     luma: tuple[float, ...]
 
 
+@dataclass(frozen=True)
+class PieceStats:
+    """The per-frame statistics of a stretch of exact frames (one piece of a video cut at
+    scene boundaries), with digests of its first and last frames' samples: enough to
+    join pieces into the exact statistics of the whole (`FrameStats.joined`)."""
+
+    luma: tuple[float, ...]
+    black: tuple[bool, ...]
+    moved: tuple[bool, ...]  # the first entry is against the piece before: see `joined`
+    head: str
+    tail: str
+
+
 class FrameStats:
     """Accumulates ContentStats over frames given in order at `fps`."""
 
@@ -60,6 +77,7 @@ class FrameStats:
         self._luma: list[float] = []
         self._reference: np.ndarray | None = None
         self._black_level = 16 + _BLACK_PIX * 219
+        self._ends: list[str] = []  # digests of the first and the latest sample
 
     def add_rgb(self, frame: np.ndarray) -> None:
         """Add an H×W×3 uint8 RGB frame (as the encoder will see it)."""
@@ -83,6 +101,40 @@ class FrameStats:
         if moved:
             self._reference = sample
         self._moved.append(moved)
+        if self.freeze_threshold == 0:
+            digest = hashlib.sha256(sample.tobytes()).hexdigest()
+            self._ends[1:] = [digest]
+            if len(self._ends) == 1:
+                self._ends.append(digest)
+
+    def piece(self) -> PieceStats:
+        """The frames so far as one piece of a longer video (exact frames only)."""
+        if self.freeze_threshold != 0 or not self._times:
+            raise ValueError("pieces are made of exact frames, at least one")
+        return PieceStats(
+            luma=tuple(self._luma),
+            black=tuple(self._black),
+            moved=tuple(self._moved),
+            head=self._ends[0],
+            tail=self._ends[1],
+        )
+
+    @classmethod
+    def joined(cls, fps: float, pieces: Sequence[PieceStats]) -> FrameStats:
+        """The statistics of the pieces' frames played one after the other: exactly what
+        measuring the whole video's frames would give. With exact frames a frame "moved"
+        when its sample differs from the frame before, so only a piece's first frame needs
+        its neighbour: the piece before's last sample, compared by digest."""
+        stats = cls(fps, freeze_threshold=0.0)
+        previous: str | None = None
+        for piece in pieces:
+            stats._luma += piece.luma
+            stats._black += piece.black
+            stats._moved.append(previous is None or piece.head != previous)
+            stats._moved += piece.moved[1:]
+            previous = piece.tail
+        stats._times = [i / fps for i in range(len(stats._luma))]
+        return stats
 
     def result(self, end_s: float | None = None) -> ContentStats:
         """The statistics so far; a stretch still running ends at `end_s` (default: after

@@ -12,6 +12,7 @@ import fcntl
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 from types import TracebackType
 
@@ -58,6 +59,18 @@ def find_ffmpeg(ffmpeg: str | None = None) -> str:
     return usable
 
 
+def audio_args(audio: AudioPart, duration_s: float, gain_db: float) -> list[str]:
+    """ffmpeg arguments that fit the audio bed to a video of `duration_s`: padded or
+    trimmed, faded in and out, given `gain_db` (the normalization gain), AAC 128 kb/s."""
+    fade = min(audio.fade_out, duration_s)
+    chain = (
+        f"apad=whole_dur={duration_s:.3f},atrim=0:{duration_s:.3f},asetpts=PTS-STARTPTS,"
+        f"afade=t=in:d=0.05,afade=t=out:st={duration_s - fade:.3f}:d={fade:.3f},"
+        f"volume={gain_db:.2f}dB,aformat=sample_rates=48000:channel_layouts=stereo"
+    )
+    return ["-af", chain, "-c:a", "aac", "-b:a", "128k"]
+
+
 def encode_command(
     ffmpeg: str,
     out: Path,
@@ -80,15 +93,9 @@ def encode_command(
     else:
         if duration_s is None:
             raise ValueError("duration_s is needed to fit the audio bed to the video")
-        fade = min(audio.fade_out, duration_s)
-        chain = (
-            f"apad=whole_dur={duration_s:.3f},atrim=0:{duration_s:.3f},asetpts=PTS-STARTPTS,"
-            f"afade=t=in:d=0.05,afade=t=out:st={duration_s - fade:.3f}:d={fade:.3f},"
-            f"volume={audio_gain_db:.2f}dB,aformat=sample_rates=48000:channel_layouts=stereo"
-        )
         sound = [
-            "-i", str(audio.path), "-map", "0:v:0", "-map", "1:a:0", "-af", chain,
-            "-c:a", "aac", "-b:a", "128k",
+            "-i", str(audio.path), "-map", "0:v:0", "-map", "1:a:0",
+            *audio_args(audio, duration_s, audio_gain_db),
         ]  # fmt: skip
     return [
         ffmpeg,
@@ -203,14 +210,23 @@ class FramePipe:
             assert proc.stdin is not None  # started with stdin=PIPE
             with contextlib.suppress(BrokenPipeError):  # ffmpeg died: its status says why
                 proc.stdin.close()
-            try:
-                code = proc.wait(timeout=self.timeout_s)
-            except subprocess.TimeoutExpired:
+            # A blocking wait with a watchdog: Popen.wait(timeout=…) polls with sleeps of
+            # up to 50 ms, which is most of a short segment's encode time.
+            expired = threading.Event()
+
+            def expire() -> None:
+                expired.set()
                 proc.kill()
-                proc.wait()
-                raise RenderError(
-                    self._failure(f"ffmpeg did not finish in {self.timeout_s} s")
-                ) from None
+
+            watchdog = threading.Timer(self.timeout_s, expire)
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                code = proc.wait()
+            finally:
+                watchdog.cancel()
+            if expired.is_set():
+                raise RenderError(self._failure(f"ffmpeg did not finish in {self.timeout_s} s"))
             if code != 0:
                 raise RenderError(self._failure(f"ffmpeg exited with status {code}"))
         finally:

@@ -64,13 +64,15 @@ class FrameComposer:
                 full = plate.covers(self.width, self.height)
                 self._layers.append(_Layer(index, part.timing, plate, None, full))
 
-    def frames(self) -> Iterator[np.ndarray]:
-        """Every frame in order. The same array is reused: consume it before the next."""
+    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        """Frames `start` … `stop` - 1 (default: every frame) in order, each exactly as in
+        the whole video. The same array is reused: consume it before the next."""
         static = np.zeros((self.height, self.width, 3), np.uint8)
         out = np.zeros_like(static)
         previous: dict[int, State] | None = None
         previous_moving: Rect | None = None
-        for index in range(self.frame_count):
+        stop = self.frame_count if stop is None else min(stop, self.frame_count)
+        for index in range(start, stop):
             t = index / self.fps
             shown = self._shown(t)
             states = {id(layer): state for layer, state in shown if layer.zoom is None}

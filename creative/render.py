@@ -20,6 +20,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from creative.audio import normalization_gain_db
 from creative.content import ContentStats, FrameStats
-from creative.encode import FrameEncoder, GifEncoder, find_ffmpeg
+from creative.encode import FrameEncoder, FramePipe, GifEncoder, find_ffmpeg
 from creative.errors import RenderError
 from creative.frames import FrameComposer
 from creative.storyboard import Encode, Storyboard
@@ -168,7 +169,7 @@ class LocalRenderer:
             final.parent.mkdir(parents=True, exist_ok=True)
             _sweep_stale(final.parent)
             tmp.mkdir()
-            self._render_into(storyboard, key, tmp)
+            self._render_into(storyboard, key, tmp, out_dir)
             try:
                 tmp.rename(final)
             except OSError:
@@ -203,19 +204,12 @@ class LocalRenderer:
     def close(self) -> None:
         """Nothing to release: each render's ffmpeg ends with the render."""
 
-    def _render_into(self, storyboard: Storyboard, key: str, folder: Path) -> None:
+    def _render_into(self, storyboard: Storyboard, key: str, folder: Path, out_dir: Path) -> None:
+        """Write the render's files into `folder` (a temporary folder, renamed by the
+        caller); `out_dir` is the renders folder (where a subclass finds its pieces)."""
         fmt = storyboard.format
-        gain = 0.0
-        if storyboard.audio is not None:
-            gain = normalization_gain_db(
-                storyboard.audio.path, storyboard.audio.loudness, self.ffmpeg
-            )
-        frame_count = fmt.frame_count
-        gif = storyboard.gif
-        step = max(1, round(fmt.fps / gif.fps))
-        first = min(round(gif.start * fmt.fps), frame_count - 1)
-        last = min(frame_count, first + round(gif.duration * fmt.fps))
-        gif_frames = range(first, last, step)
+        gain = self.audio_gain(storyboard)
+        gif_frames = gif_range(storyboard)
         with (
             FrameEncoder(
                 folder / VIDEO_FILE,
@@ -226,40 +220,42 @@ class LocalRenderer:
                 ffmpeg=self.ffmpeg,
                 threads=self.threads,
                 audio=storyboard.audio,
-                duration_s=frame_count / fmt.fps,
+                duration_s=fmt.frame_count / fmt.fps,
                 audio_gain_db=gain,
             ) as encoder,
             GifEncoder(
-                folder / GIF_FILE, fmt.width, fmt.height, fmt.fps / step, gif.width,
-                ffmpeg=self.ffmpeg,
+                folder / GIF_FILE, fmt.width, fmt.height, fmt.fps / gif_frames.step,
+                storyboard.gif.width, ffmpeg=self.ffmpeg,
             ) as gif_encoder,
         ):  # fmt: skip
             # Built while the two ffmpeg processes start up (tens of ms each).
             composer = FrameComposer(storyboard)
             stats = FrameStats(fmt.fps, freeze_threshold=0.0)  # exact frames
-            poster = _pump(composer, encoder, gif_encoder, gif_frames, stats)
-        Image.fromarray(poster).save(
-            folder / POSTER_FILE, quality=self.poster_quality, optimize=True, progressive=True
+            poster = pump(
+                composer.frames(), encoder, stats, gif_encoder, gif_frames, composer.poster_index
+            )
+        assert poster is not None
+        self.save_poster(poster, folder / POSTER_FILE)
+        self.check_gif(storyboard, folder)
+        write_manifest(folder, storyboard, key, gain, stats.result())
+
+    def audio_gain(self, storyboard: Storyboard) -> float:
+        """The gain (dB) that brings the storyboard's audio bed to its loudness (0: none)."""
+        if storyboard.audio is None:
+            return 0.0
+        return normalization_gain_db(storyboard.audio.path, storyboard.audio.loudness, self.ffmpeg)
+
+    def save_poster(self, frame: np.ndarray, path: Path) -> None:
+        """Write the poster image of a render."""
+        Image.fromarray(frame).save(
+            path, quality=self.poster_quality, optimize=True, progressive=True
         )
+
+    def check_gif(self, storyboard: Storyboard, folder: Path) -> None:
+        """Make the folder's GIF smaller when it came out over the email budget (rare)."""
         if (folder / GIF_FILE).stat().st_size > GIF_MAX_BYTES:
-            self._smaller_gif(folder, gif_frames.start / fmt.fps, gif.duration, gif.width)
-        manifest = {
-            "key": key,
-            "template": storyboard.template,
-            "template_version": storyboard.template_version,
-            "duration_s": frame_count / fmt.fps,
-            "width": fmt.width,
-            "height": fmt.height,
-            "fps": fmt.fps,
-            "encode": storyboard.encode.model_dump(),
-            "audio_gain_db": gain if storyboard.audio is not None else None,
-            "still_spans": storyboard.still_spans(),
-            "content": stats.result().model_dump(mode="json"),
-            # What a reuse checks the files against: a file cut short or overwritten after
-            # this run (a full disk, a bad copy, a person) is rendered again, not mailed.
-            "files": {name: _fingerprint(folder / name) for name in _FILES},
-        }
-        (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+            start = gif_range(storyboard).start / storyboard.format.fps
+            self._smaller_gif(folder, start, storyboard.gif.duration, storyboard.gif.width)
 
     def _smaller_gif(self, folder: Path, start: float, duration: float, width: int) -> None:
         """Redo a GIF that came out over budget: narrower, slower, fewer colors (rare)."""
@@ -285,23 +281,62 @@ class LocalRenderer:
         raise RenderError(f"{GIF_FILE} stays over {GIF_MAX_BYTES} bytes even when shrunk")
 
 
-def _pump(
-    composer: FrameComposer,
-    encoder: FrameEncoder,
-    gif: GifEncoder,
-    gif_frames: range,
+def gif_range(storyboard: Storyboard) -> range:
+    """The indices of the video frames that become the GIF preview's frames."""
+    fmt, gif = storyboard.format, storyboard.gif
+    step = max(1, round(fmt.fps / gif.fps))
+    first = min(round(gif.start * fmt.fps), fmt.frame_count - 1)
+    last = min(fmt.frame_count, first + round(gif.duration * fmt.fps))
+    return range(first, last, step)
+
+
+def write_manifest(
+    folder: Path,
+    storyboard: Storyboard,
+    key: str,
+    gain: float,
+    content: ContentStats,
+    **extra: object,
+) -> None:
+    """Write `render.json` (last: its presence marks the folder complete)."""
+    fmt = storyboard.format
+    manifest = {
+        "key": key,
+        "template": storyboard.template,
+        "template_version": storyboard.template_version,
+        "duration_s": fmt.frame_count / fmt.fps,
+        "width": fmt.width,
+        "height": fmt.height,
+        "fps": fmt.fps,
+        "encode": storyboard.encode.model_dump(),
+        "audio_gain_db": gain if storyboard.audio is not None else None,
+        "still_spans": storyboard.still_spans(),
+        "content": content.model_dump(mode="json"),
+        # What a reuse checks the files against: a file cut short or overwritten after
+        # this run (a full disk, a bad copy, a person) is rendered again, not mailed.
+        "files": {name: fingerprint(folder / name) for name in _FILES},
+        **extra,
+    }
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+
+def pump(
+    frames: Iterator[np.ndarray],
+    encoder: FramePipe,
     stats: FrameStats,
-) -> np.ndarray:
-    """Compose frames here while a writer thread feeds them to ffmpeg and measures them
-    into `stats` (for QC); returns the poster.
+    gif: GifEncoder | None = None,
+    gif_frames: range = range(0),
+    poster_index: int | None = None,
+    first: int = 0,
+) -> np.ndarray | None:
+    """Take `frames` (video frames `first`, `first` + 1, …) here while a writer thread
+    feeds them to ffmpeg and measures them into `stats` (for QC); returns a copy of the
+    frame `poster_index` when it is among them.
 
     Writing to a pipe releases the GIL, so composing frame n + 1 overlaps with ffmpeg
     reading frame n; a few preallocated buffers cap the memory and avoid allocations.
     """
-    shape = (composer.height, composer.width, 3)
     free: queue.Queue[np.ndarray] = queue.Queue()
-    for _ in range(_BUFFERS):
-        free.put(np.empty(shape, np.uint8))
     work: queue.Queue[tuple[int, np.ndarray] | None] = queue.Queue()
     failure: list[BaseException] = []
 
@@ -311,7 +346,7 @@ def _pump(
             if not failure:
                 try:
                     encoder.write(frame)
-                    if index in gif_frames:
+                    if gif is not None and index in gif_frames:
                         gif.write(frame)
                     stats.add_rgb(frame)
                 except BaseException as exc:  # handed to the composing thread
@@ -322,20 +357,21 @@ def _pump(
     writer.start()
     poster = None
     try:
-        for index, frame in enumerate(composer.frames()):
+        for index, frame in enumerate(frames, start=first):
             if failure:
                 break
+            if index < first + _BUFFERS:
+                free.put(np.empty_like(frame))
             buffer = free.get()
             np.copyto(buffer, frame)
             work.put((index, buffer))
-            if index == composer.poster_index:
+            if index == poster_index:
                 poster = frame.copy()
     finally:
         work.put(None)
         writer.join()
     if failure:
         raise failure[0]
-    assert poster is not None
     return poster
 
 
@@ -348,7 +384,7 @@ def _existing(folder: Path, key: str) -> Render | None:
             return None
         recorded = manifest.get("files")  # absent in renders made before it was recorded
         if recorded is not None and any(
-            recorded[name] != _fingerprint(folder / name) for name in _FILES
+            recorded[name] != fingerprint(folder / name) for name in _FILES
         ):
             return None
         content = manifest.get("content")
@@ -370,7 +406,7 @@ def _existing(folder: Path, key: str) -> Render | None:
 _FILES = (VIDEO_FILE, POSTER_FILE, GIF_FILE)
 
 
-def _fingerprint(path: Path) -> dict[str, object]:
+def fingerprint(path: Path) -> dict[str, object]:
     """Size and SHA-256 of one output file (a few ms for a video of a few MB)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:

@@ -52,6 +52,12 @@ from retail.types import Customer
 RENDER_FILES = (VIDEO_FILE, POSTER_FILE, GIF_FILE, MANIFEST_FILE)
 #: Files a render folder may lack (a vendor render filed before GIFs were made).
 OPTIONAL_FILES = frozenset({GIF_FILE})
+#: The files of a piece folder (a scene segment, a shared GIF or audio track that
+#: renders are joined from, `creative.scenes`), the marker last. A piece holds some of
+#: them; its marker lists which, with their fingerprints.
+PIECE_MARKER = "piece.json"
+PIECE_FILES = ("segment.mp4", "audio.m4a", POSTER_FILE, GIF_FILE, PIECE_MARKER)
+_ALL_FILES = frozenset(RENDER_FILES + PIECE_FILES)
 #: The longest a presigned S3 URL may live (SigV4: seven days).
 MAX_URL_TTL_S = 7 * 24 * 3600
 S3_EXTRA = "pip install 'reelcast[s3]'"
@@ -129,7 +135,7 @@ class RenderStore:
         """The store path of the render folder `key` (or of its file `name`)."""
         if not _KEY.fullmatch(key):
             raise ValueError(f"not a render key: {key!r}")
-        if name is not None and name not in RENDER_FILES:
+        if name is not None and name not in _ALL_FILES:
             raise ValueError(f"not a render file: {name!r}")
         folder = f"{self.root}/{key[:2]}/{key}"
         return folder if name is None else f"{folder}/{name}"
@@ -140,9 +146,10 @@ class RenderStore:
 
     # -- reading ------------------------------------------------------------------------
 
-    def has(self, key: str) -> bool:
-        """Whether the render `key` is published completely (its manifest is there)."""
-        return self._is_file(self.path(key, MANIFEST_FILE), f"looking up render {key}")
+    def has(self, key: str, marker: str = MANIFEST_FILE) -> bool:
+        """Whether the render `key` is published completely (its manifest is there; for
+        a piece, `marker` is PIECE_MARKER)."""
+        return self._is_file(self.path(key, marker), f"looking up render {key}")
 
     def _is_file(self, path: str, doing: str) -> bool:
         # Not fs.isfile: s3fs answers False when the store cannot be reached at all, and
@@ -207,7 +214,7 @@ class RenderStore:
             return path if path is not None and self.has(key) and path.is_file() else None
         return self.file_url(key, name) if self.exists(key, name) else None
 
-    def fetch(self, key: str, folder: Path) -> bool:
+    def fetch(self, key: str, folder: Path, files: tuple[str, ...] = RENDER_FILES) -> bool:
         """Copy the published render `key` into the local `folder` (its final name, as
         `render_dir(cache, key)` gives it); False when the store has no such render.
 
@@ -216,21 +223,24 @@ class RenderStore:
         store's own is not copied onto itself.
         """
         folder = Path(folder)
+        marker = files[-1]
+        # A piece's marker lists what it holds and the piece checks it when read.
+        optional = OPTIONAL_FILES if files == RENDER_FILES else frozenset(files[:-1])
         if self.is_local and Path(self.path(key)).resolve() == folder.resolve():
-            return self.has(key)
-        if not self.has(key):
+            return self.has(key, marker)
+        if not self.has(key, marker):
             return False
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = folder.parent / f".tmp-fetch-{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
             with self._errors(f"fetching render {key}"):
-                for name in RENDER_FILES:  # the manifest last: a reader's marker here too
+                for name in files:  # the manifest last: a reader's marker here too
                     try:
                         self.fs.get_file(self.path(key, name), str(tmp / name))
                     except FileNotFoundError:
-                        if name not in OPTIONAL_FILES:
-                            if name == MANIFEST_FILE:
+                        if name not in optional:
+                            if name == marker:
                                 return False  # deleted while we copied
                             raise StoreError(
                                 f"render {key} in {self.url} is published without {name}"
@@ -238,7 +248,7 @@ class RenderStore:
             try:
                 tmp.rename(folder)
             except OSError:
-                if not (folder / MANIFEST_FILE).is_file():  # a broken folder: replace it
+                if not (folder / marker).is_file():  # a broken folder: replace it
                     shutil.rmtree(folder, ignore_errors=True)
                     tmp.rename(folder)
         finally:
@@ -247,7 +257,14 @@ class RenderStore:
 
     # -- writing ------------------------------------------------------------------------
 
-    def publish(self, key: str, folder: Path, *, replace: bool = False) -> bool:
+    def publish(
+        self,
+        key: str,
+        folder: Path,
+        *,
+        replace: bool = False,
+        files: tuple[str, ...] = RENDER_FILES,
+    ) -> bool:
         """Publish the complete local render folder `folder` as `key`: every file, then the
         manifest. Returns False when nothing was copied: the folder is the store's own,
         or the key is published already (by another worker; `replace` copies anyway,
@@ -256,19 +273,20 @@ class RenderStore:
         target = self.path(key)
         if self.is_local and Path(target).resolve() == folder.resolve():
             return False
-        if not (folder / MANIFEST_FILE).is_file():
-            raise RenderError(f"cannot publish {folder}: not a complete render (no manifest)")
-        if not replace and self.has(key):
+        marker = files[-1]
+        if not (folder / marker).is_file():
+            raise RenderError(f"cannot publish {folder}: not a complete render (no {marker})")
+        if not replace and self.has(key, marker):
             return False
-        names = [n for n in RENDER_FILES if (folder / n).is_file()]
+        names = [n for n in files if (folder / n).is_file()]
         with self._errors(f"publishing render {key}"):
             if self.is_local:
                 self._publish_local(key, folder, names)
             else:
                 if replace:  # readers see no render while its files change
                     with contextlib.suppress(FileNotFoundError):
-                        self.fs.rm_file(self.path(key, MANIFEST_FILE))
-                for name in names:  # MANIFEST_FILE is last
+                        self.fs.rm_file(self.path(key, marker))
+                for name in names:  # the marker is last
                     self.fs.put_file(str(folder / name), self.path(key, name), **self._put_options)
         return True
 
@@ -283,7 +301,7 @@ class RenderStore:
                 shutil.rmtree(folder)
                 return True
             found = False
-            for name in RENDER_FILES[::-1]:
+            for name in (*RENDER_FILES[::-1], *PIECE_FILES[::-1]):
                 path = self.path(key, name)
                 self.fs.invalidate_cache(path)
                 if self.fs.isfile(path):  # S3 deletes a missing object without a word

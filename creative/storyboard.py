@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from creative.errors import CreativeError, TemplateError
 from creative.template import (
+    PERSONAL_VARIABLES,
     RGBA,
     TEMPLATE_FILE,
     Ease,
@@ -35,6 +36,7 @@ from creative.template import (
     Template,
     TextLayer,
     render_text,
+    text_variables,
 )
 from retail.image_check import image_problem
 from retail.types import Customer, Pick, Product
@@ -207,6 +209,11 @@ class TextPart(_Part):
     line_spacing: float
     pill: PillPart | None = None
     strike: RGBA | None = None
+    personal: bool = Field(
+        default=False,
+        description="shows the customer's first name (scene reuse and erasure treat the "
+        "pieces holding it as the customer's own); not part of the key",
+    )
 
 
 class AudioPart(_Value):
@@ -275,6 +282,11 @@ class Storyboard(_Value):
         description="ids of the products the video's texts are about, the hero first (for "
         "the claims check: the prices on screen are theirs); not part of the key",
     )
+    cuts: tuple[float, ...] = Field(
+        default=(),
+        description="scene boundaries (s): where a render may be cut into pieces that are "
+        "encoded on their own and joined (`creative.scenes`); not part of the key",
+    )
 
     def texts(self) -> list[str]:
         """Every text the video shows, bottom layer first (for the PII and claims scan)."""
@@ -289,10 +301,11 @@ class Storyboard(_Value):
         payload = self.model_dump(
             mode="json",
             exclude={
-                "layers": {"__all__": {"path", "font_path"}},
+                "layers": {"__all__": {"path", "font_path", "personal"}},
                 "audio": {"path"},
                 "max_file_mb": True,
                 "shows": True,
+                "cuts": True,
             },
         )
         payload["recipe"] = RECIPE_VERSION
@@ -396,6 +409,7 @@ def build_storyboard(
     if personalize:
         context["first_name"] = customer.first_name
     variant = spec.headlines[headline_variant]
+    headline_personal = bool(text_variables(variant.text) & PERSONAL_VARIABLES)
     context["headline"] = _text(
         template,
         f"headlines[{headline_variant}]",
@@ -539,6 +553,7 @@ def build_storyboard(
                     line_spacing=layer.line_spacing,
                     pill=pill,
                     strike=None if layer.strike is None else template.color(layer.strike),
+                    personal=personalize and _personal(layer.text, headline_personal),
                 )
             )
     poster_s = spec.poster_s if spec.poster_s is not None else 0.4 * spec.duration_s
@@ -548,6 +563,9 @@ def build_storyboard(
         audio = AudioPart(
             path=path, sha256=digest, loudness=spec.audio.loudness, fade_out=spec.audio.fade_out
         )
+    cuts = sorted(
+        {t for scene in spec.scenes for t in (scene.start, scene.end)} - {0.0, spec.duration_s}
+    )
     return Storyboard(
         template=template.name,
         template_version=template.version,
@@ -562,7 +580,14 @@ def build_storyboard(
         ),
         max_file_mb=spec.max_file_mb,
         shows=tuple(chosen[i].id for i in sorted(shown) if i < len(chosen)),
+        cuts=tuple(t for t in cuts if 0 < t < spec.duration_s),
     )
+
+
+def _personal(source: str, headline_personal: bool) -> bool:
+    """Whether a text field shows the first name (itself, or through a personal headline)."""
+    used = text_variables(source)
+    return bool(used & PERSONAL_VARIABLES) or ("headline" in used and headline_personal)
 
 
 def _product(product_id: str, products: Mapping[str, Product], customer_id: str) -> Product:

@@ -136,6 +136,11 @@ class Scene(_Spec):
     start: float = Field(ge=0)
     end: float = Field(gt=0, description="when the next scene has fully covered this one")
     transition: Transition = Transition()
+    personal: bool = Field(
+        default=False,
+        description="may show the customer's first name: the scene is rendered per name, "
+        "the others once per campaign (`template check` warns about a name elsewhere)",
+    )
 
 
 class Slide(_Spec):
@@ -524,6 +529,7 @@ def render_text(source: str, context: Mapping[str, str]) -> str:
     return _compile(source).render(**context)
 
 
+@lru_cache(maxsize=512)
 def text_variables(source: str) -> frozenset[str]:
     """The variables a text field uses (raises jinja2.TemplateSyntaxError if malformed)."""
     return frozenset(meta.find_undeclared_variables(_JINJA.parse(source)))

@@ -9,6 +9,7 @@ suppressed so no later campaign mails it; the audit log keeps the pseudonym only
 
 from __future__ import annotations
 
+import json
 import mailbox
 import shutil
 from collections.abc import Callable, Iterable
@@ -55,6 +56,30 @@ def render_owners(records: Iterable[Record]) -> dict[str, set[str]]:
     return owners
 
 
+def _personal_pieces(
+    folder: Path, key: str, read_manifest: Callable[[str], bytes | None] | None
+) -> list[str]:
+    """The keys of the pieces of render `key` that show a name: its manifest's `pieces`
+    marked `personal` (creative/scenes.py writes them; a whole render has none)."""
+    raw: bytes | None = None
+    try:
+        raw = (folder / "render.json").read_bytes()
+    except OSError:
+        raw = read_manifest(key) if read_manifest is not None else None
+    if raw is None:
+        return []
+    try:
+        manifest = json.loads(raw)
+    except ValueError:
+        return []
+    pieces = manifest.get("pieces") if isinstance(manifest, dict) else None
+    return [
+        p["key"]
+        for p in pieces or []
+        if isinstance(p, dict) and p.get("personal") and isinstance(p.get("key"), str)
+    ]
+
+
 def erase_customer(
     customer_id: str,
     subject: str,
@@ -64,12 +89,15 @@ def erase_customer(
     maildir: Path,
     renders: Path,
     delete_render: Callable[[str], bool] | None = None,
+    read_manifest: Callable[[str], bytes | None] | None = None,
 ) -> Erasure:
     """Erase `customer_id` (pseudonym `subject` in the audit log) from the workspace's
     stores, and record the erasure in `audit`. Idempotent: a second call finds nothing.
 
     `delete_render(key)` removes a video from a shared render store too (True when there
-    was one there), when renders are kept elsewhere than in `renders`."""
+    was one there), when renders are kept elsewhere than in `renders`; `read_manifest(key)`
+    reads a render's manifest from there (None when there is none), for a video this
+    machine has no copy of, so the scene pieces that show the name are found."""
     with Outbox(state_db) as outbox:
         addresses = {_normal(a) for a in outbox.recipients(customer_id) if "@" in a}
         rows = outbox.erase(customer_id)
@@ -91,12 +119,17 @@ def erase_customer(
         if holders - {subject} - erased:
             shared += 1  # others received these very pixels: theirs to keep
             continue
-        folder = renders / key[:2] / key
-        found = folder.is_dir()
-        if found:
-            shutil.rmtree(folder)
-        if delete_render is not None:
-            found = delete_render(key) or found
+        # A video joined from scene segments (creative/scenes.py): the pieces that show the
+        # name go with it (a later render of the same name makes them again).
+        pieces = _personal_pieces(renders / key[:2] / key, key, read_manifest)
+        found = False
+        for item in (key, *pieces):
+            folder = renders / item[:2] / item
+            if folder.is_dir():
+                shutil.rmtree(folder)
+                found = found or item == key
+            if delete_render is not None:
+                found = (delete_render(item) and item == key) or found
         if found:
             videos += 1
     SuppressionList(state_db).add([customer_id], reason="erasure", source="forget")

@@ -37,12 +37,22 @@ def make_renderer(
     and shared through `store` (default: the one the settings name) when that is
     elsewhere. Close it when the run is done."""
     store = store if store is not None else open_render_store(settings, ws)
-    renderer = _renderer(settings, ws, campaign)
-    return renderer if store.holds(ws.renders) else StoredRenderer(renderer, store)
+    shared = store.holds(ws.renders)
+    renderer = _renderer(settings, ws, campaign, None if shared else store)
+    return renderer if shared else StoredRenderer(renderer, store)
 
 
-def _renderer(settings: Settings, ws: Workspace, campaign: str) -> KeyedRenderer:
-    local = LocalRenderer(crf=settings.video_crf, preset=settings.video_preset)
+def _renderer(
+    settings: Settings, ws: Workspace, campaign: str, store: RenderStore | None
+) -> KeyedRenderer:
+    local: LocalRenderer
+    if settings.scene_reuse:
+        from creative.scenes import SceneRenderer
+
+        # Segments are shared through the store like whole renders.
+        local = SceneRenderer(crf=settings.video_crf, preset=settings.video_preset, store=store)
+    else:
+        local = LocalRenderer(crf=settings.video_crf, preset=settings.video_preset)
     if settings.renderer == "local":
         return local
     from creative.vendor.config import VendorConfig

@@ -169,6 +169,12 @@ class Settings(BaseSettings):
     )
     video_crf: int = Field(23, ge=0, le=51)
     video_preset: str = Field("veryfast")
+    scene_reuse: bool = Field(
+        True,
+        description="Render each video from scene segments made once and shared (only the "
+        "scenes that show a first name are rendered per customer); false renders every "
+        "video whole.",
+    )
     personalize: bool = Field(True, description="Allow first names in videos and subjects.")
     consent_overrides: dict[str, Literal["opt-in", "opt-out"]] = Field(
         default_factory=dict,

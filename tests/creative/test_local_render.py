@@ -167,7 +167,9 @@ def test_incomplete_render_folder_is_not_reused(board: Storyboard, tmp_path: Pat
     calls = []
 
     class Recording(LocalRenderer):
-        def _render_into(self, storyboard: Storyboard, key: str, target: Path) -> None:
+        def _render_into(
+            self, storyboard: Storyboard, key: str, target: Path, out_dir: Path
+        ) -> None:
             calls.append(key)
             raise RenderError("stop here")
 

@@ -22,6 +22,7 @@ from creative.render import (
     VIDEO_FILE,
     render_dir,
 )
+from creative.scenes import SceneRenderer
 from creative.store import RenderStore, StoredRenderer, StoreError, local_copy
 from retail.types import Customer, Pick, Product
 from tests.s3 import S3Server, moto_s3
@@ -40,9 +41,9 @@ class CountingRenderer(LocalRenderer):
         super().__init__()
         self.made = 0
 
-    def _render_into(self, storyboard: Storyboard, key: str, folder: Path) -> None:
+    def _render_into(self, storyboard: Storyboard, key: str, folder: Path, out_dir: Path) -> None:
         self.made += 1
-        super()._render_into(storyboard, key, folder)
+        super()._render_into(storyboard, key, folder, out_dir)
 
 
 class FakeRenderer:
@@ -378,7 +379,11 @@ def test_settings_choose_the_store_and_wrap_the_renderer(
     ws = settings.open_workspace()
     default = open_render_store(settings, ws)
     assert default.holds(ws.renders)
-    assert type(make_renderer(settings, ws, "spring")) is LocalRenderer, "today's renderer"
+    local = make_renderer(settings, ws, "spring")
+    assert type(local) is SceneRenderer and local.store is None, "pieces in the renders folder"
+    monkeypatch.setenv("REELCAST_SCENE_REUSE", "false")
+    assert type(make_renderer(Settings(workspace=tmp_path / "ws"), ws, "spring")) is LocalRenderer
+    monkeypatch.delenv("REELCAST_SCENE_REUSE")
 
     for name, value in s3.settings_env("from-settings").items():
         monkeypatch.setenv(name, value)
@@ -387,7 +392,8 @@ def test_settings_choose_the_store_and_wrap_the_renderer(
     store = open_render_store(settings, ws)
     assert store.is_s3 and not store.holds(ws.renders)
     renderer = make_renderer(settings, ws, "spring", store)
-    assert isinstance(renderer, StoredRenderer) and isinstance(renderer.inner, LocalRenderer)
+    assert isinstance(renderer, StoredRenderer) and isinstance(renderer.inner, SceneRenderer)
+    assert renderer.inner.store is store, "segments are shared through the store too"
     made = FakeRenderer().render(board, ws.renders)
     assert store.publish(made.key, made.video.parent)
     assert RenderStore(s3.url("from-settings"), **s3.options()).has(made.key)

@@ -130,7 +130,7 @@ def test_cli_reports_a_missing_template_without_a_traceback(
     monkeypatch.setenv("REELCAST_TEMPLATES_DIR", str(REPO / "templates"))
     result = CliRunner().invoke(template_app, ["preview", "nope", "--out", str(tmp_path / "x.png")])
     assert result.exit_code == 1
-    assert "error:" in result.output and "carousel, hero, price-drop" in result.output
+    assert "error:" in result.output and "carousel, greeting, hero, price-drop" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 

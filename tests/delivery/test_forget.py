@@ -118,3 +118,42 @@ def test_forget_deletes_the_customers_own_video_from_a_shared_render_store(
         assert "1 video(s) deleted" in " ".join(result.output.split()), result.output
         assert not store.has(own) and not store.fs.exists(store.path(own, "video.mp4"))
         assert store.has(shared), "bo received the same video: it stays"
+
+
+def test_forget_deletes_the_scene_pieces_that_show_the_name(tmp_path: Path, monkeypatch) -> None:
+    """A video joined from scene segments: its segments that show the name go with it,
+    here and in a shared store; segments without the name stay for other customers."""
+    import json
+
+    from cli.main import app
+    from creative.store import PIECE_FILES, PIECE_MARKER, RenderStore
+
+    for name in ("REELCAST_PSEUDONYM_SECRET", "REELCAST_DATABASE_URL", "REELCAST_RENDER_STORE"):
+        monkeypatch.delenv(name, raising=False)
+    ws = tmp_path / "ws"
+    settings = Settings(workspace=ws)
+    video, named, product = "e" * 64, "f" * 64, "0" * 64
+    monkeypatch.setenv("REELCAST_RENDER_STORE", str(tmp_path / "store"))
+    store = RenderStore(tmp_path / "store")
+    elsewhere = tmp_path / "elsewhere"
+    for key in (named, product):  # pieces: in this machine's cache and in the store
+        for root in (ws / "renders", elsewhere):
+            folder = root / key[:2] / key
+            folder.mkdir(parents=True)
+            (folder / "segment.mp4").write_bytes(b"segment")
+            (folder / PIECE_MARKER).write_text(json.dumps({"key": key}))
+        store.publish(key, elsewhere / key[:2] / key, files=PIECE_FILES)
+    folder = _video(elsewhere, video)  # the video itself: only in the store
+    pieces = [{"key": named, "personal": True}, {"key": product, "personal": False}]
+    (folder / "render.json").write_text(json.dumps({"key": video, "pieces": pieces}))
+    store.publish(video, folder)
+    with AuditLog(ws / "audit.sqlite", key=settings.audit_log_key()) as log:
+        subject = pseudonymize(settings.secret(), "c-ann")
+        log.append("render", campaign="spring", entries=[(subject, {"key": video})])
+
+    result = CliRunner().invoke(app, ["forget", "c-ann", "--workspace", str(ws)])
+    assert result.exit_code == 0, result.output
+    assert "1 video(s) deleted" in " ".join(result.output.split()), result.output
+    assert not store.has(video)
+    assert not store.has(named, PIECE_MARKER) and not (ws / "renders" / named[:2] / named).exists()
+    assert store.has(product, PIECE_MARKER) and (ws / "renders" / product[:2] / product).exists()
