@@ -189,8 +189,9 @@ def demo(
     renderer: Annotated[
         str,
         typer.Option(
-            help="local: ffmpeg on this machine; vendor: through the video vendor's "
-            "HTTP API (the demo starts the vendor simulator on 127.0.0.1)."
+            help="local: our compositor and ffmpeg on this machine; moviepy: a MoviePy 2 "
+            "composition on this machine (pip install 'reelcast[moviepy]'); vendor: through "
+            "the video vendor's HTTP API (the demo starts the vendor simulator on 127.0.0.1)."
         ),
     ] = "local",
     verbose: VerboseOpt = False,
@@ -214,8 +215,8 @@ def demo(
     console.print(f"Demo retailer written to {ws.demo_data}/ (catalog, customers, events, images)")
     from campaigns.params import CampaignParams
 
-    if renderer not in ("local", "vendor"):
-        raise fail("--renderer must be local or vendor")
+    if renderer not in ("local", "moviepy", "vendor"):
+        raise fail("--renderer must be local, moviepy or vendor")
     params = CampaignParams(
         auto_approve=True,
         send_now=True,
@@ -226,7 +227,13 @@ def demo(
         limit=limit,
         workspace=str(settings.workspace),
     )
-    if renderer == "local":
+    if renderer == "moviepy":
+        from creative.moviepy_render import MOVIEPY_EXTRA, moviepy_available
+
+        if not moviepy_available():
+            raise fail(f"--renderer moviepy needs MoviePy: {MOVIEPY_EXTRA}")
+        os.environ["REELCAST_RENDERER"] = "moviepy"  # the flow reads it, in this process
+    if renderer in ("local", "moviepy"):
         _run(params, settings, verbose)
         return
     from creative.vendor.simulator import Knobs, VendorSimulator

@@ -144,7 +144,16 @@ class LocalRenderer:
 
     def output_keys(self, storyboard: Storyboard) -> tuple[str, ...]:
         """The key this renderer files `storyboard` under (its encode settings count)."""
-        return (storyboard.with_encode(self.encode).key(),)
+        return (self.key(storyboard),)
+
+    def key(self, storyboard: Storyboard) -> str:
+        """The key of this renderer's render of `storyboard`."""
+        return storyboard.with_encode(self.encode).key()
+
+    def compose(self, storyboard: Storyboard) -> tuple[Iterator[np.ndarray], int]:
+        """The frames of `storyboard` in order, and the index of the poster frame."""
+        composer = FrameComposer(storyboard)
+        return composer.frames(), composer.poster_index
 
     def render(
         self,
@@ -158,8 +167,8 @@ class LocalRenderer:
 
         `subject` and `customer` are not needed: nothing leaves this machine.
         """
+        key = self.key(storyboard)
         storyboard = storyboard.with_encode(self.encode)
-        key = storyboard.key()
         final = render_dir(out_dir, key)
         existing = _existing(final, key)
         if existing is not None:
@@ -229,11 +238,9 @@ class LocalRenderer:
             ) as gif_encoder,
         ):  # fmt: skip
             # Built while the two ffmpeg processes start up (tens of ms each).
-            composer = FrameComposer(storyboard)
+            frames, poster_index = self.compose(storyboard)
             stats = FrameStats(fmt.fps, freeze_threshold=0.0)  # exact frames
-            poster = pump(
-                composer.frames(), encoder, stats, gif_encoder, gif_frames, composer.poster_index
-            )
+            poster = pump(frames, encoder, stats, gif_encoder, gif_frames, poster_index)
         assert poster is not None
         self.save_poster(poster, folder / POSTER_FILE)
         self.check_gif(storyboard, folder)

@@ -46,6 +46,10 @@ def _renderer(
     settings: Settings, ws: Workspace, campaign: str, store: RenderStore | None
 ) -> KeyedRenderer:
     local: LocalRenderer
+    if settings.renderer == "moviepy":
+        from creative.moviepy_render import MoviePyRenderer
+
+        return MoviePyRenderer(crf=settings.video_crf, preset=settings.video_preset)
     if settings.scene_reuse:
         from creative.scenes import SceneRenderer
 
@@ -87,5 +91,10 @@ def check_ffmpeg(settings: Settings) -> None:
     """Raise a CreativeError saying how to install ffmpeg when this run renders on this
     machine (or may fall back to it) and there is none: before anything starts, rather
     than one failed render per customer."""
-    if settings.renderer == "local" or settings.vendor_fallback == "local":
+    if settings.renderer != "vendor" or settings.vendor_fallback == "local":
         find_ffmpeg()
+    if settings.renderer == "moviepy":
+        from creative.moviepy_render import MOVIEPY_EXTRA, moviepy_available
+
+        if not moviepy_available():
+            raise CreativeError(f"REELCAST_RENDERER=moviepy needs MoviePy: {MOVIEPY_EXTRA}")

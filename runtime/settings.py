@@ -110,8 +110,10 @@ class Settings(BaseSettings):
         "workspace), which catches accidental edits but not someone who can read the "
         "workspace.",
     )
-    renderer: Literal["local", "vendor"] = Field(
-        "local", description="Video renderer: local (ffmpeg here) or vendor (HTTP API)."
+    renderer: Literal["local", "moviepy", "vendor"] = Field(
+        "local",
+        description="Video renderer: local (our compositor and ffmpeg, here), moviepy (a "
+        "MoviePy 2 composition, here; the moviepy extra) or vendor (HTTP API).",
     )
     vendor_url: str | None = Field(None, description="The video vendor's API root.")
     vendor_api_key: SecretStr | None = None
