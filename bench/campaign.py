@@ -37,7 +37,9 @@ wrappers are active on both sides) and from task-run timings read back from the 
 CPU during rendering: user+sys of this process, its finished children (ffmpeg) and the
 Prefect server process, over the render stage, as a share of (wall × cores).
 
-    python bench/campaign.py [--customers 300] [--workers 2] [--json] [--keep]
+    python bench/campaign.py [--customers 300] [--workers 2] [--template NAME] [--json] [--keep]
+
+Scene reuse is on unless REELCAST_SCENE_REUSE=false (both sides read the settings).
 
 `--json` ends the output with one line:
 {"customers", "wall_s", "pure_work_s", "ratio", "customers_per_min", "peak_rss_mb", "stages"}
@@ -621,7 +623,7 @@ def flow_run(files: Any, ws_root: Path, customers: int, workers: int, campaign: 
 
 def render_folders(renders: Path) -> int:
     """Finished render folders (one per distinct video) in a workspace's renders/."""
-    return sum(1 for d in renders.glob("*/*") if d.is_dir() and not d.name.startswith("."))
+    return sum(1 for d in renders.glob("*/*/render.json") if not d.parent.name.startswith("."))
 
 
 def _params(files: Any, ws_root: Path, customers: int, campaign: str) -> Any:
@@ -636,10 +638,12 @@ def _params(files: Any, ws_root: Path, customers: int, campaign: str) -> Any:
         workspace=str(ws_root),
         auto_approve=True,
         send_now=True,
+        **({"template": TEMPLATE[0]} if TEMPLATE else {}),
     )
 
 
 SPANS = Spans()
+TEMPLATE: list[str] = []  # --template, when given
 
 
 # ----------------------------------------------------------------------------- analysis
@@ -824,9 +828,12 @@ def main() -> None:
         "--workers", type=int, default=None, help="render workers (default: settings, 2)"
     )
     parser.add_argument("--seed", type=int, default=7, help="demo retailer seed")
+    parser.add_argument("--template", help="video template (default: the campaign's, greeting)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
+    if args.template:
+        TEMPLATE.append(args.template)
 
     from retail.demo import generate_retailer
     from runtime.settings import Settings
