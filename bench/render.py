@@ -7,9 +7,10 @@ side alike:
   text-fit cache cleared): plates, text fitting, frames, x264 encode, poster and GIF.
 - floor_s_per_video: ffmpeg encoding exactly those frames from memory with the same
   settings and thread count (FrameEncoder), nothing else. Renders and floors alternate.
-- moviepy_s_per_video: an idiomatic MoviePy 2 composition of the same storyboard
-  (CompositeVideoClip, per-clip CrossFadeIn/Out, resized(lambda t) Ken Burns, TextClip,
-  positions as functions of t for slides), written with the same x264 settings.
+- moviepy_s_per_video: the MoviePy engine (creative/moviepy_render.py, REELCAST_RENDERER=
+  moviepy) on the same storyboard: an idiomatic MoviePy 2 composition (CompositeVideoClip,
+  per-clip CrossFadeIn/Out, resized(lambda t) Ken Burns, TextClip, positions as functions
+  of t for slides) whose frames go through the same encode, poster and GIF as ours.
 - speedup_bound: MoviePy's time over the floor's, the speedup of a renderer that cost
   nothing but its encode (no render can be faster than encoding its frames).
 - videos_per_min_2_workers: two worker processes rendering different videos at once.
@@ -56,7 +57,6 @@ sys.path.insert(0, str(REPO))
 from creative import LocalRenderer, Storyboard, build_storyboard, load_template  # noqa: E402
 from creative.encode import FrameEncoder  # noqa: E402
 from creative.frames import FrameComposer  # noqa: E402
-from creative.storyboard import GradientPart, ImagePart, RectPart, TextPart  # noqa: E402
 from creative.textfit import fit_text  # noqa: E402
 from retail.types import Customer, Pick, Product  # noqa: E402
 
@@ -98,9 +98,12 @@ def main() -> None:
         per_min, peak_rss_mb = _two_workers(work, args.template, args.workers_videos)
         moviepy = None
         if not args.no_moviepy:
+            from creative.moviepy_render import MoviePyRenderer
+
+            engine = MoviePyRenderer()
             moviepy = statistics.median(
-                _measure(lambda b=b, i=i: _moviepy(b, work / f"moviepy-{i}.mp4"))["wall"]
-                for i, b in enumerate(boards[1 : 1 + args.moviepy_videos])
+                _measure(lambda b=b: engine.render(b, work / "moviepy"))["wall"]
+                for b in boards[1 : 1 + args.moviepy_videos]
             )
 
     s_per_video = statistics.median(r["wall"] for r in renders)
@@ -391,105 +394,6 @@ def _psnr(a: Path, b: Path) -> list[float]:
         values.append(99.0 if value == "inf" else float(value))
     log.unlink()
     return values
-
-
-# --- the MoviePy baseline --------------------------------------------------------------
-
-
-def _moviepy(board: Storyboard, out: Path) -> None:
-    """The same storyboard as an idiomatic MoviePy 2 composition, written like our renders.
-
-    Shapes and gradients become ImageClips (MoviePy draws no rounded shapes), texts are
-    TextClips at the size our Pillow fitting chose (MoviePy's caption sizing clips lines),
-    the Ken Burns zoom is `resized(lambda t: …)` inside a box-sized CompositeVideoClip, and
-    fades are CrossFadeIn/CrossFadeOut effects; slides are positions as functions of t.
-    """
-    from moviepy import ColorClip, CompositeVideoClip, ImageClip, TextClip, vfx
-
-    from creative.plates import draw_static
-
-    fmt = board.format
-    clips = []
-
-    def timed(clip, part):  # type: ignore[no-untyped-def]
-        timing = part.timing
-        clip = clip.with_start(timing.start).with_duration(timing.end - timing.start)
-        effects = []
-        fade_in = timing.fade_in + sum(m.duration for m in timing.motions if m.kind == "fade")
-        if fade_in:
-            effects.append(vfx.CrossFadeIn(fade_in))
-        if timing.fade_out:
-            effects.append(vfx.CrossFadeOut(timing.fade_out))
-        if effects:
-            clip = clip.with_effects(effects)
-        x, y = part.box.x, part.box.y
-        if timing.motions:
-            return clip.with_position(
-                lambda t, s=timing.start: (
-                    x + timing.offset(s + t)[0],
-                    y + timing.offset(s + t)[1],
-                )
-            )
-        return clip.with_position((x, y))
-
-    for part in board.layers:
-        box = part.box
-        if isinstance(part, RectPart) and not part.radius and part.color[3] == 255:
-            clip = ColorClip((box.w, box.h), color=part.color[:3])
-        elif isinstance(part, RectPart | GradientPart):
-            plate = draw_static(part, fmt.width, fmt.height)
-            if plate is None:
-                continue
-            rgba = np.dstack([plate.rgb, plate.alpha])
-            clip = ImageClip(rgba)
-        elif isinstance(part, ImagePart) and part.moving:
-            with Image.open(part.path) as opened:
-                from PIL import ImageOps
-
-                photo = ImageOps.fit(opened.convert("RGB"), (box.w, box.h))
-            zoom = ImageClip(np.asarray(photo)).resized(
-                lambda t, p=part: p.zoom(p.timing.start + t)
-            )
-            clip = CompositeVideoClip(
-                [zoom.with_position("center")], size=(box.w, box.h)
-            ).with_duration(part.timing.end - part.timing.start)
-        elif isinstance(part, ImagePart):
-            with Image.open(part.path) as opened:
-                logo = opened.convert("RGBA")
-                logo.thumbnail((box.w, box.h))
-            clip = ImageClip(np.asarray(logo))
-        elif isinstance(part, TextPart):
-            pad_x = part.pill.pad_x if part.pill else 0
-            pad_y = part.pill.pad_y if part.pill else 0
-            fit = fit_text(
-                part.text, part.font_path, box.w - 2 * pad_x, box.h - 2 * pad_y,
-                max_lines=part.max_lines, max_size=part.size_max, min_size=part.size_min,
-                line_spacing=part.line_spacing,
-            )  # fmt: skip
-            clip = TextClip(
-                font=str(part.font_path),
-                text="\n".join(fit.lines),
-                font_size=fit.size,
-                color="#{:02x}{:02x}{:02x}".format(*part.color[:3]),
-                bg_color=None if part.pill is None else part.pill.color[:3],
-                margin=(pad_x, pad_y),
-                text_align=part.align,
-            )
-        else:
-            continue
-        clips.append(timed(clip, part))
-    final = CompositeVideoClip(clips, size=(fmt.width, fmt.height), bg_color=(0, 0, 0))
-    final = final.with_duration(fmt.duration_s)
-    try:
-        final.write_videofile(
-            str(out), fps=fmt.fps, codec="libx264", preset=board.encode.preset, threads=1,
-            audio=False, logger=None,
-            ffmpeg_params=["-crf", str(board.encode.crf), "-pix_fmt", "yuv420p"],
-        )  # fmt: skip
-    finally:
-        final.close()
-        for clip in clips:
-            clip.close()
 
 
 # --- leak check -------------------------------------------------------------------------

@@ -40,6 +40,7 @@ import math
 import os
 import shutil
 import subprocess
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -70,6 +71,7 @@ AUDIO_FILE = "audio.m4a"
 #: Bump when pieces made by this module change for the same inputs.
 PIECE_VERSION = 1
 _JOIN_TIMEOUT_S = 120
+_CHECKED_MAX = 256  # pieces whose files were checked, remembered per process
 
 
 class Segment(BaseModel):
@@ -175,6 +177,10 @@ class SceneRenderer(LocalRenderer):
         super().__init__(*args, **kwargs)
         self.store = store
         self._checked: dict[str, tuple[int, dict[str, Any]]] = {}
+        # One maker per piece in this process: render threads that need the same shared
+        # segment at once wait for it instead of encoding it twice.
+        self._making: dict[str, threading.Lock] = {}
+        self._making_lock = threading.Lock()
 
     def _render_into(self, storyboard: Storyboard, key: str, folder: Path, out_dir: Path) -> None:
         fmt = storyboard.format
@@ -228,6 +234,23 @@ class SceneRenderer(LocalRenderer):
     ) -> tuple[Path, dict[str, Any]]:
         """The piece `key` in `out_dir`: found there, fetched from the store, or made by
         `make(folder)` (which writes its files and returns what the marker records)."""
+        with self._making_lock:
+            lock = self._making.setdefault(key, threading.Lock())
+        try:
+            with lock:
+                return self._find_or_make(key, out_dir, kind, make)
+        finally:
+            with self._making_lock:
+                if not lock.locked():
+                    self._making.pop(key, None)
+
+    def _find_or_make(
+        self,
+        key: str,
+        out_dir: Path,
+        kind: str,
+        make: Callable[[Path], dict[str, Any]],
+    ) -> tuple[Path, dict[str, Any]]:
         final = render_dir(out_dir, key)
         meta = self._read(final, key)
         fetched = False
@@ -275,6 +298,8 @@ class SceneRenderer(LocalRenderer):
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
         self._checked[key] = (stamp, meta)
+        if len(self._checked) > _CHECKED_MAX:  # bounded: memory stays flat on long runs
+            self._checked.pop(next(iter(self._checked)))
         return meta
 
     def _make_segment(
