@@ -54,6 +54,7 @@ from PIL import Image, ImageDraw
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.evalkit.video import psnr_per_frame  # noqa: E402
 from creative import LocalRenderer, Storyboard, build_storyboard, load_template  # noqa: E402
 from creative.encode import FrameEncoder  # noqa: E402
 from creative.frames import FrameComposer  # noqa: E402
@@ -346,7 +347,7 @@ def _campaign(customers: int, products: int, template: str, psnr_videos: int) ->
         sample = list({b.key(): b for b in boards}.values())[:psnr_videos]
         worst = min(
             min(
-                _psnr(
+                psnr_per_frame(
                     render_dir(work / "reuse", b.key()) / "video.mp4",
                     render_dir(work / "full", b.key()) / "video.mp4",
                 )
@@ -376,24 +377,6 @@ def _campaign(customers: int, products: int, template: str, psnr_videos: int) ->
         f" whole render ({len(sample)} videos)"
     )
     return result
-
-
-def _psnr(a: Path, b: Path) -> list[float]:
-    """ffmpeg's PSNR (average over Y, U, V) of each frame of `a` against `b`."""
-    import subprocess
-
-    log = a.parent / "psnr.log"
-    subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", str(a), "-i", str(b),
-         "-lavfi", f"[0:v][1:v]psnr=stats_file={log}", "-f", "null", "-"],
-        check=True,
-    )  # fmt: skip
-    values = []
-    for line in log.read_text().splitlines():
-        value = line.split("psnr_avg:")[1].split()[0]
-        values.append(99.0 if value == "inf" else float(value))
-    log.unlink()
-    return values
 
 
 # --- leak check -------------------------------------------------------------------------

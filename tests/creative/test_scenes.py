@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import av
 import numpy as np
 import pytest
 
+from bench.evalkit.video import psnr_per_frame
 from creative import load_template
 from creative.frames import FrameComposer
 from creative.qc import Expect, qc_video
@@ -114,21 +114,6 @@ def _decoded(path: Path) -> list[np.ndarray]:
         return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
 
 
-def _psnr_per_frame(a: Path, b: Path) -> list[float]:
-    """ffmpeg's PSNR (average over Y, U, V) of every frame of `a` against `b`."""
-    log = a.parent / "psnr.log"
-    subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", str(a), "-i", str(b),
-         "-lavfi", f"[0:v][1:v]psnr=stats_file={log}", "-f", "null", "-"],
-        check=True,
-    )  # fmt: skip
-    values = []
-    for line in log.read_text().splitlines():
-        value = line.split("psnr_avg:")[1].split()[0]
-        values.append(99.0 if value == "inf" else float(value))
-    return values
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("template", ["greeting", "price-drop"])
 def test_a_joined_video_is_the_whole_render(
@@ -144,7 +129,7 @@ def test_a_joined_video_is_the_whole_render(
     assert verdict.ok, verdict.problems
     full_scan = qc_video(joined.video, Expect.from_storyboard(board))  # decoded in full
     assert full_scan.ok, full_scan.problems
-    psnr = _psnr_per_frame(joined.video, whole.video)
+    psnr = psnr_per_frame(joined.video, whole.video)
     assert len(psnr) == board.format.frame_count
     assert min(psnr) >= 40, f"worst frame {min(psnr):.1f} dB"
     # No seam: across each cut the picture changes as much as the designed frames do.
