@@ -182,6 +182,19 @@ class SceneRenderer(LocalRenderer):
         self._making: dict[str, threading.Lock] = {}
         self._making_lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What goes to another process (a Dask worker): settings and store, no locks."""
+        state = self.__dict__.copy()
+        for name in ("_checked", "_making", "_making_lock"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._checked = {}
+        self._making = {}
+        self._making_lock = threading.Lock()
+
     def _render_into(self, storyboard: Storyboard, key: str, folder: Path, out_dir: Path) -> None:
         fmt = storyboard.format
         segments = plan(storyboard)

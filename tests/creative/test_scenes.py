@@ -209,3 +209,13 @@ def test_template_check_says_what_a_name_costs() -> None:
     assert hero.share > 0.7
     assert any("headline" in w and "not marked personal" in w for w in hero.warnings)
     assert any("rendered for every name" in w for w in hero.warnings)
+
+
+def test_a_scene_renderer_goes_to_another_process(tmp_path: Path) -> None:
+    """Dask sends the renderer to its workers: it pickles, without its locks."""
+    import pickle
+
+    renderer = SceneRenderer(store=RenderStore(tmp_path / "store"))
+    copy = pickle.loads(pickle.dumps(renderer))
+    assert copy.store is not None and copy.store.url == renderer.store.url
+    assert copy.encode == renderer.encode and copy._making == {}
