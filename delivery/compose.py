@@ -279,7 +279,9 @@ def compose_campaign_email(
         "lang": Locale.parse(customer.locale).language,
         "subject": chosen_subject,
         "brand": brand,
-        "first_name": customer.first_name,
+        # A customer who opted out of personalization is not greeted by name (the video
+        # leaves the name out for them too: campaigns.plan).
+        "first_name": customer.first_name if customer.personalization else None,
         "products": cards,
         "image_cid": image_cid[1:-1],
         "poster_cid": image_cid[1:-1],  # the name templates written before GIFs use

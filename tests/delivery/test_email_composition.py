@@ -180,3 +180,11 @@ def test_missing_or_broken_template_names_the_file(compose: Compose, tmp_path: P
     (tmp_path / "email" / "campaign.html.j2").write_text("line one\n{{ nope(}}\n")
     with pytest.raises(DeliveryError, match=r"campaign\.html\.j2 line 2"):
         compose(templates_dir=tmp_path)
+
+
+def test_a_customer_without_personalization_is_not_greeted_by_name(compose: Compose) -> None:
+    named = _parts(_reparsed(compose(make_customer(first_name="Ann"))))
+    assert all("Hi Ann," in part for part in named)
+    plain, html = _parts(_reparsed(compose(make_customer(first_name="Ann", personalization=False))))
+    assert "Hello," in plain and "Hello," in html
+    assert "Ann" not in plain and "Ann" not in unescape(html)
