@@ -398,3 +398,20 @@ def test_loading_streams_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(Path, "read_text", refuse)
     monkeypatch.setattr(Path, "read_bytes", refuse)
     assert len(load_rows(path, Product).items) == 2
+
+
+def test_an_email_written_with_a_display_name_is_stored_as_the_bare_address(
+    tmp_path: Path,
+) -> None:
+    """`Ann Lee <ann@x.example>` in customers.csv: the address is kept, the name dropped
+    (the name columns are where names go); a cell that is no address at all is refused."""
+    path = _write(
+        tmp_path / "customers.csv",
+        'id,email,first_name\nc1,"Ann Lee <ann@x.example>",Ann\n',
+    )
+    (customer,) = load_rows(path, Customer).items
+    assert customer.email == "ann@x.example"
+    bad = _write(tmp_path / "bad.csv", "id,email,first_name\nc1,Ann Lee,Ann\n")
+    with pytest.raises(RetailDataError) as caught:
+        load_rows(bad, Customer)
+    assert "bad.csv:2: email:" in str(caught.value)
