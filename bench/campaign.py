@@ -311,6 +311,7 @@ def direct_run(files: Any, ws_root: Path, customers: int, workers: int, campaign
         pseudonym=lambda cid: pseudonymize(secret, cid),
         images_root=data.catalog_dir,
         first_names=first_names_allowed(settings),
+        campaign=params.campaign,
     )
     t = lap("storyboards", t)
     renderer = make_renderer(settings, ws, params.campaign)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,10 +48,14 @@ def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def assign_variant(pseudonym: str, template: Template) -> int:
-    """The customer's headline variant: stable per pseudonym, spread evenly over the
-    template's headlines (the last four hex digits of the pseudonym, modulo their count)."""
-    return int(pseudonym[-4:], 16) % max(len(template.spec.headlines), 1)
+def assign_variant(customer_id: str, campaign: str, template: Template) -> int:
+    """The customer's headline variant in `campaign`: a hash of the campaign and the
+    customer id alone (salted per campaign, as the holdout is), so the same campaign splits
+    its customers the same way in every workspace, whatever its secret; spread evenly over
+    the template's headlines."""
+    count = max(len(template.spec.headlines), 1)
+    digest = hashlib.sha256(f"{campaign}/headline\x00{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % count
 
 
 def may_show_first_names(personalize: bool, renderer: str, vendor_first_names: bool) -> bool:
@@ -68,6 +73,7 @@ def plan_jobs(
     pseudonym: Callable[[str], str],
     images_root: Path,
     first_names: bool,
+    campaign: str,
 ) -> list[Job]:
     """A job per customer who has a pick, in the customers' order.
 
@@ -80,7 +86,7 @@ def plan_jobs(
         if pick is None:
             continue
         alias = pseudonym(customer.id)
-        variant = assign_variant(alias, template)
+        variant = assign_variant(customer.id, campaign, template)
         storyboard = build_storyboard(
             template,
             pick,

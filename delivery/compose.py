@@ -85,7 +85,7 @@ def variant_label(index: int) -> str:
 
 
 def assign_variant(key: str, experiment: str, count: int) -> int:
-    """Deterministic variant index in [0, count) for `key` (a pseudonym) in `experiment`.
+    """Deterministic variant index in [0, count) for `key` (a customer id) in `experiment`.
 
     The same key always gets the same variant within an experiment, and assignments in
     different experiments are independent (the experiment name is part of the hash).
@@ -241,7 +241,7 @@ def compose_campaign_email(
     CSS inlined, plus the preview image as an inline CID image that links to the landing
     page). The preview image is `gif` when given and at most `max_gif_bytes`, else the
     poster. `subject` is one subject line or the campaign's variants; the variant is
-    chosen by hashing `pseudonym` (or the customer id when none is given) and recorded
+    chosen by hashing the customer id with the campaign id and recorded
     in the `X-Reelcast-Variant` header. Carries From, To, Subject, Date, Message-ID, the
     RFC 8058 List-Unsubscribe pair, `X-Campaign-ID` and, given one, `X-Reelcast-Pseudonym`.
     Prices are formatted with Babel for `customer.locale`. `video_url` is offered as a
@@ -259,9 +259,9 @@ def compose_campaign_email(
         if gif.stat().st_size <= max_gif_bytes:
             image = gif
     maintype, subtype = _image(image, "preview image", customer.id)
-    index, chosen_subject = choose_subject(
-        subject, key=pseudonym or customer.id, campaign_id=campaign_id
-    )
+    # Keyed by the customer id and the campaign, not the pseudonym: the same campaign
+    # splits its customers the same way in every workspace, whatever its secret.
+    index, chosen_subject = choose_subject(subject, key=customer.id, campaign_id=campaign_id)
     if pseudonym is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", pseudonym):
         raise DeliveryError(f"customer {customer.id}: pseudonym has unexpected characters")
 

@@ -440,6 +440,7 @@ def make_creatives(
                 pseudonym=lambda cid: pseudonymize(secret, cid),
                 images_root=data.catalog_dir,
                 first_names=first_names_allowed(settings),
+                campaign=params.campaign,
             )
             audit.picks(jobs)
             made = render_all(jobs, renderer, settings, ws, store, summary, progress)

@@ -69,16 +69,41 @@ def _jobs(data: RetailData, hero: Template, n: int, *, first_names: bool = True)
         pseudonym=_alias,
         images_root=data.catalog_dir,
         first_names=first_names,
+        campaign="spring",
     )
 
 
-def test_headline_variants_are_stable_per_pseudonym_and_use_every_headline(hero: Template) -> None:
+def test_headline_variants_are_stable_per_campaign_and_use_every_headline(
+    hero: Template,
+) -> None:
     count = len(hero.spec.headlines)
-    aliases = [f"{i:012x}" for i in range(0, 4000, 7)]
-    variants = [assign_variant(a, hero) for a in aliases]
+    ids = [f"c-{i}" for i in range(600)]
+    variants = [assign_variant(c, "spring", hero) for c in ids]
     assert set(variants) == set(range(count))
-    assert variants == [assign_variant(a, hero) for a in aliases]
-    assert assign_variant("00000000abcd", hero) == 0xABCD % count
+    assert variants == [assign_variant(c, "spring", hero) for c in ids]
+    shares = [variants.count(v) / len(ids) for v in range(count)]
+    assert all(abs(share - 1 / count) < 0.08 for share in shares), shares
+    other = [assign_variant(c, "summer", hero) for c in ids]
+    assert other != variants, "salted per campaign: another campaign splits otherwise"
+
+
+def test_the_split_does_not_depend_on_the_workspace_secret(
+    data: RetailData, hero: Template
+) -> None:
+    """Two workspaces (two pseudonym keys) give every customer the same headline."""
+    customers = data.customers[:40]
+    picks = _picks(data, [c.id for c in customers])
+    products = {p.id: p for p in data.products}
+
+    def plan(secret: str) -> list[str]:
+        jobs = plan_jobs(
+            customers, picks, products, hero, pseudonym=lambda cid: f"{secret}-{cid}",
+            images_root=data.catalog_dir, first_names=True, campaign="spring",
+        )  # fmt: skip
+        return [job.variant for job in jobs]
+
+    assert plan("one") == plan("two")
+    assert len(set(plan("one"))) > 1
 
 
 @pytest.mark.parametrize(
@@ -109,11 +134,12 @@ def test_plan_skips_customers_without_a_pick_and_keeps_their_order(
         pseudonym=_alias,
         images_root=data.catalog_dir,
         first_names=True,
+        campaign="spring",
     )
     assert [j.customer.id for j in jobs] == [c.id for c in customers[::2]]
     for job in jobs:
         assert job.pseudonym == _alias(job.customer.id)
-        assert job.variant == f"headline-{assign_variant(job.pseudonym, hero)}"
+        assert job.variant == f"headline-{assign_variant(job.customer.id, 'spring', hero)}"
         assert job.pick is picks[job.customer.id]
 
 
@@ -127,7 +153,7 @@ def test_no_first_name_in_any_video_when_not_allowed_or_opted_out(
     import campaigns.plan as plan
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(plan, "assign_variant", lambda pseudonym, template: 0)
+        mp.setattr(plan, "assign_variant", lambda customer_id, campaign, template: 0)
         allowed = _jobs(data, hero, 20)
         refused = _jobs(data, hero, 20, first_names=False)
     opted_in = [j for j in allowed if j.customer.personalization]
@@ -208,6 +234,7 @@ def test_a_variant_with_the_same_title_at_another_price_is_not_the_one_on_screen
         pseudonym=_alias,
         images_root=data.catalog_dir,
         first_names=False,
+        campaign="spring",
     )
     assert job.storyboard.shows == (first.id,)
     monkeypatch.setattr(checks, "video_problems", lambda job, render: [])
@@ -427,6 +454,7 @@ def test_a_carousel_shows_three_products_and_a_hero_one(data: RetailData, hero: 
             pseudonym=_alias,
             images_root=data.catalog_dir,
             first_names=False,
+            campaign="spring",
         )[0].storyboard.shows
         for template in (hero, carousel)
     }

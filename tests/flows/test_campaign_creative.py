@@ -125,7 +125,7 @@ def test_a_customer_who_opted_out_of_personalization_gets_no_first_name(
         writer.writerows(rows)
 
     # Every customer gets the headline that greets by name (its fallback has no name).
-    monkeypatch.setattr(plan, "assign_variant", lambda pseudonym, template: 0)
+    monkeypatch.setattr(plan, "assign_variant", lambda customer_id, campaign, template: 0)
     texts: dict[str, list[str]] = {}
     real_build = plan.build_storyboard
 
