@@ -77,7 +77,8 @@ class FrameStats:
         self._luma: list[float] = []
         self._reference: np.ndarray | None = None
         self._black_level = 16 + _BLACK_PIX * 219
-        self._ends: list[str] = []  # digests of the first and the latest sample
+        self._first: np.ndarray | None = None  # the first and the latest sample
+        self._last: np.ndarray | None = None
 
     def add_rgb(self, frame: np.ndarray) -> None:
         """Add an H×W×3 uint8 RGB frame (as the encoder will see it)."""
@@ -101,22 +102,20 @@ class FrameStats:
         if moved:
             self._reference = sample
         self._moved.append(moved)
-        if self.freeze_threshold == 0:
-            digest = hashlib.sha256(sample.tobytes()).hexdigest()
-            self._ends[1:] = [digest]
-            if len(self._ends) == 1:
-                self._ends.append(digest)
+        if self._first is None:
+            self._first = sample
+        self._last = sample
 
     def piece(self) -> PieceStats:
         """The frames so far as one piece of a longer video (exact frames only)."""
-        if self.freeze_threshold != 0 or not self._times:
+        if self.freeze_threshold != 0 or self._first is None or self._last is None:
             raise ValueError("pieces are made of exact frames, at least one")
         return PieceStats(
             luma=tuple(self._luma),
             black=tuple(self._black),
             moved=tuple(self._moved),
-            head=self._ends[0],
-            tail=self._ends[1],
+            head=hashlib.sha256(self._first.tobytes()).hexdigest(),
+            tail=hashlib.sha256(self._last.tobytes()).hexdigest(),
         )
 
     @classmethod

@@ -176,7 +176,7 @@ class LocalRenderer:
         tmp = final.parent / f".tmp-{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
-            _sweep_stale(final.parent)
+            sweep_stale(final.parent)
             tmp.mkdir()
             self._render_into(storyboard, key, tmp, out_dir)
             try:
@@ -439,7 +439,7 @@ def _write_failure(exc: OSError, folder: Path) -> RenderError | None:
     return None
 
 
-def _sweep_stale(shard: Path) -> None:
+def sweep_stale(shard: Path) -> None:
     """Remove temporary folders of renders that were killed long ago."""
     now = time.time()
     for entry in shard.glob(".tmp-*"):

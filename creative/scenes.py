@@ -61,6 +61,7 @@ from creative.render import (
     gif_range,
     pump,
     render_dir,
+    sweep_stale,
     write_manifest,
 )
 from creative.store import PIECE_FILES, PIECE_MARKER, RenderStore
@@ -72,6 +73,7 @@ AUDIO_FILE = "audio.m4a"
 PIECE_VERSION = 1
 _JOIN_TIMEOUT_S = 120
 _CHECKED_MAX = 256  # pieces whose files were checked, remembered per process
+_STRIPES = 64
 
 
 class Segment(BaseModel):
@@ -176,24 +178,23 @@ class SceneRenderer(LocalRenderer):
     def __init__(self, *args: Any, store: RenderStore | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.store = store
+        self._setup()
+
+    def _setup(self) -> None:
         self._checked: dict[str, tuple[int, dict[str, Any]]] = {}
-        # One maker per piece in this process: render threads that need the same shared
-        # segment at once wait for it instead of encoding it twice.
-        self._making: dict[str, threading.Lock] = {}
-        self._making_lock = threading.Lock()
+        # Striped locks, one stripe per piece key: render threads of this process that
+        # need the same shared segment at once wait for it instead of encoding it twice.
+        self._making = [threading.Lock() for _ in range(_STRIPES)]
 
     def __getstate__(self) -> dict[str, Any]:
         """What goes to another process (a Dask worker): settings and store, no locks."""
         state = self.__dict__.copy()
-        for name in ("_checked", "_making", "_making_lock"):
-            state.pop(name, None)
+        del state["_checked"], state["_making"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._checked = {}
-        self._making = {}
-        self._making_lock = threading.Lock()
+        self._setup()
 
     def _render_into(self, storyboard: Storyboard, key: str, folder: Path, out_dir: Path) -> None:
         fmt = storyboard.format
@@ -247,15 +248,8 @@ class SceneRenderer(LocalRenderer):
     ) -> tuple[Path, dict[str, Any]]:
         """The piece `key` in `out_dir`: found there, fetched from the store, or made by
         `make(folder)` (which writes its files and returns what the marker records)."""
-        with self._making_lock:
-            lock = self._making.setdefault(key, threading.Lock())
-        try:
-            with lock:
-                return self._find_or_make(key, out_dir, kind, make)
-        finally:
-            with self._making_lock:
-                if not lock.locked():
-                    self._making.pop(key, None)
+        with self._making[int(key[:8], 16) % _STRIPES]:
+            return self._find_or_make(key, out_dir, kind, make)
 
     def _find_or_make(
         self,
@@ -275,6 +269,7 @@ class SceneRenderer(LocalRenderer):
         tmp = final.parent / f".tmp-{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
+            sweep_stale(final.parent)
             tmp.mkdir()
             data = make(tmp)
             files = {n: fingerprint(tmp / n) for n in PIECE_FILES[:-1] if (tmp / n).is_file()}

@@ -563,9 +563,8 @@ def build_storyboard(
         audio = AudioPart(
             path=path, sha256=digest, loudness=spec.audio.loudness, fade_out=spec.audio.fade_out
         )
-    cuts = sorted(
-        {t for scene in spec.scenes for t in (scene.start, scene.end)} - {0.0, spec.duration_s}
-    )
+    bounds = {t for scene in spec.scenes for t in (scene.start, scene.end)}
+    cuts = sorted(t for t in bounds if 0 < t < spec.duration_s)
     return Storyboard(
         template=template.name,
         template_version=template.version,
@@ -580,7 +579,7 @@ def build_storyboard(
         ),
         max_file_mb=spec.max_file_mb,
         shows=tuple(chosen[i].id for i in sorted(shown) if i < len(chosen)),
-        cuts=tuple(t for t in cuts if 0 < t < spec.duration_s),
+        cuts=tuple(cuts),
     )
 
 

@@ -122,16 +122,15 @@ def erase_customer(
         # A video joined from scene segments (creative/scenes.py): the pieces that show the
         # name go with it (a later render of the same name makes them again).
         pieces = _personal_pieces(renders / key[:2] / key, key, read_manifest)
-        found = False
         for item in (key, *pieces):
             folder = renders / item[:2] / item
-            if folder.is_dir():
+            removed = folder.is_dir()
+            if removed:
                 shutil.rmtree(folder)
-                found = found or item == key
             if delete_render is not None:
-                found = (delete_render(item) and item == key) or found
-        if found:
-            videos += 1
+                removed = delete_render(item) or removed
+            if item == key and removed:
+                videos += 1
     SuppressionList(state_db).add([customer_id], reason="erasure", source="forget")
     audit.record(
         "erasure",

@@ -218,4 +218,5 @@ def test_a_scene_renderer_goes_to_another_process(tmp_path: Path) -> None:
     renderer = SceneRenderer(store=RenderStore(tmp_path / "store"))
     copy = pickle.loads(pickle.dumps(renderer))
     assert copy.store is not None and copy.store.url == renderer.store.url
-    assert copy.encode == renderer.encode and copy._making == {}
+    assert copy.encode == renderer.encode and copy._checked == {}
+    assert len(copy._making) == len(renderer._making), "locks made anew"

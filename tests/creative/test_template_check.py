@@ -24,7 +24,7 @@ def _layer(data: dict[str, Any], layer_id: str) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["hero", "carousel", "price-drop"])
+@pytest.mark.parametrize("name", ["greeting", "hero", "carousel", "price-drop"])
 def test_shipped_templates_pass_the_check_in_every_aspect(name: str) -> None:
     template = load_template(REPO / "templates", name, ASSETS)
     assert template.aspects == ("9:16", "1:1", "16:9")
