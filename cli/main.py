@@ -22,7 +22,7 @@ from cli.params import option_name, with_campaign_options
 from cli.pii import pii_app
 from cli.recs import recs_app
 from cli.templates import template_app
-from cli.tracking import report, track_app
+from cli.tracking import gallery_app, report, track_app
 from cli.vendor import vendor_sim
 from retail.errors import ReelcastError
 
@@ -176,6 +176,8 @@ def _print_summary(summary: CampaignSummary, seconds: float) -> None:
     console.print(f"Finished in {seconds:.0f} s.")
     console.print(f"  videos and posters: {summary.renders}")
     console.print(f"  preview gallery:    {summary.gallery}")
+    if summary.gallery_url:
+        console.print(f"    served by `reelcast track serve` at {summary.gallery_url}")
     if not summary.dry_run:
         console.print(f"  mailbox (Maildir):  {summary.maildir}   via {summary.mail_via}")
     console.print("  run details: Prefect UI (`prefect server start`) → Runs → campaign")
@@ -327,6 +329,7 @@ app.command("forget")(forget)
 app.command("metrics")(metrics)
 app.add_typer(pii_app, name="pii")
 app.add_typer(track_app, name="track")
+app.add_typer(gallery_app, name="gallery")
 app.add_typer(email_app, name="email")
 app.add_typer(recs_app, name="recs")
 app.add_typer(template_app, name="template")

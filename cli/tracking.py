@@ -232,11 +232,14 @@ def _tracking_app(
             return None
         return None if item is None else item.sent_at or item.send_started_at
 
+    store = open_render_store(settings, ws)
     app = create_app(
         secret=settings.signing_keys(),
         events=events,
         suppression=suppression,
-        locate_render=open_render_store(settings, ws).locate,
+        locate_render=store.locate,
+        galleries=store.get_gallery,
+        gallery_secret=secret,
         allowed_redirect_hosts=allowed,
         landing=landing,
         product_ids_by_url={p.url: p.id for p in products},
@@ -330,3 +333,46 @@ def report(
         console.print(result.to_markdown(), markup=False, highlight=False, soft_wrap=True)
         if png is not None:
             console.print(f"chart: {png}")
+
+
+gallery_app = typer.Typer(
+    help="A campaign's preview gallery, served by the tracking app.", no_args_is_help=True
+)
+
+
+@gallery_app.callback()
+def _gallery() -> None:
+    """A campaign's preview gallery, served by the tracking app."""
+
+
+@gallery_app.command("link")
+def gallery_link_command(
+    campaign: Annotated[str, typer.Argument(help="Campaign id, as given to `campaign run`.")],
+    hours: Annotated[
+        float, typer.Option(min=0.1, max=24 * 366, help="How long the link works.")
+    ] = 72.0,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Print a new signed link to a campaign's preview gallery (for whoever approves it,
+    when the one in the Prefect UI has expired). `reelcast track serve` serves it."""
+    from datetime import UTC, datetime, timedelta
+
+    from creative.store import StoreError
+    from delivery.gallery import gallery_link
+    from runtime.renderers import open_render_store
+
+    settings, ws = context(workspace)
+    try:
+        found = open_render_store(settings, ws).get_gallery(campaign)
+    except ValueError:
+        raise fail(f"{campaign!r} is not a campaign id (letters, digits, _ . -)") from None
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    if found is None:
+        raise fail(f"campaign {campaign} has no preview gallery yet: run the campaign first")
+    expires = datetime.now(UTC) + timedelta(hours=hours)
+    console.print(
+        gallery_link(settings.public_base_url, settings.secret(), campaign, expires),
+        soft_wrap=True,
+        highlight=False,
+    )

@@ -62,7 +62,7 @@ _ALL_FILES = frozenset(RENDER_FILES + PIECE_FILES)
 MAX_URL_TTL_S = 7 * 24 * 3600
 S3_EXTRA = "pip install 'reelcast[s3]'"
 _KEY = re.compile(r"[0-9a-f]{16,128}")  # content-addressed: a lowercase hex digest
-_PAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+_CAMPAIGN = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # as campaigns.params allows
 _S3 = ("s3", "s3a")
 # Content-addressed objects never change; private because a video may show a name.
 _IMMUTABLE = "private, max-age=31536000, immutable"
@@ -309,21 +309,33 @@ class RenderStore:
                     found = True
             return found
 
-    def put_page(self, name: str, page: Path, *, expires_s: int | None = None) -> str:
-        """Publish a static page (a campaign's preview gallery) as `<root>/galleries/<name>`
-        and return a URL for it (presigned for S3, good for `expires_s` seconds)."""
-        if not _PAGE.fullmatch(name):
-            raise ValueError(f"not a page name: {name!r}")
-        path = f"{self.root}/galleries/{name}"
-        ttl = self.url_ttl_s if expires_s is None else expires_s
-        with self._errors(f"publishing the page {name}"):
+    def put_gallery(self, campaign: str, document: bytes) -> None:
+        """Keep a campaign's preview gallery document (`delivery.gallery.Gallery`, JSON)
+        as `<root>/galleries/<campaign>.json`, for the tracking app to serve; a later run
+        of the same campaign replaces it."""
+        path = self._gallery_path(campaign)
+        with self._errors(f"publishing the gallery of {campaign}"):
             if self.is_local:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-                if Path(path).resolve() != Path(page).resolve():
-                    shutil.copyfile(page, path)
-                return Path(path).resolve().as_uri()
-            self.fs.put_file(str(page), path, CacheControl="private, no-cache")
-            return str(self.fs.sign(path, expiration=ttl))
+                tmp = Path(f"{path}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+                tmp.write_bytes(document)
+                tmp.replace(path)
+                return
+            self.fs.pipe_file(path, document, CacheControl="private, no-cache")
+
+    def get_gallery(self, campaign: str) -> bytes | None:
+        """A campaign's gallery document, or None when it has none."""
+        path = self._gallery_path(campaign)
+        with self._errors(f"reading the gallery of {campaign}"):
+            try:
+                return bytes(self.fs.cat_file(path))
+            except FileNotFoundError:
+                return None
+
+    def _gallery_path(self, campaign: str) -> str:
+        if not _CAMPAIGN.fullmatch(campaign):
+            raise ValueError(f"not a campaign id: {campaign!r}")
+        return f"{self.root}/galleries/{campaign}.json"
 
     def _publish_local(self, key: str, folder: Path, names: list[str]) -> None:
         """Copy into a temporary folder beside the final one, then rename it into place."""

@@ -8,7 +8,11 @@ gets the same bare 404 as a path that does not exist, so nothing can be enumerat
                                  the shop's own (allowlist), else 400: no open redirect
     GET  /o/{token}.gif          1×1 transparent GIF; records an open
     GET  /r/{key}/video.mp4      a rendered video (Range requests work, so players seek)
-    GET  /r/{key}/poster.jpg     its poster
+    GET  /r/{key}/poster.jpg     its poster (and /r/{key}/preview.gif, its GIF preview)
+    GET  /g/{campaign}?exp&sig   a campaign's preview gallery, for whoever approves it:
+                                 a signed link that expires (`delivery.gallery`); a
+                                 forged one is a 404, an expired one a 410 saying what
+                                 to do
     GET  /u/{token}              unsubscribe page with a confirm button (changes nothing)
     POST /u/{token}              RFC 8058 one-click unsubscribe: urlencoded or multipart
                                  body `List-Unsubscribe=One-Click`; suppresses at once;
@@ -87,9 +91,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from compliance.suppression import SuppressionList
 from delivery.errors import InvalidToken
 from delivery.events_store import TrackingEvents
+from delivery.gallery import Gallery, LinkCheck, check_link, render_page, served_href
 from delivery.links import Secret, read_token
 from delivery.policy import leaf_payload
-from delivery.tracking_pages import Landing, landing_page, unsubscribe_page
+from delivery.tracking_pages import Landing, expired_page, landing_page, unsubscribe_page
 from delivery.traffic import (
     PER_ADDRESS,
     PER_TOKEN,
@@ -112,7 +117,7 @@ PIXEL_GIF = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
 )
 _RENDER_KEY = re.compile(r"^[0-9a-f]{16,128}$")  # content-addressed: a lowercase hex digest
-_RENDER_FILES = {"video.mp4": "video/mp4", "poster.jpg": "image/jpeg"}
+_RENDER_FILES = {"video.mp4": "video/mp4", "poster.jpg": "image/jpeg", "preview.gif": "image/gif"}
 _MAX_BODY = 64 * 1024
 _BODY_TIMEOUT = 10.0  # seconds for a (tiny) unsubscribe body to arrive
 _NO_STORE = {"Cache-Control": "no-store, private", "Pragma": "no-cache", "Expires": "0"}
@@ -123,7 +128,15 @@ _HTML_HEADERS = {
     "X-Robots-Tag": "noindex, nofollow",
 }
 # Token, key and query are capabilities or personal: logs show only the route's shape.
-_LOG_PATH = re.compile(r"^/(v|c|o|u|r)/[^/]+")
+_LOG_PATH = re.compile(r"^/(v|c|o|u|r|g)/[^/]+")
+# The gallery shows the campaign's videos, posters and GIFs, which the `/r/` route may
+# redirect to presigned URLs on the render store's host.
+_GALLERY_HEADERS = {
+    **_HTML_HEADERS,
+    "Content-Security-Policy": "default-src 'none'; img-src 'self' http: https:; "
+    "media-src 'self' http: https:; style-src 'unsafe-inline'; base-uri 'none'; "
+    "frame-ancestors 'none'",
+}
 
 
 #: What a store raises when it cannot take a write now, on either engine: SQLite busy or
@@ -145,6 +158,14 @@ def _not_found() -> Response:
 
 def _bad_request() -> Response:
     return PlainTextResponse("Bad Request", status_code=400, headers=_NO_STORE)
+
+
+def _unavailable() -> Response:
+    return PlainTextResponse(
+        "video storage unavailable, try again shortly",
+        status_code=503,
+        headers={"Retry-After": "30", **_NO_STORE},
+    )
 
 
 def _too_many(wait: float) -> Response:
@@ -318,6 +339,8 @@ def create_app(
     per_address: RateLimit = PER_ADDRESS,
     delivered_at: Callable[[str, str], datetime | None] | None = None,
     locate_render: Callable[[str, str], Path | str | None] | None = None,
+    galleries: Callable[[str], bytes | None] | None = None,
+    gallery_secret: bytes | None = None,
 ) -> Starlette:
     """The tracking app over explicit stores; `cli.tracking` wires it from settings.
 
@@ -335,6 +358,10 @@ def create_app(
     (the render store's `locate`): a local Path is served as a file, a URL (a presigned
     object on shared storage) is redirected to, None is a 404, a store that cannot be
     reached a 503.
+
+    `galleries(campaign)` reads a campaign's gallery document (the render store's
+    `get_gallery`); links to it are signed with `gallery_secret`. Without both, `/g/`
+    is a 404.
     """
     if renders_dir is None and locate_render is None:
         raise ValueError("create_app needs renders_dir or locate_render")
@@ -432,11 +459,7 @@ def create_app(
                 found = locate_render(key, name)
             except ReelcastError as exc:
                 log.warning("render store unavailable: %s", str(exc).splitlines()[0])
-                return PlainTextResponse(
-                    "video storage unavailable, try again shortly",
-                    status_code=503,
-                    headers={"Retry-After": "30", **_NO_STORE},
-                )
+                return _unavailable()
             if found is None:
                 return _not_found()
             if isinstance(found, str):  # a presigned URL: it expires, so never cached
@@ -457,6 +480,35 @@ def create_app(
             "X-Robots-Tag": "noindex",
         }
         return FileResponse(path, media_type=_RENDER_FILES[name], headers=headers)
+
+    def gallery(request: Request) -> Response:
+        campaign = request.path_params["campaign"]
+        if galleries is None or gallery_secret is None:
+            return _not_found()
+        verdict = check_link(
+            gallery_secret,
+            campaign,
+            request.query_params.get("exp", ""),
+            request.query_params.get("sig", ""),
+            clock(),
+        )
+        if verdict is LinkCheck.forged:
+            return _not_found()
+        if verdict is LinkCheck.expired:
+            return HTMLResponse(expired_page(campaign), status_code=410, headers=_HTML_HEADERS)
+        try:
+            raw = galleries(campaign)
+        except ReelcastError as exc:
+            log.warning("render store unavailable: %s", str(exc).splitlines()[0])
+            return _unavailable()
+        if raw is None:
+            return _not_found()
+        try:
+            page = render_page(Gallery.from_json(raw), served_href)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("a gallery document cannot be read: %s", type(exc).__name__)
+            return _not_found()
+        return HTMLResponse(page, headers=_GALLERY_HEADERS)
 
     def unsubscribe_form(request: Request) -> Response:
         token = request.path_params["token"]
@@ -516,6 +568,7 @@ def create_app(
         Route("/c/{token}", click, methods=["GET"]),
         Route("/o/{token}.gif", pixel, methods=["GET"]),
         Route("/r/{key}/{name}", render_file, methods=["GET"]),
+        Route("/g/{campaign}", gallery, methods=["GET"]),
         Route("/u/{token}", unsubscribe_form, methods=["GET"]),
         Route("/u/{token}", unsubscribe, methods=["POST"]),
     ]

@@ -105,3 +105,14 @@ def unsubscribe_page(*, token: str, brand: str, postal_address: str, done: bool)
             '<button type="submit">Unsubscribe</button></form>'
         )
     return _page(f"{brand}: unsubscribe", body, brand, postal_address)
+
+
+def expired_page(campaign: str) -> str:
+    """A preview gallery link past its time: say how to get a new one."""
+    body = (
+        f"<h1>This preview link of campaign {escape(campaign)} has expired</h1>"
+        "<p>Gallery links last as long as a run may wait for approval. For a new one, open "
+        "the run in the Prefect UI, or run "
+        f"<code>reelcast gallery link {escape(campaign)}</code>.</p>"
+    )
+    return _page(f"{campaign}: link expired", body, "reelcast", "")

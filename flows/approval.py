@@ -24,17 +24,3 @@ class Approval(RunInput):
         # Never raises: the server checks the form against its JSON schema only, and an
         # answer it accepted must not fail the run when the flow reads it back.
         return value.strip()
-
-
-def approval_description(campaign: str, gallery: str, stages: dict[str, int]) -> str:
-    """Markdown shown above the form: what is about to go out, and where to look first."""
-    lines = [
-        f"## Approve campaign `{campaign}`?",
-        "",
-        f"Preview gallery (posters, GIFs and videos of a sample): `{gallery}`",
-        "",
-        "| stage | count |",
-        "|---|---|",
-        *[f"| {k} | {v} |" for k, v in stages.items()],
-    ]
-    return "\n".join(lines)

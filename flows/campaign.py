@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -30,7 +30,6 @@ from campaigns.audience import choose_audience, selected
 from campaigns.audit import CampaignAudit
 from campaigns.checks import Checked, check_creatives, creative_allowlist, split_renders
 from campaigns.emails import due_times, queue_emails, record_exposures
-from campaigns.gallery import GalleryItem, write_gallery
 from campaigns.params import CampaignParams
 from campaigns.plan import (
     Job,
@@ -56,12 +55,21 @@ from compliance.pii import AllowList
 from compliance.pseudonym import pseudonymize
 from creative.errors import CreativeError
 from creative.render import Render, Renderer
-from creative.store import MAX_URL_TTL_S, RenderStore, StoreError, local_copy
+from creative.store import RenderStore, StoreError, local_copy
 from creative.template import Template, load_template
 from delivery.dispatch import DispatchReport
 from delivery.events_store import feedback_events
+from delivery.gallery import SAMPLE as GALLERY_SAMPLE
+from delivery.gallery import (
+    Gallery,
+    GalleryItem,
+    approval_markdown,
+    gallery_link,
+    poster_url,
+    write_gallery,
+)
 from delivery.outbox import Outbox
-from flows.approval import Approval, approval_description
+from flows.approval import Approval
 from flows.operations import honour_unsubscribe_mail
 from recs.registry import Gate, ModelRecord
 from recs.training import approved_or_trained, as_of, serve_current
@@ -86,6 +94,8 @@ T = TypeVar("T")
 #: rows of the picks table artifact: a sample for the UI, not 100,000 rows (the audit log
 #: holds every customer's picks)
 PICKS_SHOWN = 500
+#: posters shown inline in the preview artifact and the approval form
+POSTERS_INLINE = 4
 
 
 def whole(value: T) -> T:
@@ -362,10 +372,10 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     summary.count_checks(checked)
     audit.creatives(checked, summary.rendered_locally)
     stages = stage_counts(summary, checked)
-    gallery = _gallery(ws, store, params, checked, stages, summary)
+    preview = _gallery(ws, store, params, settings, checked, stages, summary)
     passed = [(c.job, c.render) for c in checked if c.ok]
     if not params.dry_run and passed:
-        _approval(params, gallery, stages, summary, audit)
+        _approval(params, preview, summary, audit)
     if not params.dry_run and summary.approval != "rejected":
         reporter().start("email", len(passed))
         reporter().start("send", len(passed))
@@ -541,60 +551,67 @@ def _gallery(
     ws: Workspace,
     store: RenderStore,
     params: CampaignParams,
+    settings: Settings,
     checked: list[Checked],
     stages: dict[str, int],
     summary: CampaignSummary,
 ) -> str:
-    """Write the preview gallery of a sample of creatives and link it from the run; with
-    a remote render store, a copy linking to the store goes there too, and the run links
-    to that copy: a presigned URL whoever approves can open from anywhere, as long as the
-    run may wait for approval (at least the store's URL lifetime, at most 7 days).
-    Returns the link."""
-    items = [
-        GalleryItem(
-            c.job.pseudonym,
-            c.job.pick.product_ids,
-            c.render.video,
-            c.render.poster,
-            c.render.gif,
-            c.verdict,
-        )
-        for c in checked[:12]
-    ]
-    page = ws.root / "galleries" / f"{params.campaign}.html"
-    asks = not (params.auto_approve or params.dry_run)
-    gallery = write_gallery(
-        page,
-        campaign=params.campaign,
-        items=items,
+    """Write the preview gallery of a sample of creatives: a document in the render store
+    that the tracking app serves at a signed link (good as long as the run may wait for
+    approval, at least `gallery_link_hours`), and a page file in the workspace. The run
+    links the gallery and shows a few posters inline, in its artifacts. Returns the
+    markdown for the approval form."""
+    sample = checked[:GALLERY_SAMPLE]
+    gallery = Gallery(
+        params.campaign,
+        items=[
+            GalleryItem(
+                c.job.pseudonym,
+                tuple(c.job.pick.product_ids),
+                c.render.key,
+                c.verdict,
+                gif=c.render.gif is not None and c.render.gif.exists(),
+            )
+            for c in sample
+        ],
         stages=stages,
         excluded=summary.excluded,
-        asks_approval=asks,
+        subjects=[s for s in (params.subject, params.subject_b) if s],
+        asks_approval=not (params.auto_approve or params.dry_run),
+        template=params.template,
     )
-    link, shown = gallery.resolve().as_uri(), str(gallery)
-    if not store.holds(ws.renders):
-        ttl = min(MAX_URL_TTL_S, max(store.url_ttl_s, params.approval_timeout_s))
-        shared = write_gallery(
-            page.with_name(f"{params.campaign}.shared.html"),
-            campaign=params.campaign,
-            items=items,
-            stages=stages,
-            excluded=summary.excluded,
-            asks_approval=asks,
-            href=lambda path: store.copy_url(path, expires_s=ttl),
-        )
-        try:
-            link = shown = store.put_page(f"{params.campaign}.html", shared, expires_s=ttl)
-        except StoreError as exc:  # the local page still shows the run's creatives
-            get_run_logger().warning("preview gallery not published: %s", exc)
+    page = write_gallery(ws.root / "galleries" / f"{params.campaign}.html", gallery, ws.renders)
+    summary.gallery = str(page)
+    try:
+        store.put_gallery(params.campaign, gallery.to_json())
+    except StoreError as exc:  # the page file still shows the run's creatives
+        get_run_logger().warning("preview gallery not published: %s", exc)
+        return approval_markdown(params.campaign, page.resolve().as_uri(), stages, [])
+    hours = max(settings.gallery_link_hours, params.approval_timeout_s / 3600)
+    link = gallery_link(
+        settings.public_base_url,
+        settings.secret(),
+        params.campaign,
+        datetime.now(UTC) + timedelta(hours=hours),
+    )
+    summary.gallery_url = link
     create_link_artifact(
         link,
         link_text="Preview gallery",
         key=artifact_key(params.campaign, "gallery"),
-        description="Sample creatives by pseudonymous id",
+        description=f"Sample creatives by pseudonymous id (link valid {hours:g} h)",
     )
-    summary.gallery = shown
-    return shown
+    posters = [
+        (c.job.pseudonym, poster_url(settings.public_base_url, c.render.key))
+        for c in sample[:POSTERS_INLINE]
+    ]
+    markdown = approval_markdown(params.campaign, link, stages, posters)
+    create_markdown_artifact(
+        markdown,
+        key=artifact_key(params.campaign, "preview"),
+        description="What is about to go out: a few posters and the gallery link",
+    )
+    return markdown
 
 
 def publish(summary: CampaignSummary, checked: Sequence[Checked]) -> None:
@@ -616,25 +633,21 @@ def publish(summary: CampaignSummary, checked: Sequence[Checked]) -> None:
 
 
 def _approval(
-    params: CampaignParams,
-    gallery: str,
-    stages: dict[str, int],
-    summary: CampaignSummary,
-    audit: CampaignAudit,
+    params: CampaignParams, preview: str, summary: CampaignSummary, audit: CampaignAudit
 ) -> None:
-    """Auto-approve, or pause the run until someone approves or rejects it; the decision
-    goes into the summary and the audit log."""
+    """Auto-approve, or pause the run until someone approves or rejects it (the form
+    shows `preview`, markdown); the decision goes into the summary and the audit log."""
     if params.auto_approve:
         get_run_logger().info("campaign %s auto-approved", params.campaign)
         approved, note, by = True, "auto-approved", "auto"
     else:
         context = FlowRunContext.get()
         flow_run_id = context.flow_run.id if context and context.flow_run else None
-        reporter().approval_requested(str(flow_run_id), gallery)
-        form = Approval.with_initial_data(
-            description=approval_description(params.campaign, gallery, stages),
-            approve=False,
-        )
+        where = summary.gallery
+        if summary.gallery_url:  # the link works while `reelcast track serve` runs
+            where = f"{summary.gallery_url}\n  (or open the file {summary.gallery})"
+        reporter().approval_requested(str(flow_run_id), where)
+        form = Approval.with_initial_data(description=preview, approve=False)
         decision = pause_flow_run(
             wait_for_input=form, timeout=params.approval_timeout_s, poll_interval=2, key="approval"
         )
@@ -644,3 +657,10 @@ def _approval(
     summary.approval = "approved" if approved else "rejected"
     summary.approval_note = note
     audit.approval(approved=approved, note=note, by=by)
+    if not approved:  # the run ends here, cleanly: nothing is queued or sent
+        get_run_logger().info(
+            "campaign %s rejected by %s: nothing queued%s",
+            params.campaign,
+            by,
+            f" ({note})" if note else "",
+        )

@@ -87,6 +87,13 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8010",
         description="Base URL of the tracking app used in email links (https in production).",
     )
+    gallery_link_hours: float = Field(
+        72.0,
+        gt=0,
+        le=24 * 366,
+        description="How long the signed link to a campaign's preview gallery (served by "
+        "the tracking app) works, in hours; at least as long as the run waits for approval.",
+    )
     pseudonym_secret: SecretStr | None = Field(
         None,
         description="Key for pseudonymous customer ids and signed links. Unset: a random key "

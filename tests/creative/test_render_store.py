@@ -283,18 +283,14 @@ def test_deleting_a_render_removes_the_marker_first(
     assert not store.delete(made.key)
 
 
-def test_a_gallery_page_is_published_with_a_url(
-    s3: S3Server, published: tuple[Storyboard, Render, CountingRenderer], tmp_path: Path
-) -> None:
-    _, made, _ = published
+def test_a_gallery_document_is_kept_in_the_store(s3: S3Server) -> None:
     store = RenderStore(s3.url("shared"), **s3.options())
-    page = tmp_path / "spring.html"
-    page.write_text(f'<video src="{store.copy_url(made.video)}"></video>', encoding="utf-8")
-    url = store.put_page("spring.html", page)
-    got = httpx.get(url)
-    assert got.status_code == 200 and got.headers["content-type"].startswith("text/html")
-    video_url = got.text.split('src="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
-    assert httpx.get(video_url).content == made.video.read_bytes()
+    assert store.get_gallery("spring") is None
+    store.put_gallery("spring", b'{"campaign": "spring"}')
+    store.put_gallery("spring", b'{"campaign": "spring", "again": true}')
+    assert store.get_gallery("spring") == b'{"campaign": "spring", "again": true}'
+    # Another worker with the same bucket reads it.
+    assert RenderStore(s3.url("shared"), **s3.options()).get_gallery("spring") is not None
 
 
 def test_an_unreachable_store_is_an_error_naming_it(board: Storyboard, tmp_path: Path) -> None:

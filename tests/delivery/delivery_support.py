@@ -5,6 +5,8 @@ A plain module rather than conftest, so test modules can import from it.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -12,7 +14,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from starlette.applications import Starlette
 
 from delivery.sink import AnyPortController
 from retail.types import Customer, Product
@@ -74,3 +78,23 @@ class Refuses:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list
     ) -> str:
         return f"{self.code} 5.1.1 <{address}>: Recipient address rejected"
+
+
+@contextmanager
+def serving(app: Starlette) -> Iterator[str]:
+    """The app behind a real uvicorn server on a free loopback port."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

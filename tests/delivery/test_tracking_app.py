@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -16,8 +15,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-import uvicorn
-from delivery_support import CAMPAIGN, NOW, SECRET
+from delivery_support import CAMPAIGN, NOW, SECRET, serving
 from starlette.applications import Starlette
 
 with warnings.catch_warnings():  # Starlette 1.x nudges towards httpx2; httpx works fine
@@ -97,26 +95,6 @@ def client(app: Starlette) -> Iterator[TestClient]:
 @pytest.fixture
 def token() -> str:
     return make_token(SECRET, CAMPAIGN, CUSTOMER)
-
-
-@contextmanager
-def serving(app: Starlette) -> Iterator[str]:
-    """The app behind a real uvicorn server on a free loopback port."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def _tampered(token: str) -> list[str]:
