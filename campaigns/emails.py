@@ -60,6 +60,7 @@ def queue_emails(
     due: Mapping[str, datetime],
     now: datetime,
     on_queued: Callable[[], None] = lambda: None,
+    images_root: Path | None = None,
 ) -> tuple[int, int]:
     """Compose each customer's email and put it in the outbox; (queued, already there).
 
@@ -68,6 +69,7 @@ def queue_emails(
     subject's; otherwise the job's headline variant. Emails are written to the outbox
     `QUEUE_CHUNK` at a time, one transaction each (also when composing one fails: those
     composed before it are queued); `on_queued` is called once per email written.
+    Product pictures named by a path are read from `images_root` (the catalog's folder).
     """
     queued = already = 0
     base_url = letterhead.links.base_url
@@ -103,6 +105,7 @@ def queue_emails(
                 campaign_id=campaign,
                 templates_dir=letterhead.templates_dir,
                 pseudonym=job.pseudonym,
+                images_root=images_root,
             )
             held.add(job.customer.id)
             pending.append(

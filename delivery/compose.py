@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import mimetypes
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -31,6 +32,7 @@ import css_inline
 from babel import Locale
 from babel.numbers import format_currency
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+from PIL import Image, ImageOps
 
 from delivery.errors import DeliveryError
 from delivery.links import RecipientLinks
@@ -39,6 +41,10 @@ from retail.types import Customer, Product
 
 HTML_TEMPLATE = "email/campaign.html.j2"
 TEXT_TEMPLATE = "email/campaign.txt.j2"
+
+THUMBNAIL_PX = 240
+"""Product thumbnails in the email: square, this many pixels, drawn at half that size (CSS
+pixels) so they are sharp on retina screens."""
 
 GIF_MAX_BYTES = 1_000_000
 """An animated preview larger than this is left out for the poster: big emails get clipped
@@ -64,6 +70,9 @@ class ProductCard:
     brand: str
     price: str
     url: str
+    image: str = ""
+    """The thumbnail's `src`: `cid:…` for an inline one, the shop's URL for a hosted one,
+    or empty (no picture)."""
 
 
 @dataclass(frozen=True)
@@ -164,9 +173,26 @@ class _ImageParts:
         self._parts: OrderedDict[tuple[object, ...], EmailMessage] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, path: Path, maintype: str, subtype: str, filename: str) -> EmailMessage:
+    def get(
+        self,
+        path: Path,
+        maintype: str,
+        subtype: str,
+        filename: str,
+        load: Callable[[Path], bytes] = Path.read_bytes,
+    ) -> EmailMessage:
+        """The part for the bytes `load` makes of `path` (the file itself by default)."""
         stat = path.stat()
-        key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, maintype, subtype, filename)
+        key = (
+            str(path),
+            stat.st_ino,
+            stat.st_size,
+            stat.st_mtime_ns,
+            maintype,
+            subtype,
+            filename,
+            getattr(load, "__qualname__", repr(load)),
+        )
         with self._lock:
             part = self._parts.get(key)
             if part is not None:
@@ -175,7 +201,7 @@ class _ImageParts:
         # As MIMEPart.add_related builds its part: set_content with the disposition given.
         part = EmailMessage(policy=EMAIL_POLICY)
         part.set_content(
-            path.read_bytes(),
+            load(path),
             maintype=maintype,
             subtype=subtype,
             disposition="inline",
@@ -198,16 +224,60 @@ _IMAGE_PARTS = _ImageParts(max_bytes=64 * 1024 * 1024)
 
 
 def _image_part(
-    path: Path, maintype: str, subtype: str, filename: str, *, cid: str
+    path: Path,
+    maintype: str,
+    subtype: str,
+    filename: str,
+    *,
+    cid: str,
+    load: Callable[[Path], bytes] = Path.read_bytes,
 ) -> EmailMessage:
     """The inline part for image `path` with Content-ID `cid`: the headers and body
-    `add_related(path.read_bytes(), …, cid=cid, disposition="inline")` would give it."""
-    cached = _IMAGE_PARTS.get(path, maintype, subtype, filename)
+    `add_related(load(path), …, cid=cid, disposition="inline")` would give it."""
+    cached = _IMAGE_PARTS.get(path, maintype, subtype, filename, load)
     part = EmailMessage(policy=EMAIL_POLICY)
     for name, value in cached.items():  # header objects: stored again without re-parsing
         part[name] = cid if name.lower() == "content-id" else value
     part.set_payload(cached.get_payload())  # the base64 text, shared (str is immutable)
     return part
+
+
+def thumbnail(path: Path) -> bytes:
+    """A product picture as the email's square JPEG thumbnail (`THUMBNAIL_PX`), the whole
+    picture fitted on white, turned as its EXIF says."""
+    with Image.open(path) as opened:
+        picture = ImageOps.exif_transpose(opened).convert("RGB")
+    picture.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX), Image.Resampling.LANCZOS)
+    square = Image.new("RGB", (THUMBNAIL_PX, THUMBNAIL_PX), "white")
+    square.paste(
+        picture, ((THUMBNAIL_PX - picture.width) // 2, (THUMBNAIL_PX - picture.height) // 2)
+    )
+    out = io.BytesIO()
+    square.save(out, "JPEG", quality=82, optimize=True, progressive=True)
+    return out.getvalue()
+
+
+def _product_images(
+    products: Sequence[Product], images_root: Path | None, domain: str
+) -> tuple[list[str], list[tuple[Path, str]]]:
+    """Each product's thumbnail `src` (a hosted picture's URL as is; a picture in the
+    catalog folder inline, under a Content-ID) and the inline ones to attach."""
+    sources: list[str] = []
+    inline: dict[Path, str] = {}
+    for product in products:
+        if product.image.startswith(("https://", "http://")):
+            sources.append(product.image)
+            continue
+        if images_root is None:
+            sources.append("")
+            continue
+        path = (images_root / product.image).resolve()
+        if path not in inline:
+            if not path.is_file():
+                raise DeliveryError(f"product {product.id}: picture not found at {path}")
+            inline[path] = make_msgid(idstring="product", domain=domain)
+        sources.append(f"cid:{inline[path][1:-1]}")
+    return sources, [(path, cid) for path, cid in inline.items()]
 
 
 def _inline_css(html: str, templates_dir: Path) -> str:
@@ -234,6 +304,7 @@ def compose_campaign_email(
     gif: Path | None = None,
     max_gif_bytes: int = GIF_MAX_BYTES,
     pseudonym: str | None = None,
+    images_root: Path | None = None,
 ) -> ComposedEmail:
     """Build the campaign email for one customer and say which choices it made.
 
@@ -246,6 +317,10 @@ def compose_campaign_email(
     RFC 8058 List-Unsubscribe pair, `X-Campaign-ID` and, given one, `X-Reelcast-Pseudonym`.
     Prices are formatted with Babel for `customer.locale`. `video_url` is offered as a
     direct link to the file for readers whose client hides the image.
+
+    Each product card shows the product's picture: a hosted one (an http(s) URL in the
+    catalog) by its URL, one in the catalog folder `images_root` as an inline thumbnail
+    (`THUMBNAIL_PX`, made once per file); without `images_root`, cards have no picture.
     """
     if not products:
         raise DeliveryError(f"customer {customer.id}: an email needs at least one product")
@@ -266,14 +341,16 @@ def compose_campaign_email(
         raise DeliveryError(f"customer {customer.id}: pseudonym has unexpected characters")
 
     image_cid = make_msgid(idstring="preview" if image == gif else "poster", domain=domain)
+    sources, thumbnails = _product_images(products, images_root, domain)
     cards = [
         ProductCard(
             title=p.title,
             brand=p.brand,
             price=format_price(p.price, p.currency, customer.locale),
             url=links.click(p.url),
+            image=src,
         )
-        for p in products
+        for p, src in zip(products, sources, strict=True)
     ]
     context = {
         "lang": Locale.parse(customer.locale).language,
@@ -322,6 +399,12 @@ def compose_campaign_email(
     if html_part.get_content_type() != "multipart/related":
         html_part.make_related()
     html_part.attach(_image_part(image, maintype, subtype, filename, cid=image_cid))
+    for n, (path, cid) in enumerate(thumbnails, start=1):
+        try:
+            part = _image_part(path, "image", "jpeg", f"product-{n}.jpg", cid=cid, load=thumbnail)
+        except (OSError, ValueError) as exc:  # Pillow: not an image, or a broken one
+            raise DeliveryError(f"product picture {path} cannot be read: {exc}") from None
+        html_part.attach(part)
     return ComposedEmail(
         message=msg,
         subject=chosen_subject,

@@ -285,9 +285,11 @@ def queue_all(
     products: dict[str, Product],
     events: Sequence[Event],
     state_db: str,
+    images_root: Path,
 ) -> tuple[int, int]:
-    """Compose and queue each email: due now with `send_now`, else at the customer's best
-    local hour. Returns (queued, already there)."""
+    """Compose and queue each email (product pictures from the catalog's folder
+    `images_root`): due now with `send_now`, else at the customer's best local hour.
+    Returns (queued, already there)."""
     now = datetime.now(UTC)
     with Outbox(state_db) as outbox:
         return queue_emails(
@@ -306,6 +308,7 @@ def queue_all(
             ),
             now=now,
             on_queued=lambda: reporter().advance("email"),
+            images_root=images_root,
         )
 
 
@@ -381,7 +384,13 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         reporter().start("send", len(passed))
         for part in chunks(passed, settings.campaign_chunk):
             queued, already = queue_all(
-                whole(part), params, settings, whole(products), whole(data.events), str(ws.state_db)
+                whole(part),
+                params,
+                settings,
+                whole(products),
+                whole(data.events),
+                str(ws.state_db),
+                data.catalog_dir,
             )
             summary.queued += queued
             summary.already_queued += already

@@ -156,3 +156,82 @@ def test_preview_of_a_message_without_html_is_a_clear_error(tmp_path: Path) -> N
     msg.set_content("plain only")
     with pytest.raises(DeliveryError, match="no HTML part"):
         preview_email(msg, tmp_path / "x.html")
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Path:
+    """A catalog folder with two product pictures of different shapes."""
+    root = tmp_path / "catalog"
+    (root / "images").mkdir(parents=True)
+    Image.new("RGB", (800, 400), (200, 40, 40)).save(root / "images" / "1.jpg", "JPEG")
+    Image.new("RGB", (300, 900), (40, 40, 200)).save(root / "images" / "2.jpg", "JPEG")
+    return root
+
+
+def _thumbs(html: str) -> list[dict[str, str]]:
+    from html.parser import HTMLParser
+
+    found: list[dict[str, str]] = []
+
+    class Images(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            values = {k: v or "" for k, v in attrs}
+            if tag == "img" and "thumb" in values.get("class", "").split():
+                found.append(values)
+
+    Images().feed(html)
+    return found
+
+
+def test_product_cards_show_retina_thumbnails_with_alt_text(
+    compose: Compose, catalog: Path
+) -> None:
+    from io import BytesIO
+
+    products = [make_product(1, title="Red <Runner>"), make_product(2), make_product(3)]
+    products[2] = make_product(3, image="images/1.jpg")  # the same picture as product 1
+    msg = compose(products=products, images_root=catalog)
+    html = _html(msg)
+    thumbs = _thumbs(html)
+    assert [t["alt"] for t in thumbs] == ["Red <Runner>", "Trail Runner 2", "Trail Runner 3"]
+    assert all(t["width"] == "120" and t["height"] == "120" for t in thumbs)
+    parts = {
+        p["Content-ID"].strip("<>"): p
+        for p in msg.walk()
+        if p.get_content_maintype() == "image" and p.get_filename().startswith("product-")
+    }
+    assert len(parts) == 2, "a picture shown twice is attached once"
+    assert thumbs[0]["src"] == thumbs[2]["src"] != thumbs[1]["src"]
+    for thumb in thumbs:
+        part = parts[thumb["src"].removeprefix("cid:")]
+        picture = Image.open(BytesIO(part.get_content()))
+        assert picture.format == "JPEG" and picture.size == (240, 240), "2x for retina"
+    # The whole picture, fitted: the red product fills the middle row, white above it.
+    red = Image.open(BytesIO(parts[thumbs[0]["src"][4:]].get_content())).convert("RGB")
+    assert red.getpixel((120, 120))[0] > 150 and min(red.getpixel((120, 5))) > 230
+
+
+def test_with_images_blocked_a_card_still_reads(compose: Compose, catalog: Path) -> None:
+    html = _html(compose(products=[make_product(1)], images_root=catalog))
+    without_images = re.sub(r"<img [^>]*>", "", html)
+    for text in ("Trail Runner 1", "Acme", "€1,234.50"):
+        assert text in without_images
+
+
+def test_a_hosted_picture_is_linked_not_attached(compose: Compose, catalog: Path) -> None:
+    hosted = "https://cdn.shop.example/img/9.jpg?w=480"
+    msg = compose(products=[make_product(9, image=hosted)], images_root=catalog)
+    assert _thumbs(_html(msg))[0]["src"] == hosted
+    assert not [p for p in msg.walk() if (p.get_filename() or "").startswith("product-")]
+
+
+def test_a_missing_or_broken_picture_is_an_error_naming_it(compose: Compose, catalog: Path) -> None:
+    with pytest.raises(DeliveryError, match=r"product sku-7: picture not found at .*7\.jpg"):
+        compose(products=[make_product(7)], images_root=catalog)
+    (catalog / "images" / "7.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(DeliveryError, match=r"product picture .*7\.jpg cannot be read"):
+        compose(products=[make_product(7)], images_root=catalog)
+
+
+def test_without_a_catalog_folder_cards_have_no_picture(compose: Compose) -> None:
+    assert _thumbs(_html(compose())) == []

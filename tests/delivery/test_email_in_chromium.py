@@ -60,6 +60,13 @@ document.getElementById('mail').addEventListener('load', function () {{
     container: box(doc.querySelector('table.container')),
     cards: Array.prototype.map.call(doc.querySelectorAll('td.card:not(.card-spacer)'), box),
     image: {{natural: img.naturalWidth, shown: box(img).width}},
+    thumbs: Array.prototype.map.call(doc.querySelectorAll('img.thumb'), function (t) {{
+      return {{natural: t.naturalWidth, shown: box(t).width, alt: t.alt}};
+    }}),
+    cardText: Array.prototype.map.call(
+      doc.querySelectorAll('td.card:not(.card-spacer)'), function (c) {{
+        return c.innerText.replace(/\\s+/g, ' ').trim();
+      }}),
     unsubscribe: !!Array.prototype.find.call(doc.querySelectorAll('a'), function (a) {{
       return a.textContent.trim() === 'Unsubscribe' && box(a).width > 0;
     }})
@@ -73,29 +80,32 @@ document.getElementById('mail').addEventListener('load', function () {{
 """
 
 
-def _chromium(*args: str) -> str:
+def _chromium(*args: str, images: bool = True) -> str:
+    flags = FLAGS if images else [*FLAGS, "--blink-settings=imagesEnabled=false"]
     done = subprocess.run(
-        [str(CHROMIUM), *FLAGS, *args], capture_output=True, text=True, timeout=90, check=False
+        [str(CHROMIUM), *flags, *args], capture_output=True, text=True, timeout=90, check=False
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
 
-def _layout(email_html: Path, width: int) -> dict:
+def _layout(email_html: Path, width: int, *, images: bool = True) -> dict:
     probe = email_html.with_name(f"probe-{width}.html")
     srcdoc = html.escape(email_html.read_text(), quote=True)
     probe.write_text(_PROBE.format(width=width, srcdoc=srcdoc))
-    dom = _chromium("--window-size=1024,800", "--dump-dom", probe.as_uri())
+    dom = _chromium("--window-size=1024,800", "--dump-dom", probe.as_uri(), images=images)
     found = re.search(r'<pre id="layout">(.*?)</pre>', dom, re.S)
     assert found, "the layout probe did not run"
     return json.loads(html.unescape(found.group(1)))
 
 
-def _screenshot(email_html: Path, width: int) -> Path:
+def _screenshot(email_html: Path, width: int, *, images: bool = True) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / f"campaign-email-{width}px.png"
+    shot = ARTIFACTS / f"campaign-email-{width}px{'' if images else '-images-blocked'}.png"
     shot.unlink(missing_ok=True)
-    _chromium(f"--window-size={width},1400", f"--screenshot={shot}", email_html.as_uri())
+    _chromium(
+        f"--window-size={width},1400", f"--screenshot={shot}", email_html.as_uri(), images=images
+    )
     assert shot.is_file()
     return shot
 
@@ -108,6 +118,11 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     image = Image.new("RGB", (360, 640), (30, 30, 60))
     image.paste((220, 60, 40), (40, 80, 320, 400))
     image.save(poster, "JPEG")
+    (folder / "images").mkdir()
+    for n, colour in ((1, (200, 40, 40)), (2, (40, 140, 60)), (3, (40, 60, 200))):
+        picture = Image.new("RGB", (600, 600), (250, 250, 250))
+        picture.paste(colour, (100, 150, 500, 450))
+        picture.save(folder / "images" / f"{n}.jpg", "JPEG")
     return folder
 
 
@@ -117,7 +132,12 @@ def _compose(folder: Path, compose: Callable[..., EmailMessage]) -> Path:
         make_product(2, price=Decimal("19.99")),
         make_product(3, title="Rain Jacket", brand="Northwind"),
     ]
-    msg = compose(make_customer(first_name="Ann"), products=products, poster=folder / "poster.jpg")
+    msg = compose(
+        make_customer(first_name="Ann"),
+        products=products,
+        poster=folder / "poster.jpg",
+        images_root=folder,
+    )
     return preview_email(msg, folder / "email.html")
 
 
@@ -154,9 +174,28 @@ def test_email_on_a_desktop_is_a_centred_600px_column_with_two_cards_a_row(
     assert third["top"] > first["top"]
     assert layout["image"]["shown"] == 300
     assert layout["unsubscribe"]
+    # Each card leads with its product's picture: 240 px shown at 120, for retina screens.
+    assert [t["natural"] for t in layout["thumbs"]] == [240, 240, 240]
+    assert [t["shown"] for t in layout["thumbs"]] == [120, 120, 120]
+    assert layout["thumbs"][2]["alt"] == "Rain Jacket"
 
     shot = _screenshot(page, 800)
     _assert_not_blank(shot, 800)
+
+
+def test_with_images_blocked_the_cards_still_read(
+    folder: Path, compose: Callable[..., EmailMessage]
+) -> None:
+    """Many clients block images until asked: the cards keep brand, title and price, and
+    each picture's box says what it shows (its alt text)."""
+    page = _compose(folder, compose)
+    layout = _layout(page, 375, images=False)
+    assert [t["natural"] for t in layout["thumbs"]] == [0, 0, 0], "images were not blocked"
+    assert layout["scrollWidth"] <= 375
+    third = layout["cardText"][2]
+    assert "NORTHWIND" in third and "Rain Jacket" in third and "€1,234.50" in third
+    assert layout["unsubscribe"]
+    _screenshot(page, 375, images=False)
 
 
 def _assert_not_blank(shot: Path, width: int) -> None:
