@@ -17,6 +17,7 @@ class RichReporter:
         self._progress = progress
         self._approver = approver
         self._tasks: dict[str, TaskID] = {}
+        self._totals: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def approval_requested(self, flow_run_id: str, gallery: str) -> None:
@@ -30,6 +31,7 @@ class RichReporter:
 
     def start(self, stage: str, total: int) -> None:
         with self._lock:
+            self._totals[stage] = total
             if stage in self._tasks:
                 self._progress.update(self._tasks[stage], total=total, completed=0)
             else:
@@ -39,6 +41,17 @@ class RichReporter:
         with self._lock:
             if stage in self._tasks:
                 self._progress.advance(self._tasks[stage], amount)
+
+    def finish(self, stage: str, note: str = "") -> None:
+        # A re-run skips what an earlier run did: the bar shows the stage done, and why
+        # fewer were done now, rather than standing at 0/N.
+        with self._lock:
+            if stage in self._tasks:
+                self._progress.update(
+                    self._tasks[stage],
+                    completed=self._totals[stage],
+                    description=f"{stage} ({note})" if note else stage,
+                )
 
 
 def _ask_in_terminal(progress: Progress, flow_run_id: str, gallery: str, approver: str) -> None:

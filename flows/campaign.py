@@ -373,6 +373,8 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         data, chosen, record, products, template, params, settings, ws, store, summary, audit
     )
     summary.count_checks(checked)
+    reused = summary.reused_renders
+    reporter().finish("render", f"{reused} reused" if reused else "")
     audit.creatives(checked, summary.rendered_locally)
     stages = stage_counts(summary, checked)
     preview = _gallery(ws, store, params, settings, checked, stages, summary)
@@ -396,6 +398,8 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
             summary.already_queued += already
             report, summary.mail_via = send_queued(settings, ws)
             summary.count_sends(report)
+        reporter().finish("email", _already(summary.already_queued, "queued"))
+        reporter().finish("send", _send_note(summary))
         recipients = [job for job, _ in passed]
         record_sends(whole(recipients), params.campaign, str(ws.state_db))
         audit.sends(recipients, ws.state_db)
@@ -405,6 +409,21 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         "campaign %s: %d sent, %d queued", params.campaign, summary.sent, summary.queued
     )
     return summary
+
+
+def _already(count: int, what: str) -> str:
+    return f"{count} already {what}" if count else ""
+
+
+def _send_note(summary: CampaignSummary) -> str:
+    """What the send bar says beside "done" when this run sent fewer than it queued."""
+    waiting = summary.queued - summary.sent - sum(summary.not_sent.values())
+    notes = [
+        _already(summary.already_queued, "queued or sent"),
+        f"{waiting} scheduled for later" if waiting > 0 else "",
+        *(f"{n} {why}" for why, n in sorted(summary.not_sent.items())),
+    ]
+    return ", ".join(n for n in notes if n)
 
 
 def _stop(

@@ -20,6 +20,11 @@ class Reporter(Protocol):
 
     def advance(self, stage: str, amount: int = 1) -> None: ...
 
+    def finish(self, stage: str, note: str = "") -> None:
+        """The stage is over for this run: all of it done, or skipped because an earlier
+        run did it (`note` says what, e.g. "12 already sent")."""
+        ...
+
     def approval_requested(self, flow_run_id: str, gallery: str) -> None: ...
 
 
@@ -28,6 +33,9 @@ class _Silent:
         pass
 
     def advance(self, stage: str, amount: int = 1) -> None:
+        pass
+
+    def finish(self, stage: str, note: str = "") -> None:
         pass
 
     def approval_requested(self, flow_run_id: str, gallery: str) -> None:

@@ -157,11 +157,27 @@ def test_running_the_same_campaign_again_sends_nothing_and_renders_nothing(
 ) -> None:
     from flows.campaign import campaign_flow
 
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from cli.progress import RichReporter
+    from runtime.progress import reporting
+
     workspace, _, _ = first_run
-    again = campaign_flow(campaign_params(workspace))
+    progress = Progress(console=Console(file=open(os.devnull, "w")))  # noqa: SIM115
+    with progress, reporting(RichReporter(progress)):
+        again = campaign_flow(campaign_params(workspace))
     assert (again.sent, again.queued, again.already_queued) == (0, 0, 4)
     assert (again.rendered, again.reused_renders) == (0, 4)
     assert len(list(mailbox.Maildir(workspace / "mail", create=False))) == 4
+    # The terminal's bars show the skipped stages done, and why, not stuck at 0/4.
+    bars = {t.description: (t.completed, t.total) for t in progress.tasks}
+    assert bars == {
+        "recommend": (4, 4),
+        "render (4 reused)": (4, 4),
+        "email (4 already queued)": (4, 4),
+        "send (4 already queued or sent)": (4, 4),
+    }
 
 
 def test_dry_run_renders_and_checks_but_sends_nothing(prefect_api, campaign_params, tmp_path):
