@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 import typer
 from rich.console import Console
 from rich.text import Text
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 if TYPE_CHECKING:
     from runtime.settings import Settings
@@ -91,3 +91,24 @@ def context(workspace: Path | None) -> tuple[Settings, Workspace]:
         )
         raise fail(f"invalid settings (environment or .env): {problems}") from None
     return settings, settings.open_workspace()
+
+
+class _Commands(TyperGroup):
+    """A command group whose --help lists each command's whole first sentence, wrapped,
+    rather than cut to fit one line."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def command_group(**options: Any) -> typer.Typer:
+    """A `reelcast` command group. Help is Click's plain layout, which wraps every column
+    (readable at 80 columns: rich's tables cut long option names, defaults and paths)."""
+    return typer.Typer(rich_markup_mode=None, cls=_Commands, **options)

@@ -14,11 +14,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.common import WorkspaceOpt, context, fail
+from cli.common import WorkspaceOpt, command_group, context, fail
 
 console = Console()
 
-db_app = typer.Typer(
+db_app = command_group(
     help="reelcast's own state: schema upgrades, and the move from SQLite to PostgreSQL.",
     no_args_is_help=True,
 )

@@ -8,12 +8,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from cli.common import command_group
 from cli.outbox import WorkspaceOpt, context, fail
 from storage.targets import exists
 
 console = Console()
 
-email_app = typer.Typer(help="Preview campaign emails.", no_args_is_help=True)
+email_app = command_group(help="Preview campaign emails.", no_args_is_help=True)
 
 
 @email_app.callback()

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.common import OneLineUsageErrors, WorkspaceOpt, context, err, fail
+from cli.common import OneLineUsageErrors, WorkspaceOpt, command_group, context, err, fail
 from cli.db import db_app
 from cli.emails import email_app
 from cli.local_stack import down, up
@@ -36,15 +36,16 @@ if TYPE_CHECKING:
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-app = typer.Typer(
+app = command_group(
     help="reelcast: personalized video email campaigns for online retailers.\n\n"
     "Start with `reelcast demo`; run your own data with `reelcast campaign run`.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-campaign_app = typer.Typer(
-    help="Run campaigns on your own catalog, customers and events.", no_args_is_help=True
+campaign_app = command_group(
+    help="Run campaigns on your own catalog, customers and events.",
+    no_args_is_help=True,
 )
 app.add_typer(campaign_app, name="campaign")
 

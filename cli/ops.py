@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.common import WorkspaceOpt, context, fail
+from cli.common import WorkspaceOpt, command_group, context, fail
 from storage.targets import exists
 
 if TYPE_CHECKING:
@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 console = Console()
 err = Console(stderr=True)
 
-audit_app = typer.Typer(help="Check and read the tamper-evident audit log.", no_args_is_help=True)
-suppress_app = typer.Typer(
-    help="The suppression list: customers never to be mailed again.", no_args_is_help=True
+audit_app = command_group(help="Check and read the tamper-evident audit log.", no_args_is_help=True)
+suppress_app = command_group(
+    help="The suppression list: customers never to be mailed again.",
+    no_args_is_help=True,
 )
 
 

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.common import WorkspaceOpt, context, fail
+from cli.common import WorkspaceOpt, command_group, context, fail
 from storage.targets import exists
 
 if TYPE_CHECKING:
@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 console = Console()
 err = Console(stderr=True)
 
-outbox_app = typer.Typer(
-    help="The outbox: every campaign email, sent exactly once.", no_args_is_help=True
+outbox_app = command_group(
+    help="The outbox: every campaign email, sent exactly once.",
+    no_args_is_help=True,
 )
 
 EspUrlOpt = Annotated[

@@ -17,10 +17,10 @@ from typing import Annotated
 
 import typer
 
-from cli.common import fail
+from cli.common import command_group, fail
 from retail.errors import ReelcastError
 
-pii_app = typer.Typer(
+pii_app = command_group(
     help="Find personal data (emails, phones, cards, IBANs, IPs, ids, names, addresses) in copy.",
     no_args_is_help=True,
     add_completion=False,

@@ -11,15 +11,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.common import EncodingName, EncodingOpt, WorkspaceOpt, context, fail
+from cli.common import EncodingName, EncodingOpt, WorkspaceOpt, command_group, context, fail
 
 if TYPE_CHECKING:
     from retail.loaders import RetailData
 
 console = Console()
 err = Console(stderr=True)
-recs_app = typer.Typer(
-    help="Recommendation models: train, evaluate offline, list, approve.", no_args_is_help=True
+recs_app = command_group(
+    help="Recommendation models: train, evaluate offline, list, approve.",
+    no_args_is_help=True,
 )
 
 CatalogOpt = Annotated[Path, typer.Option(help="Catalog CSV.")]

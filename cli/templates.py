@@ -13,12 +13,12 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from cli.common import fail
+from cli.common import command_group, fail
 
 if TYPE_CHECKING:
     from creative.template import Template
 
-template_app = typer.Typer(
+template_app = command_group(
     help="Check video templates (text overflow, contrast, held frames) and preview them.",
     no_args_is_help=True,
 )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from cli.common import EncodingOpt, WorkspaceOpt, context, fail
+from cli.common import EncodingOpt, WorkspaceOpt, command_group, context, fail
 from storage import exists
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ MAX_REQUEST_HEAD = 16 * 1024
 BACKLOG = 256
 GRACEFUL_SHUTDOWN = 10
 
-track_app = typer.Typer(
+track_app = command_group(
     help="The tracking web app: landing pages, clicks, opens, one-click unsubscribe.",
     no_args_is_help=True,
 )
@@ -335,8 +335,9 @@ def report(
             console.print(f"chart: {png}")
 
 
-gallery_app = typer.Typer(
-    help="A campaign's preview gallery, served by the tracking app.", no_args_is_help=True
+gallery_app = command_group(
+    help="A campaign's preview gallery, served by the tracking app.",
+    no_args_is_help=True,
 )
 
 

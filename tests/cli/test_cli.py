@@ -36,6 +36,45 @@ def test_every_command_has_help(command: list[str], tmp_path: Path) -> None:
         assert "--workspace" in result.stdout and "--limit" in result.stdout
 
 
+def test_every_help_reads_whole_at_80_columns() -> None:
+    """Each command's --help at 80 columns: no line wider, every option and command name
+    whole, no help text cut short (click wraps; nothing ends in "…" or "...")."""
+    import click
+    from click.testing import CliRunner
+    from typer.main import get_command
+
+    from cli.main import app
+
+    root = get_command(app)
+
+    def walk(command: click.Command, path: list[str]):  # type: ignore[no-untyped-def]
+        yield path, command
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, [*path, name])
+
+    runner = CliRunner()
+    checked = 0
+    for path, command in walk(root, []):
+        result = runner.invoke(root, [*path, "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+        assert result.exit_code == 0, (path, result.output)
+        lines = result.output.splitlines()
+        assert max(map(len, lines)) <= 80, (path, [line for line in lines if len(line) > 80])
+        cut = [
+            line
+            for line in lines
+            if line.rstrip().endswith(("…", "...")) and not line.startswith("Usage:")
+        ]
+        assert cut == [], path
+        for param in command.params:
+            for opt in param.opts:
+                if opt.startswith("--"):
+                    assert opt in result.output, (path, opt)
+        for name in getattr(command, "commands", {}):
+            assert f"  {name}  " in result.output, (path, name)
+        checked += 1
+    assert checked > 30
+
+
 def _copy(retailer, dest: Path) -> dict[str, Path]:
     shutil.copytree(retailer.catalog.parent, dest)
     return {name: dest / f"{name}.csv" for name in ("catalog", "customers", "events")}

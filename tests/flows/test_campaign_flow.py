@@ -155,12 +155,11 @@ def test_a_blocked_brand_never_appears_in_the_picks(
 def test_running_the_same_campaign_again_sends_nothing_and_renders_nothing(
     first_run, campaign_params
 ) -> None:
-    from flows.campaign import campaign_flow
-
     from rich.console import Console
     from rich.progress import Progress
 
     from cli.progress import RichReporter
+    from flows.campaign import campaign_flow
     from runtime.progress import reporting
 
     workspace, _, _ = first_run
