@@ -60,7 +60,7 @@ class Gallery:
 
     def to_json(self) -> bytes:
         """The document as UTF-8 JSON."""
-        return json.dumps(asdict(self), sort_keys=True).encode()
+        return json.dumps(asdict(self)).encode()  # in order: stages read as they happen
 
     @classmethod
     def from_json(cls, raw: bytes) -> Gallery:
