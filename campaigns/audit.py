@@ -88,9 +88,10 @@ class CampaignAudit:
         holdout_share: float,
         held_out: int,
         template: Template,
+        label: str,
     ) -> None:
-        """The model, the holdout and the template (each customer's picks follow, a chunk
-        of customers at a time: `picks`)."""
+        """The model, the holdout and the template with the label its videos carry (each
+        customer's picks follow, a chunk of customers at a time: `picks`)."""
         self.log.record(
             "model",
             campaign=self.campaign,
@@ -101,7 +102,11 @@ class CampaignAudit:
         )
         self.log.record("holdout", campaign=self.campaign, share=holdout_share, held_out=held_out)
         self.log.record(
-            "template", campaign=self.campaign, name=template.name, version=template.version
+            "template",
+            campaign=self.campaign,
+            name=template.name,
+            version=template.version,
+            label=label,
         )
 
     def picks(self, jobs: Iterable[Recipient]) -> None:

@@ -85,6 +85,7 @@ def check_creatives(
                             shown=[products[pid] for pid in job.storyboard.shows],
                             allow=allow,
                             policy=policy,
+                            generated_media=job.storyboard.generated_media,
                         )
                     )
                 ),

@@ -61,6 +61,7 @@ def queue_emails(
     now: datetime,
     on_queued: Callable[[], None] = lambda: None,
     images_root: Path | None = None,
+    label: str = "Personalized video",
 ) -> tuple[int, int]:
     """Compose each customer's email and put it in the outbox; (queued, already there).
 
@@ -69,7 +70,8 @@ def queue_emails(
     subject's; otherwise the job's headline variant. Emails are written to the outbox
     `QUEUE_CHUNK` at a time, one transaction each (also when composing one fails: those
     composed before it are queued); `on_queued` is called once per email written.
-    Product pictures named by a path are read from `images_root` (the catalog's folder).
+    Product pictures named by a path are read from `images_root` (the catalog's folder);
+    `label` says under the video's picture how the video was made.
     """
     queued = already = 0
     base_url = letterhead.links.base_url
@@ -106,6 +108,7 @@ def queue_emails(
                 templates_dir=letterhead.templates_dir,
                 pseudonym=job.pseudonym,
                 images_root=images_root,
+                label=label,
             )
             held.add(job.customer.id)
             pending.append(

@@ -427,9 +427,13 @@ class AuditLog:
             handle.flush()
             os.fsync(handle.fileno())
 
-    def records(self, *, subject: str | None = None, campaign: str | None = None) -> list[Record]:
-        """Records in order, optionally of one subject and/or one campaign."""
+    def records(
+        self, *, subject: str | None = None, campaign: str | None = None, kind: str | None = None
+    ) -> list[Record]:
+        """Records in order, optionally of one subject, one campaign and/or one kind."""
         query = sa.select(audit).order_by(audit.c.seq)
+        if kind is not None:
+            query = query.where(audit.c.kind == kind)
         if subject is not None:
             query = query.where(audit.c.subject == subject)
         if campaign is not None:

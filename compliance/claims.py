@@ -6,7 +6,7 @@ Checks run on the finished texts of a creative (video copy, subject, email text)
   prior price: the lowest price of the product in the lookback window (30 days in the
   EU's Omnibus rule) before the current price started, and the claim must use it;
 - "free", superlatives and urgency phrases are checked against a policy file;
-- the AI-generated label is present when the template requires it.
+- the AI-generated label is present when the creative shows generated media.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def check_claims(
     products: Sequence[Product],
     locale: str,
     policy: ClaimsPolicy,
-    require_ai_label: bool = True,
+    require_ai_label: bool = False,
     ai_label: str = "AI-generated",
     shown_prior_prices: dict[str, Decimal] | None = None,
     price_history: Sequence[PricePoint] = (),

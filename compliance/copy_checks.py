@@ -17,10 +17,11 @@ def copy_problems(
     shown: Sequence[Product],
     allow: AllowList,
     policy: ClaimsPolicy,
+    generated_media: bool = False,
 ) -> list[str]:
     """Problems in the copy (empty: fine): the recipient's own values, a PII scan, and
     the claims rules (catalog prices of the products shown, discounts, policy phrases,
-    the AI label).
+    and, when the creative shows `generated_media`, the AI label).
 
     `shown` are the products the creative shows (its storyboard says which: a hero
     template shows one, a carousel three); each one's price must be in the copy. Products
@@ -30,5 +31,11 @@ def copy_problems(
     problems = [f"pii: recipient's {f.field} in copy" for f in scan_own_values(texts, customer)]
     for text in texts:
         problems += [f"pii: {f.type} in copy" for f in scan_text(text, allow=allow)]
-    problems += check_claims(texts, products=shown, locale=customer.locale, policy=policy).problems
+    problems += check_claims(
+        texts,
+        products=shown,
+        locale=customer.locale,
+        policy=policy,
+        require_ai_label=generated_media,
+    ).problems
     return problems

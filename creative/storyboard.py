@@ -282,6 +282,11 @@ class Storyboard(_Value):
         description="ids of the products the video's texts are about, the hero first (for "
         "the claims check: the prices on screen are theirs); not part of the key",
     )
+    generated_media: bool = Field(
+        default=False,
+        description="the template shows media a generative model made, so the copy must "
+        "carry an AI label (the claims check); not part of the key (the label's text is)",
+    )
     cuts: tuple[float, ...] = Field(
         default=(),
         description="scene boundaries (s): where a render may be cut into pieces that are "
@@ -306,6 +311,7 @@ class Storyboard(_Value):
                 "max_file_mb": True,
                 "shows": True,
                 "cuts": True,
+                "generated_media": True,
             },
         )
         payload["recipe"] = RECIPE_VERSION
@@ -580,6 +586,7 @@ def build_storyboard(
         max_file_mb=spec.max_file_mb,
         shows=tuple(chosen[i].id for i in sorted(shown) if i < len(chosen)),
         cuts=tuple(cuts),
+        generated_media=spec.generated_media,
     )
 
 

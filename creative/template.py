@@ -313,11 +313,32 @@ Layer = Annotated[
 _LAYER: TypeAdapter[Layer] = TypeAdapter(Layer)
 
 
+#: what counts as saying a video is AI-made ("AI-generated", "made with AI", "KI")
+AI_CLAIM = re.compile(r"\b(AI|A\.I\.|KI)\b|artificial intelligence", re.IGNORECASE)
+
+
+#: the label of a video a template made from the shop's own pictures and copy
+PERSONALIZED_LABEL = "Personalized video"
+
+
+def video_label(template: Template, ai_label: str) -> str:
+    """What the email and landing page say under a video of `template`: `ai_label` when
+    the template shows generated media, else that it is personalized (true of every
+    template, and no more)."""
+    return ai_label if template.spec.generated_media else PERSONALIZED_LABEL
+
+
 class TemplateSpec(_Spec):
     """The schema of template.yaml (see `resolve` for what aspects, regions and scenes do)."""
 
     name: str
     description: str = ""
+    generated_media: bool = Field(
+        default=False,
+        description="true when the template shows media a generative model made (AI "
+        "product shots, a synthetic voice): then its label (the `ai_label` layer) must say "
+        "so. A template drawing the shop's own pictures and copy must not claim AI.",
+    )
     canvas: Canvas = Canvas()
     aspects: dict[str, Aspect] = Field(
         default_factory=dict, description="9:16, 1:1, 16:9; the first is the reference"
@@ -742,7 +763,22 @@ def _problems(spec: TemplateSpec, name: str, assets_dir: Path) -> Iterator[tuple
         yield (
             "layers",
             "no text layer with role 'ai_label' is shown until the end"
-            " (every video must carry a visible AI-generated label)",
+            " (every video carries a visible label saying how it was made)",
+        )
+    labels = [layer.text for layer in spec.layers if isinstance(layer, TextLayer)]
+    claims_ai = [text for text in labels if AI_CLAIM.search(text)]
+    if spec.generated_media and not claims_ai:
+        yield (
+            "layers",
+            "generated_media is true but no label says so: the 'ai_label' layer must say "
+            "the video is AI-generated",
+        )
+    elif claims_ai and not spec.generated_media:
+        yield (
+            "generated_media",
+            f"the copy says {claims_ai[0]!r} but the template uses no generated media: label "
+            "what is true (e.g. 'Personalized for you'), or set generated_media: true when a "
+            "generative model made its pictures or voice",
         )
 
 

@@ -299,7 +299,7 @@ def compose_campaign_email(
     subject: str | Sequence[str],
     campaign_id: str,
     templates_dir: Path,
-    ai_label: str = "AI-generated video",
+    label: str = "Personalized video",
     now: datetime | None = None,
     gif: Path | None = None,
     max_gif_bytes: int = GIF_MAX_BYTES,
@@ -316,7 +316,8 @@ def compose_campaign_email(
     in the `X-Reelcast-Variant` header. Carries From, To, Subject, Date, Message-ID, the
     RFC 8058 List-Unsubscribe pair, `X-Campaign-ID` and, given one, `X-Reelcast-Pseudonym`.
     Prices are formatted with Babel for `customer.locale`. `video_url` is offered as a
-    direct link to the file for readers whose client hides the image.
+    direct link to the file for readers whose client hides the image. `label` says how
+    the video was made, under its picture (`creative.template.video_label`).
 
     Each product card shows the product's picture: a hosted one (an http(s) URL in the
     catalog) by its URL, one in the catalog folder `images_root` as an inline thumbnail
@@ -366,7 +367,7 @@ def compose_campaign_email(
         "video_url": video_url,
         "unsubscribe_url": links.unsubscribe,
         "open_pixel_url": links.open_pixel,
-        "ai_label": ai_label,
+        "label": label,
         "postal_lines": [line.strip() for line in postal_address.splitlines() if line.strip()],
     }
     html = _inline_css(_render(templates_dir, HTML_TEMPLATE, context), templates_dir)

@@ -22,7 +22,8 @@ from enum import Enum
 from pathlib import Path
 from urllib.parse import quote
 
-from creative.render import GIF_FILE, POSTER_FILE, VIDEO_FILE
+# A render's files, as the tracking app's /r/ route serves them (creative.render names them).
+VIDEO_FILE, POSTER_FILE, GIF_FILE = "video.mp4", "poster.jpg", "preview.gif"
 
 #: the gallery's route in the tracking app
 ROUTE = "g"

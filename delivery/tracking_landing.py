@@ -29,11 +29,23 @@ class AuditLanding:
         self.secret = secret
         self.products = dict(products)
         self._log: AuditLog | None = None
+        self._labels: dict[str, str | None] = {}
 
     def _audit(self) -> AuditLog | None:
         if self._log is None and exists(self.audit_db):
             self._log = AuditLog(self.audit_db)
         return self._log
+
+    def _label(self, audit: AuditLog, campaign_id: str) -> str | None:
+        """The label the campaign's template gave its videos (read once per campaign: the
+        log has no index by campaign)."""
+        if campaign_id not in self._labels:
+            label = None
+            for record in audit.records(campaign=campaign_id, kind="template"):
+                if isinstance(record.data.get("label"), str):
+                    label = str(record.data["label"])
+            self._labels[campaign_id] = label
+        return self._labels[campaign_id]
 
     def close(self) -> None:
         """Close the audit log connection, if one was opened."""
@@ -48,6 +60,7 @@ class AuditLanding:
         subject = pseudonymize(self.secret, customer_id)
         picked: list[str] | None = None
         render_key: str | None = None
+        label = self._label(audit, campaign_id)
         for record in audit.records(subject=subject, campaign=campaign_id):
             if record.kind == "pick":
                 # The flow audits a pick as {"products": [product ids]} (JSON in the log).
@@ -62,4 +75,4 @@ class AuditLanding:
             for pid in picked
             if (p := self.products.get(pid)) is not None
         )
-        return Landing(render_key=render_key, products=shown)
+        return Landing(render_key=render_key, products=shown, label=label)

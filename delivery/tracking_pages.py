@@ -42,6 +42,9 @@ class Landing:
 
     render_key: str | None
     products: tuple[LandingProduct, ...] = field(default_factory=tuple)
+    label: str | None = None
+    """How the video was made, as the campaign's template says (None: the app's default,
+    for campaigns audited before templates said)."""
 
 
 def _page(title: str, body: str, brand: str, postal_address: str) -> str:
@@ -72,7 +75,7 @@ def landing_page(
             f'<video controls playsinline preload="metadata" poster="/r/{k}/poster.jpg">'
             f'<source src="/r/{k}/video.mp4" type="video/mp4">'
             "Your browser cannot play this video.</video>"
-            f'<p class="label">{escape(ai_label)}</p>'
+            f'<p class="label">{escape(landing.label or ai_label)}</p>'
         )
     if landing.products:
         items = "".join(

@@ -56,7 +56,7 @@ from compliance.pseudonym import pseudonymize
 from creative.errors import CreativeError
 from creative.render import Render, Renderer
 from creative.store import RenderStore, StoreError, local_copy
-from creative.template import Template, load_template
+from creative.template import Template, load_template, video_label
 from delivery.dispatch import DispatchReport
 from delivery.events_store import feedback_events
 from delivery.gallery import SAMPLE as GALLERY_SAMPLE
@@ -286,6 +286,7 @@ def queue_all(
     events: Sequence[Event],
     state_db: str,
     images_root: Path,
+    label: str,
 ) -> tuple[int, int]:
     """Compose and queue each email (product pictures from the catalog's folder
     `images_root`): due now with `send_now`, else at the customer's best local hour.
@@ -309,6 +310,7 @@ def queue_all(
             now=now,
             on_queued=lambda: reporter().advance("email"),
             images_root=images_root,
+            label=label,
         )
 
 
@@ -363,11 +365,13 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     template = load_template(settings.templates_dir, params.template, settings.assets_dir)
     store = open_render_store(settings, ws)
     products = {p.id: p for p in data.products}
+    label = video_label(template, settings.ai_label)
     audit.plan(
         record,
         holdout_share=params.holdout_share,
         held_out=len(audience.held_out()),
         template=template,
+        label=label,
     )
     checked = make_creatives(
         data, chosen, record, products, template, params, settings, ws, store, summary, audit
@@ -393,6 +397,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
                 whole(data.events),
                 str(ws.state_db),
                 data.catalog_dir,
+                label,
             )
             summary.queued += queued
             summary.already_queued += already

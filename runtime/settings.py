@@ -87,6 +87,14 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8010",
         description="Base URL of the tracking app used in email links (https in production).",
     )
+    ai_label: str = Field(
+        "AI-generated video",
+        min_length=2,
+        max_length=60,
+        description="What the email and landing page say under a video whose template "
+        "shows generated media (generated_media: true); other videos say 'Personalized "
+        "video'.",
+    )
     gallery_link_hours: float = Field(
         72.0,
         gt=0,

@@ -58,8 +58,10 @@ def test_policy_phrases_are_refused(text: str, expected: str) -> None:
     assert any(expected in p for p in result.problems), result.problems
 
 
-def test_a_missing_ai_label_fails() -> None:
-    assert '"AI-generated" label missing' in " ".join(_check("19,99\xa0€").problems)
+def test_a_missing_ai_label_fails_only_where_the_creative_shows_generated_media() -> None:
+    generated = _check("19,99\xa0€", require_ai_label=True).problems
+    assert '"AI-generated" label missing' in " ".join(generated)
+    assert _check("19,99\xa0€", "Personalized for you").ok, "a template's own copy needs none"
 
 
 def test_discount_without_documented_prior_price_fails() -> None:

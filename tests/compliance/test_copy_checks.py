@@ -34,13 +34,16 @@ LAMP = Product(
 )
 
 
-def _check(*texts: str, shown: tuple[Product, ...] = (MUG,)) -> list[str]:
+def _check(
+    *texts: str, shown: tuple[Product, ...] = (MUG,), generated_media: bool = False
+) -> list[str]:
     return copy_problems(
         list(texts),
         customer=ANN,
         shown=shown,
         allow=AllowList(["Acme"]),
         policy=load_policy(),
+        generated_media=generated_media,
     )
 
 
@@ -56,7 +59,9 @@ def test_recipient_values_pii_and_claims_are_all_reported() -> None:
     assert not any("P2" in p for p in problems), "the lamp is not shown, so not checked"
 
     assert any('superlative "best"' in p for p in problems)
-    assert any("label missing" in p for p in problems)
+    assert not any("label" in p for p in problems), "a template's own copy needs no AI label"
+    generated = _check("Acme Mug", "€9.99", generated_media=True)
+    assert generated == ['label: "AI-generated" label missing'], generated
 
 
 def test_every_shown_product_needs_its_price_in_the_copy() -> None:

@@ -35,7 +35,7 @@ def _board(tmp_path: Path, layers: list[dict[str, Any]], **extra: Any) -> Storyb
         "layers": [
             {"type": "rect", "box": {"x": 0, "y": 0, "w": 1, "h": 1}, "color": "#000000"},
             *layers,
-            {"type": "text", "role": "ai_label", "text": "AI", "font": "body", "color": "white",
+            {"type": "text", "role": "ai_label", "text": "Yours", "font": "body", "color": "white",
              "box": {"x": 0.05, "y": 0.9, "w": 0.3, "h": 0.06}, "size": {"max": 0.04, "min": 0.03},
              "start": 3.9},
         ],

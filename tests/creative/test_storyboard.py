@@ -191,12 +191,13 @@ def test_storyboard_holds_no_contact_data_of_the_customer(
         assert private not in dumped
 
 
-def test_storyboard_shows_an_ai_label_and_a_call_to_action(
+def test_storyboard_shows_its_label_and_a_call_to_action(
     hero: Template, make_product: MakeProduct, customer: Customer, pick: Pick, images_root: Path
 ) -> None:
     texts = _board(hero, make_product(), customer, pick, images_root).texts()
     assert "Shop now" in texts
-    assert any("AI-generated" in text for text in texts)
+    assert any("Personalized video" in text for text in texts)
+    assert not any("AI" in text.split() for text in texts), "no generated media, no AI claim"
 
 
 def test_a_different_title_gives_a_different_key(

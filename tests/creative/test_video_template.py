@@ -157,3 +157,32 @@ def test_unknown_template_lists_the_available_ones(tmp_path: Path) -> None:
         load_template(root, "nope", ASSETS)
     with pytest.raises(TemplateError, match="must be lowercase"):
         load_template(root, "../hero", ASSETS)
+
+
+@pytest.mark.parametrize(
+    ("text", "generated", "expected"),
+    [
+        ("AI-generated", False, "generated_media: the copy says 'AI-generated'"),
+        ("Personalized for you", True, "generated_media is true but no label says so"),
+        ("AI-generated video", True, "Made with AI"),
+        ("Personalized for you", False, "Personalized video"),
+    ],
+)
+def test_a_label_says_what_is_true_about_how_the_video_was_made(
+    template_copy: Edit, text: str, generated: bool, expected: str
+) -> None:
+    """A template of the shop's own pictures and copy may not claim AI; one that shows
+    generated media must say so, and its videos carry the AI label setting's text."""
+    from creative.template import video_label
+
+    def edit(spec: dict[str, Any]) -> None:
+        spec["generated_media"] = generated
+        for layer in spec["layers"]:
+            if layer.get("role") == "ai_label":
+                layer["text"] = text
+
+    folder = template_copy(edit)
+    if expected.startswith("generated_media"):
+        assert expected in _error(folder)
+    else:
+        assert video_label(load_template(folder, "hero", ASSETS), "Made with AI") == expected

@@ -108,8 +108,9 @@ def test_prices_follow_the_customers_locale(compose: Compose) -> None:
     assert "1\u202f234,50\xa0$US" in text
 
 
-def test_ai_label_postal_address_and_unsubscribe_are_visible(compose: Compose) -> None:
-    text, html = _parts(_reparsed(compose(ai_label="Video made with AI")))
+def test_label_postal_address_and_unsubscribe_are_visible(compose: Compose) -> None:
+    assert "Personalized video" in _parts(_reparsed(compose()))[0], "the default label"
+    text, html = _parts(_reparsed(compose(label="Video made with AI")))
     token = make_token(SECRET, CAMPAIGN, "cust-00001")
     for body in (text, html):
         assert "Video made with AI" in body

@@ -26,7 +26,7 @@ from compliance.suppression import SuppressionList
 from delivery.events_store import TrackingEvents
 from delivery.links import Links, make_token
 from delivery.tracking import PIXEL_GIF, create_app, hosts_of, safe_redirect
-from delivery.tracking_pages import Landing, LandingProduct
+from delivery.tracking_pages import Landing, LandingProduct, landing_page
 from retail.types import Event, EventType
 from storage import Target
 
@@ -454,6 +454,7 @@ def test_audit_landing_reads_the_pick_and_render_the_campaign_audited(tmp_path: 
         audit.record("pick", campaign=CAMPAIGN, subject=subject, products=["sku-2", "sku-gone"])
         audit.record("render", campaign=CAMPAIGN, subject=subject, key=RENDER_KEY, reused=False)
         audit.record("pick", campaign="other", subject=subject, products=["sku-1"])
+        audit.record("template", campaign=CAMPAIGN, name="greeting", label="Personalized video")
     products = {p.id: p for p in (make_product(1), make_product(2))}
     landing = AuditLanding(audit_db, SECRET, products)
     try:
@@ -461,6 +462,13 @@ def test_audit_landing_reads_the_pick_and_render_the_campaign_audited(tmp_path: 
         assert page is not None
         assert page.render_key == RENDER_KEY
         assert [p.product_id for p in page.products] == ["sku-2"]  # sku-gone left the catalog
+        assert page.label == "Personalized video", "the label the campaign's template gave"
+        html = landing_page(
+            token="t", landing=page, brand="Shop", ai_label="AI-generated video", postal_address=""
+        )
+        assert "Personalized video" in html and "AI-generated" not in html
+        older = landing("other", CUSTOMER)  # audited before templates said: the app's default
+        assert older is not None and older.label is None
         assert landing(CAMPAIGN, "cust-00001") is None
     finally:
         landing.close()
