@@ -10,6 +10,7 @@ from campaigns.plan import Job
 from compliance.audience import Audience
 from creative.render import CampaignCosts
 from delivery.dispatch import DispatchReport
+from delivery.gallery import SAMPLE, Gallery, GalleryItem
 from recs.pick import reason_counts
 from retail.loaders import RetailData
 from retail.types import Customer, Pick
@@ -102,6 +103,48 @@ class CampaignSummary:
         """Add a chunk's reasons videos could not be made (pseudonym → reason): counts only."""
         for reason in failed.values():
             self.render_failures[reason] = self.render_failures.get(reason, 0) + 1
+
+
+def progress_note(summary: CampaignSummary) -> str:
+    """What the send bar says beside "done" when this run sent fewer than it queued."""
+    waiting = summary.queued - summary.sent - sum(summary.not_sent.values())
+    notes = [
+        f"{summary.already_queued} already queued or sent" if summary.already_queued else "",
+        f"{waiting} scheduled for later" if waiting > 0 else "",
+        *(f"{n} {why}" for why, n in sorted(summary.not_sent.items())),
+    ]
+    return ", ".join(n for n in notes if n)
+
+
+def preview_gallery(
+    summary: CampaignSummary,
+    checked: Sequence[Checked],
+    stages: Mapping[str, int],
+    *,
+    subjects: Sequence[str],
+    asks_approval: bool,
+    template: str,
+) -> Gallery:
+    """The preview gallery of the run: the first customers' creatives (`SAMPLE`), by
+    pseudonym, with the run's counts and subject lines."""
+    return Gallery(
+        summary.campaign,
+        items=[
+            GalleryItem(
+                c.job.pseudonym,
+                tuple(c.job.pick.product_ids),
+                c.render.key,
+                c.verdict,
+                gif=c.render.gif is not None and c.render.gif.exists(),
+            )
+            for c in checked[:SAMPLE]
+        ],
+        stages=stages,
+        excluded=summary.excluded,
+        subjects=subjects,
+        asks_approval=asks_approval,
+        template=template,
+    )
 
 
 def vendor_facts(costs: CampaignCosts) -> dict[str, object]:

@@ -350,8 +350,14 @@ def _gallery() -> None:
 def gallery_link_command(
     campaign: Annotated[str, typer.Argument(help="Campaign id, as given to `campaign run`.")],
     hours: Annotated[
-        float, typer.Option(min=0.1, max=24 * 366, help="How long the link works.")
-    ] = 72.0,
+        float | None,
+        typer.Option(
+            min=0.1,
+            max=24 * 366,
+            help="How long the link works (default: REELCAST_GALLERY_LINK_HOURS).",
+            show_default=False,
+        ),
+    ] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Print a new signed link to a campaign's preview gallery (for whoever approves it,
@@ -371,7 +377,7 @@ def gallery_link_command(
         raise fail(str(exc)) from None
     if found is None:
         raise fail(f"campaign {campaign} has no preview gallery yet: run the campaign first")
-    expires = datetime.now(UTC) + timedelta(hours=hours)
+    expires = datetime.now(UTC) + timedelta(hours=hours or settings.gallery_link_hours)
     console.print(
         gallery_link(settings.public_base_url, settings.secret(), campaign, expires),
         soft_wrap=True,

@@ -45,6 +45,8 @@ from campaigns.summary import (
     artifact_key,
     fallback_reasons,
     picks_rows,
+    preview_gallery,
+    progress_note,
     stage_counts,
     summary_markdown,
     vendor_facts,
@@ -59,15 +61,7 @@ from creative.store import RenderStore, StoreError, local_copy
 from creative.template import Template, load_template, video_label
 from delivery.dispatch import DispatchReport
 from delivery.events_store import feedback_events
-from delivery.gallery import SAMPLE as GALLERY_SAMPLE
-from delivery.gallery import (
-    Gallery,
-    GalleryItem,
-    approval_markdown,
-    gallery_link,
-    poster_url,
-    write_gallery,
-)
+from delivery.gallery import approval_markdown, gallery_link, poster_url, write_gallery
 from delivery.outbox import Outbox
 from flows.approval import Approval
 from flows.operations import honour_unsubscribe_mail
@@ -403,8 +397,9 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
             summary.already_queued += already
             report, summary.mail_via = send_queued(settings, ws)
             summary.count_sends(report)
-        reporter().finish("email", _already(summary.already_queued, "queued"))
-        reporter().finish("send", _send_note(summary))
+        earlier = summary.already_queued
+        reporter().finish("email", f"{earlier} already queued" if earlier else "")
+        reporter().finish("send", progress_note(summary))
         recipients = [job for job, _ in passed]
         record_sends(whole(recipients), params.campaign, str(ws.state_db))
         audit.sends(recipients, ws.state_db)
@@ -414,21 +409,6 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         "campaign %s: %d sent, %d queued", params.campaign, summary.sent, summary.queued
     )
     return summary
-
-
-def _already(count: int, what: str) -> str:
-    return f"{count} already {what}" if count else ""
-
-
-def _send_note(summary: CampaignSummary) -> str:
-    """What the send bar says beside "done" when this run sent fewer than it queued."""
-    waiting = summary.queued - summary.sent - sum(summary.not_sent.values())
-    notes = [
-        _already(summary.already_queued, "queued or sent"),
-        f"{waiting} scheduled for later" if waiting > 0 else "",
-        *(f"{n} {why}" for why, n in sorted(summary.not_sent.items())),
-    ]
-    return ", ".join(n for n in notes if n)
 
 
 def _stop(
@@ -594,21 +574,10 @@ def _gallery(
     approval, at least `gallery_link_hours`), and a page file in the workspace. The run
     links the gallery and shows a few posters inline, in its artifacts. Returns the
     markdown for the approval form."""
-    sample = checked[:GALLERY_SAMPLE]
-    gallery = Gallery(
-        params.campaign,
-        items=[
-            GalleryItem(
-                c.job.pseudonym,
-                tuple(c.job.pick.product_ids),
-                c.render.key,
-                c.verdict,
-                gif=c.render.gif is not None and c.render.gif.exists(),
-            )
-            for c in sample
-        ],
-        stages=stages,
-        excluded=summary.excluded,
+    gallery = preview_gallery(
+        summary,
+        checked,
+        stages,
         subjects=[s for s in (params.subject, params.subject_b) if s],
         asks_approval=not (params.auto_approve or params.dry_run),
         template=params.template,
@@ -636,7 +605,7 @@ def _gallery(
     )
     posters = [
         (c.job.pseudonym, poster_url(settings.public_base_url, c.render.key))
-        for c in sample[:POSTERS_INLINE]
+        for c in checked[:POSTERS_INLINE]
     ]
     markdown = approval_markdown(params.campaign, link, stages, posters)
     create_markdown_artifact(

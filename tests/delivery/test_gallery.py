@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from delivery_support import NOW, SECRET, serving
+from starlette.applications import Starlette
 
 from compliance.suppression import SuppressionList
 from creative.render import MANIFEST_FILE
@@ -112,72 +113,58 @@ def test_the_approval_markdown_links_the_gallery_and_shows_posters_inline() -> N
     assert "| selected | 3 |" in text
 
 
+def _app(store: RenderStore, tmp_path: Path, **options: object) -> Starlette:
+    """The tracking app over throw-away stores, serving renders from `store`."""
+    return create_app(
+        secret=SECRET,
+        events=TrackingEvents(tmp_path / "state.sqlite"),
+        suppression=SuppressionList(tmp_path / "state.sqlite"),
+        locate_render=store.locate,
+        allowed_redirect_hosts=[],
+        **options,  # type: ignore[arg-type]
+    )
+
+
 def test_the_tracking_app_serves_the_gallery_behind_its_signed_link(
     store: RenderStore, tmp_path: Path
 ) -> None:
     store.put_gallery("spring", _gallery().to_json())
     clock = [NOW]
-    events = TrackingEvents(tmp_path / "state.sqlite")
-    suppression = SuppressionList(tmp_path / "state.sqlite")
-    app = create_app(
-        secret=SECRET,
-        events=events,
-        suppression=suppression,
-        locate_render=store.locate,
-        allowed_redirect_hosts=[],
-        galleries=store.get_gallery,
-        gallery_secret=SECRET,
-        clock=lambda: clock[0],
+    app = _app(
+        store, tmp_path, galleries=store.get_gallery, gallery_secret=SECRET, clock=lambda: clock[0]
     )
-    try:
-        with serving(app) as base, httpx.Client(follow_redirects=False) as http:
-            link = gallery_link(base, SECRET, "spring", NOW + timedelta(hours=1))
-            page = http.get(link)
-            assert page.status_code == 200, page.text
-            assert page.headers["cache-control"].startswith("no-store")
-            assert "cu_123" in page.text and "&lt;P2&gt;" in page.text
-            assert "Picked for you" in page.text
-            # The page's own links, resolved against it, fetch the render's files.
-            found = dict(
-                re.findall(r'(src|poster)="([^"]+)"', page.text)
-                + re.findall(r'(href)="([^"]+)"', page.text)
-            )
-            for attr, body in (("src", VIDEO), ("poster", POSTER), ("href", GIF)):
-                got = http.get(str(httpx.URL(link).join(found[attr])))
-                assert got.status_code == 200 and got.content == body, attr
+    with serving(app) as base, httpx.Client(follow_redirects=False) as http:
+        link = gallery_link(base, SECRET, "spring", NOW + timedelta(hours=1))
+        page = http.get(link)
+        assert page.status_code == 200, page.text
+        assert page.headers["cache-control"].startswith("no-store")
+        assert "cu_123" in page.text and "&lt;P2&gt;" in page.text
+        assert "Picked for you" in page.text
+        # The page's own links, resolved against it, fetch the render's files.
+        found = dict(
+            re.findall(r'(src|poster)="([^"]+)"', page.text)
+            + re.findall(r'(href)="([^"]+)"', page.text)
+        )
+        for attr, body in (("src", VIDEO), ("poster", POSTER), ("href", GIF)):
+            got = http.get(str(httpx.URL(link).join(found[attr])))
+            assert got.status_code == 200 and got.content == body, attr
 
-            forged = link.replace("sig=", "sig=0")[: len(link)]
-            assert http.get(forged).status_code == 404
-            assert http.get(link.replace("/g/spring", "/g/summer")).status_code == 404
-            other = gallery_link(base, SECRET, "autumn", NOW + timedelta(hours=1))
-            assert http.get(other).status_code == 404, "signed, but no such gallery"
-            clock[0] = NOW + timedelta(hours=2)
-            expired = http.get(link)
-            assert expired.status_code == 410
-            assert "reelcast gallery link spring" in expired.text
-    finally:
-        events.close()
-        suppression.close()
+        forged = link.replace("sig=", "sig=0")[: len(link)]
+        assert http.get(forged).status_code == 404
+        assert http.get(link.replace("/g/spring", "/g/summer")).status_code == 404
+        other = gallery_link(base, SECRET, "autumn", NOW + timedelta(hours=1))
+        assert http.get(other).status_code == 404, "signed, but no such gallery"
+        clock[0] = NOW + timedelta(hours=2)
+        expired = http.get(link)
+        assert expired.status_code == 410
+        assert "reelcast gallery link spring" in expired.text
 
 
 def test_without_galleries_the_route_is_a_bare_404(store: RenderStore, tmp_path: Path) -> None:
     store.put_gallery("spring", _gallery().to_json())
-    events = TrackingEvents(tmp_path / "state.sqlite")
-    suppression = SuppressionList(tmp_path / "state.sqlite")
-    app = create_app(
-        secret=SECRET,
-        events=events,
-        suppression=suppression,
-        locate_render=store.locate,
-        allowed_redirect_hosts=[],
-    )
-    try:
-        with serving(app) as base:
-            link = gallery_link(base, SECRET, "spring", NOW + timedelta(days=3650))
-            assert httpx.get(link).status_code == 404
-    finally:
-        events.close()
-        suppression.close()
+    with serving(_app(store, tmp_path)) as base:
+        link = gallery_link(base, SECRET, "spring", NOW + timedelta(days=3650))
+        assert httpx.get(link).status_code == 404
 
 
 def test_the_store_keeps_one_document_per_campaign_and_refuses_odd_ids(
