@@ -228,6 +228,13 @@ def summary_markdown(summary: CampaignSummary) -> str:
     if summary.reasons:
         lines += ["", "| why a product was picked | slots |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in sorted(summary.reasons.items())]
+    if new := summary.reasons.get("new"):
+        lines += [
+            "",
+            f"{new} slot(s) show products added to the catalog after model "
+            f"`{summary.model_version}` was trained (like the customer's history: category, "
+            "brand, words and price band); the next retraining learns them from sales.",
+        ]
     if summary.vendor:
         lines += ["", "| video vendor | |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in summary.vendor.items()]

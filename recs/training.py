@@ -2,7 +2,8 @@
 
 A registered model was fitted on an older snapshot. Serving it must still respect what
 changed since: products sold out or removed, and products the customer bought after
-training. `serve_current` asks the model for spare picks and applies those facts.
+training. `serve_current` asks the model for spare picks and applies those facts, and
+gives products added since training a way in (`recs.arrivals`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from recs.arrivals import Arrival, new_arrivals
 from recs.config import PipelineConfig
 from recs.dataset import from_retail
 from recs.errors import RecsError
@@ -187,11 +189,15 @@ def serve_current(
 
     Drops products no longer in the catalog or out of stock, and products the customer
     bought (after training too), unless the rules' repurchase window lets them back.
+    A product added to the catalog after training (the model has never seen it) that is
+    like the customer's history takes one slot, never the first nor the exploration slot,
+    with the reason `new(sim=…)` (see `recs.arrivals`; not when `n` is 1).
     """
     rules = rules or Rules()
     wide = serve(pipeline, customer_ids, n=n + spare, now=now, rules=rules, groups=groups)
     catalog = {p.id: p for p in products}
-    bought = EventTable.of(events).last_purchases(until=now)
+    table = EventTable.of(events)
+    bought = table.last_purchases(until=now)
     window = timedelta(days=rules.repurchase_days) if rules.repurchase_days is not None else None
 
     def allowed(customer_id: str, product_id: str) -> bool:
@@ -207,16 +213,52 @@ def serve_current(
             and now - last >= window
         )
 
+    history = pipeline.history
+    arrivals = (
+        new_arrivals(
+            history.log.item_ids,
+            products,
+            table,
+            customer_ids,
+            min_similarity=rules.cold_item_similarity,
+        )
+        if history is not None and n > 1
+        else {}
+    )
     picks: dict[str, Pick] = {}
     for customer_id, pick in wide.items():
         kept = [i for i, pid in enumerate(pick.product_ids) if allowed(customer_id, pid)][:n]
-        if not kept:
+        slots = [(pick.product_ids[i], pick.scores[i], pick.reasons[i]) for i in kept]
+        arrival = arrivals.get(customer_id)
+        if arrival is not None:
+            slots = _with_arrival(slots, arrival, n)
+        if not slots:
             continue
         picks[customer_id] = Pick(
             customer_id=customer_id,
-            product_ids=tuple(pick.product_ids[i] for i in kept),
-            scores=tuple(pick.scores[i] for i in kept),
-            reasons=tuple(pick.reasons[i] for i in kept),
+            product_ids=tuple(s[0] for s in slots),
+            scores=tuple(s[1] for s in slots),
+            reasons=tuple(s[2] for s in slots),
             model_version=pick.model_version,
         )
     return picks
+
+
+Slot = tuple[str, float, str]
+
+
+def _with_arrival(slots: list[Slot], arrival: Arrival, n: int) -> list[Slot]:
+    """`slots` (product, score, reason) with the new product in one of them: an empty one
+    if there is room, else the last that is neither the first nor exploration's."""
+    if any(product_id == arrival.product_id for product_id, _, _ in slots):
+        return slots
+    new: Slot = (arrival.product_id, round(arrival.similarity, 6), arrival.reason)
+    explores = bool(slots) and slots[-1][2].startswith("explore(")
+    if len(slots) < n:
+        at = len(slots) - 1 if explores else len(slots)
+        return [*slots[:at], new, *slots[at:]]
+    free = [i for i in range(1, len(slots)) if not slots[i][2].startswith(("explore(", "new("))]
+    if not free:
+        return slots
+    at = free[-1]
+    return [*slots[:at], new, *slots[at + 1 :]]

@@ -459,3 +459,13 @@ def test_a_carousel_shows_three_products_and_a_hero_one(data: RetailData, hero: 
         for template in (hero, carousel)
     }
     assert shows == {"hero": ids[:1], "carousel": ids[:3]}
+
+
+def test_the_summary_says_how_many_slots_show_products_newer_than_the_model() -> None:
+    summary = CampaignSummary("spring", model_version="rc3-abc")
+    summary.reasons = {"ranked": 10, "new": 2}
+    text = summary_markdown(summary)
+    assert "| new | 2 |" in text
+    assert "2 slot(s) show products added to the catalog after model `rc3-abc`" in text
+    summary.reasons = {"ranked": 12}
+    assert "added to the catalog after" not in summary_markdown(summary)

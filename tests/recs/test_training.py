@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
+from recs.arrivals import Arrival
 from recs.dataset import from_retail
-from recs.pick import serve
+from recs.pick import reason_counts, serve
 from recs.pipeline import Pipeline
 from recs.rules import Rules
-from recs.training import serve_current
+from recs.training import _with_arrival, serve_current
+from retail.types import Product
 from tests.recs.conftest import FAST
 from tests.recs.factories import NOW, event, product
 
@@ -66,3 +69,78 @@ def test_serve_current_applies_todays_stock_and_purchases_to_an_older_model() ->
     bob_later = serve_current(model, today, later, ["bob"], n=N, now=after, rules=RULES)
     assert "beans" in bob_later["bob"].product_ids
     assert "s5" not in bob_later["bob"].product_ids
+
+
+def _arrivals_shop() -> tuple[list[Product], list, Pipeline]:
+    """Shoes and coffee shoppers, and a model trained before the new products arrived."""
+    shoes = [
+        product(f"s{i}", "shoes").model_copy(update={"title": f"Trail runner {i}"})
+        for i in range(6)
+    ]
+    coffee = [
+        product(f"k{i}", "coffee").model_copy(update={"title": f"Espresso beans {i}"})
+        for i in range(6)
+    ]
+    events = [
+        event(f"r{i}", f"s{(i + j) % 6}", "purchase" if j == 1 else "view", days_ago=60 - j)
+        for i in range(20)
+        for j in range(3)
+    ]
+    events += [
+        event(f"b{i}", f"k{(i + j) % 6}", "purchase" if j == 1 else "view", days_ago=60 - j)
+        for i in range(20)
+        for j in range(3)
+    ]
+    log = from_retail(shoes + coffee, events)
+    return shoes + coffee, events, Pipeline(FAST).fit(log, now=TRAINED_AT.timestamp())
+
+
+def test_a_product_added_after_training_is_picked_for_a_customer_whose_history_matches() -> None:
+    products, events, model = _arrivals_shop()
+    runner = product("s-new", "shoes").model_copy(update={"title": "Trail runner Pro"})
+    luxury = product("s-gold", "shoes").model_copy(
+        update={"title": "Trail runner gold", "price": Decimal("900.00")}
+    )
+    sold_out = product("k-new", "coffee").model_copy(
+        update={"title": "Espresso beans decaf", "in_stock": False}
+    )
+    today = [*products, runner, luxury, sold_out]
+    rules = Rules(epsilon=0.0)
+
+    picks = serve_current(model, today, events, ["r1", "b1"], n=3, now=NOW, rules=rules)
+
+    runner_picks = picks["r1"]
+    assert "s-new" in runner_picks.product_ids  # the model has never seen it
+    slot = runner_picks.product_ids.index("s-new")
+    assert slot > 0  # the model's best pick keeps the first slot
+    assert runner_picks.reasons[slot].startswith("new(sim=")
+    assert "s-gold" not in runner_picks.product_ids  # 45 times the price they pay
+    # The coffee buyer is not shown running shoes, nor the sold-out decaf.
+    assert not {"s-new", "s-gold", "k-new"} & set(picks["b1"].product_ids)
+    # Counted as its own kind of reason, for the campaign's summary.
+    _, kinds = reason_counts(picks)
+    assert kinds.get("new") == 1
+
+
+def test_a_new_product_the_customer_already_bought_is_not_offered_again() -> None:
+    products, events, model = _arrivals_shop()
+    runner = product("s-new", "shoes").model_copy(update={"title": "Trail runner Pro"})
+    later = [*events, event("r1", "s-new", "purchase", days_ago=2)]
+    picks = serve_current(
+        model, [*products, runner], later, ["r1", "r2"], n=3, now=NOW, rules=Rules(epsilon=0.0)
+    )
+    assert "s-new" not in picks["r1"].product_ids
+    assert "s-new" in picks["r2"].product_ids
+
+
+def test_a_new_product_never_takes_the_exploration_slot() -> None:
+    slots = [
+        ("a", 0.9, "source=als;top=x"),
+        ("b", 0.5, "source=cooc;top=y"),
+        ("c", 0.1, "explore(p=0.01)"),
+    ]
+    placed = _with_arrival(slots, Arrival("new", 0.4), 3)
+    assert [s[0] for s in placed] == ["a", "new", "c"]
+    # Room left: it is added before the exploration slot, nothing is pushed out.
+    placed = _with_arrival(slots[1:], Arrival("new", 0.4), 3)
+    assert [s[0] for s in placed] == ["b", "new", "c"]
