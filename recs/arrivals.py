@@ -94,9 +94,10 @@ def new_arrivals(
 
     best = np.argmax(sims, axis=1)
     found: dict[str, Arrival] = {}
-    for row in np.flatnonzero(sims[np.arange(len(customer_ids)), best] >= min_similarity):
-        similarity = float(sims[row, best[row]])
-        found[customer_ids[row]] = Arrival(products[new[best[row]]].id, similarity)
+    rows = np.flatnonzero(sims[np.arange(len(customer_ids)), best] >= min_similarity)
+    for row in rows.tolist():
+        column = int(best[row])
+        found[customer_ids[row]] = Arrival(products[new[column]].id, float(sims[row, column]))
     return found
 
 
