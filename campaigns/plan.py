@@ -12,6 +12,7 @@ from typing import TypeVar
 from creative.render import Render
 from creative.storyboard import Storyboard, build_storyboard
 from creative.template import Template
+from retail.image_files import ImageFiles
 from retail.types import Customer, Pick, Product
 
 T = TypeVar("T")
@@ -71,7 +72,7 @@ def plan_jobs(
     template: Template,
     *,
     pseudonym: Callable[[str], str],
-    images_root: Path,
+    images_root: Path | ImageFiles,
     first_names: bool,
     campaign: str,
 ) -> list[Job]:

@@ -39,13 +39,13 @@ from creative.template import (
     text_variables,
 )
 from retail.image_check import image_problem
+from retail.image_files import ImageFiles, ImageNotHere
 from retail.types import Customer, Pick, Product
 
 # Bump when the drawing code changes what the same storyboard looks like, so old renders
 # are not reused for new pixels.
 RECIPE_VERSION = 2
 
-_REMOTE = re.compile(r"^https?://", re.IGNORECASE)
 # ASCII whitespace only: the no-break spaces Babel puts in prices must survive.
 _SPACES = re.compile(r"[ \t\r\n\f\v]+")
 
@@ -369,7 +369,7 @@ def build_storyboard(
     products: Mapping[str, Product],
     customer: Customer,
     *,
-    images_root: Path,
+    images_root: Path | ImageFiles,
     personalize: bool = True,
     headline_variant: int = 0,
     previous_prices: Mapping[str, Decimal] | None = None,
@@ -637,19 +637,12 @@ def _text(
         raise TemplateError(f"{shown}: {where}: {detail}") from None
 
 
-def _product_image(product: Product, images_root: Path) -> tuple[Path, str]:
-    if _REMOTE.match(product.image):
-        raise CreativeError(
-            f"product {product.id!r}: remote images are not supported yet ({product.image});"
-            " download the image and give its path relative to the images folder"
-        )
-    root = images_root.resolve()
-    path = (root / product.image).resolve()
-    if not path.is_relative_to(root):
-        raise CreativeError(
-            f"product {product.id!r}: image path {product.image!r} leaves the images folder"
-        )
-    return _image_file(path, f"product {product.id!r} image {product.image!r}")
+def _product_image(product: Product, images: Path | ImageFiles) -> tuple[Path, str]:
+    try:
+        path = ImageFiles.of(images).path(product.image)
+    except ImageNotHere as exc:
+        raise CreativeError(f"product {product.id!r}: image: {exc}") from None
+    return _image_file(path, f"product {product.id!r} image")
 
 
 def _image_file(path: Path, what: str) -> tuple[Path, str]:

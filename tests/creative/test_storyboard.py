@@ -21,6 +21,7 @@ from creative import (
 )
 from creative.plates import draw_static
 from creative.storyboard import ImagePart
+from retail.image_files import ImageFiles
 from retail.types import Customer, Pick, Product
 
 MakeProduct = Callable[..., Product]
@@ -33,7 +34,7 @@ def _board(
     product: Product,
     customer: Customer,
     pick: Pick,
-    images_root: Path,
+    images_root: Path | ImageFiles,
     **options: object,
 ) -> Storyboard:
     return build_storyboard(
@@ -244,12 +245,20 @@ def test_encode_settings_are_part_of_the_key(
     assert board.with_encode(board.encode.model_copy(update={"crf": 28})).key() != board.key()
 
 
-def test_remote_image_urls_are_not_supported_yet(
+def test_a_picture_url_is_drawn_from_its_fetched_copy(
     hero: Template, make_product: MakeProduct, customer: Customer, pick: Pick, images_root: Path
 ) -> None:
-    product = make_product(image="https://cdn.example/p1.jpg")
-    with pytest.raises(CreativeError, match="remote images are not supported yet"):
+    url = "https://cdn.example/p1.jpg?token=secret"
+    product = make_product(image=url)
+    # Not fetched: the video cannot be made, and the message does not repeat the URL.
+    with pytest.raises(CreativeError, match=r"product 'p1'.*not fetched") as caught:
         _board(hero, product, customer, pick, images_root)
+    assert "secret" not in str(caught.value)
+    fetched = ImageFiles(images_root, {url: images_root / "shoes" / "p1.jpg"})
+    board = _board(hero, product, customer, pick, fetched)
+    local = _board(hero, make_product(image="shoes/p1.jpg"), customer, pick, images_root)
+    # The same picture, whichever way the catalog names it: the same video.
+    assert board.key() == local.key()
 
 
 @pytest.mark.parametrize(
