@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # imported where used: every command reads settings, few need
     from campaigns.emails import Letterhead
     from compliance.claims import ClaimsPolicy
     from delivery.links import LinkKeys
+    from retail.remote_images import FetchPolicy
     from runtime.workspace import Workspace
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -171,6 +172,25 @@ class Settings(BaseSettings):
         description="How long a presigned render-store URL (a video the tracking app "
         "redirects to) stays valid, in seconds.",
     )
+    image_fetch_concurrency: int = Field(
+        8, ge=1, le=64, description="Product pictures given by URL fetched at the same time."
+    )
+    image_fetch_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="Connect and read timeout of one picture fetch."
+    )
+    image_fetch_max_mb: float = Field(
+        20.0, gt=0, le=200, description="Product pictures larger than this are refused."
+    )
+    image_fetch_allow_private: bool = Field(
+        False,
+        description="Let picture URLs (and their redirects) reach private, loopback and "
+        "link-local addresses. Off: only public addresses, so a feed cannot make reelcast "
+        "read the network it runs in.",
+    )
+    image_fetch_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description='Private networks picture URLs may reach anyway, as JSON: ["10.20.0.0/16"].',
+    )
     dask_address: str | None = Field(
         None,
         description="Address of a Dask scheduler (tcp://host:8786). Set: renders fan out "
@@ -296,6 +316,23 @@ class Settings(BaseSettings):
             keys={k: v.get_secret_value().encode() for k, v in self.link_keys.items()},
             legacy=self.secret(),
         )
+
+    def image_fetch_policy(self) -> FetchPolicy:
+        """How product pictures given by URL are fetched (REELCAST_IMAGE_FETCH_*)."""
+        from retail.remote_images import FetchPolicy
+
+        try:
+            return FetchPolicy(
+                concurrency=self.image_fetch_concurrency,
+                timeout_s=self.image_fetch_timeout_s,
+                max_bytes=int(self.image_fetch_max_mb * 1_000_000),
+                allow_private=self.image_fetch_allow_private,
+                allowed_networks=tuple(self.image_fetch_allowed_networks),
+            )
+        except ValueError as exc:
+            raise ReelcastError(
+                f'REELCAST_IMAGE_FETCH_ALLOWED_NETWORKS: {exc} (write networks as ["10.20.0.0/16"])'
+            ) from None
 
     def claims(self) -> ClaimsPolicy:
         """The claims policy in force (the packaged default unless a file is set)."""

@@ -91,6 +91,11 @@ class Workspace:
         return self.root / "renders"
 
     @property
+    def image_cache(self) -> Path:
+        """Product pictures fetched by URL, kept to be revalidated (ETag) next time."""
+        return self.root / "image-cache"
+
+    @property
     def maildir(self) -> Path:
         """The local SMTP sink's mailbox."""
         return self.root / "mail"
