@@ -279,7 +279,7 @@ def direct_run(files: Any, ws_root: Path, customers: int, workers: int, campaign
         state_db=ws.state_db,
         now=datetime.now(UTC),
     )
-    chosen = selected(audience, params.limit)
+    chosen = selected(audience, params.selection(), data.customers)
     t = lap("audience", t)
     registry = open_registry(settings, ws)
     gate = Gate(settings.recs_gate_metric, settings.recs_gate_max_drop)

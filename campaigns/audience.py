@@ -11,6 +11,7 @@ from compliance.audience import (
     ConsentPolicy,
     FrequencyCap,
     Holdout,
+    Selection,
     select_audience,
     unsubscribed_in,
 )
@@ -54,6 +55,13 @@ def choose_audience(
     )
 
 
-def selected(audience: Audience, limit: int | None) -> list[Customer]:
-    """The eligible customers this run takes: the first `limit` of them, or all."""
-    return audience.eligible[:limit] if limit else list(audience.eligible)
+def selected(
+    audience: Audience, selection: Selection, customers: Sequence[Customer]
+) -> list[Customer]:
+    """The eligible customers this run takes (all, or a `Selection`'s draw from the split
+    population of `customers`), in file order."""
+    if selection.limit is None:
+        return list(audience.eligible)
+    treated, _ = selection.draw(audience.split(customers), set(audience.held_out()))
+    chosen = set(treated)
+    return [c for c in audience.eligible if c.id in chosen]

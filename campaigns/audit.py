@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from campaigns.checks import Checked
 from campaigns.plan import Recipient
-from compliance.audience import Audience
+from compliance.audience import Audience, Selection
 from compliance.audit import AuditLog
 from creative.template import Template
 from delivery.outbox import Outbox
@@ -89,6 +89,7 @@ class CampaignAudit:
         held_out: int,
         template: Template,
         label: str,
+        selection: Selection | None = None,
     ) -> None:
         """The model, the holdout and the template with the label its videos carry (each
         customer's picks follow, a chunk of customers at a time: `picks`)."""
@@ -100,7 +101,17 @@ class CampaignAudit:
             approved_by=record.approved_by,
             metrics=record.metrics,
         )
-        self.log.record("holdout", campaign=self.campaign, share=holdout_share, held_out=held_out)
+        # The holdout record is the assignment: its time opens the lift's window, and
+        # the report redraws the run's selection from its limit and order.
+        selection = selection or Selection()
+        self.log.record(
+            "holdout",
+            campaign=self.campaign,
+            share=holdout_share,
+            held_out=held_out,
+            limit=selection.limit,
+            order=selection.order,
+        )
         self.log.record(
             "template",
             campaign=self.campaign,

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from compliance.audience import Selection
 from recs.rules import BOOST, Rules, catalog_spelling, fold_name
 from retail.types import Product
 
@@ -29,7 +30,17 @@ class CampaignParams(BaseModel):
     customers: str = Field(description="Path to customers.csv")
     events: str = Field(description="Path to events.csv")
     template: str = Field("greeting", description="Video template folder name in templates/")
-    limit: int | None = Field(None, ge=1, description="Take only the first N eligible customers")
+    limit: int | None = Field(
+        None,
+        ge=1,
+        description="Take only N eligible customers, drawn at random (the same N on a "
+        "re-run); the holdout is drawn from the same customers",
+    )
+    limit_order: Literal["random", "file"] = Field(
+        "random",
+        description="How --limit draws: random (a fair sample, so the lift holds) or file "
+        "(the first N of the customers file)",
+    )
     encoding: Literal["utf-8", "cp1252", "latin-1"] = Field(
         "utf-8",
         description="Text encoding of the three files: utf-8 (also with a BOM), or cp1252 / "
@@ -113,6 +124,10 @@ class CampaignParams(BaseModel):
         if self.campaign:
             return self
         return self.model_copy(update={"campaign": f"campaign-{now:%Y-%m-%d}"})
+
+    def selection(self) -> Selection:
+        """Which customers of the audience this run takes (`limit`, `limit_order`)."""
+        return Selection(self.limit, self.limit_order, experiment=self.campaign)
 
     def rules(self) -> Rules:
         """The business rules these parameters ask for (boosted names get `BOOST`)."""

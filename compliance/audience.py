@@ -10,6 +10,9 @@ Rules, in the order they are applied (the first that excludes is the reason reco
 3. the frequency cap: at most N campaign emails per customer in a rolling window;
 4. the holdout: a deterministic share of the otherwise eligible customers gets nothing,
    so the campaign's lift can be measured against them.
+
+A run may take only part of its audience (`Selection`: a seeded random sample by default);
+the holdout is then drawn from the same part, so treated and control stay comparable.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Literal
 
 from retail.events import EventTable
 from retail.types import Consent, Customer, Event, EventType
@@ -130,6 +134,50 @@ class Holdout:
         return bucket < self.share
 
 
+SelectionOrder = Literal["random", "file"]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which part of the split population (eligible and held-out customers) a run takes.
+
+    Without a `limit`, everyone. With one, customers are drawn one by one — in a random
+    order keyed by (experiment, customer id), or in file order when asked — until `limit`
+    treated (not held-out) customers are drawn; the held-out customers drawn along the
+    way are the run's control group. So treated and control come from the same draw and
+    the lift compares like with like, and a re-run draws the same customers.
+    """
+
+    limit: int | None = None
+    order: SelectionOrder = "random"
+    experiment: str = "default"
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"the selection's limit must be at least 1, got {self.limit}")
+
+    def _rank(self, customer_id: str) -> bytes:
+        return hashlib.sha256(f"{self.experiment}\x1fselect\x1f{customer_id}".encode()).digest()
+
+    def draw(self, population: Sequence[str], held: Set[str]) -> tuple[list[str], list[str]]:
+        """(treated, control): the customers of `population` (in file order) this run takes,
+        each list in file order. `held` holds the population's held-out customers."""
+        if self.limit is None:
+            return [c for c in population if c not in held], [c for c in population if c in held]
+        order = population if self.order == "file" else sorted(population, key=self._rank)
+        taken: set[str] = set()
+        treated = 0
+        for customer_id in order:
+            if treated >= self.limit:
+                break
+            taken.add(customer_id)
+            treated += customer_id not in held
+        return (
+            [c for c in population if c in taken and c not in held],
+            [c for c in population if c in taken and c in held],
+        )
+
+
 @dataclass(frozen=True)
 class FrequencyCap:
     """At most `max_emails` campaign emails per customer in the last `days` days."""
@@ -157,6 +205,13 @@ class Audience:
     def held_out(self) -> list[str]:
         """Ids of the holdout group (for measuring lift later)."""
         return [cid for cid, why in self.excluded.items() if why is Exclusion.holdout]
+
+    def split(self, customers: Iterable[Customer]) -> list[str]:
+        """The ids of `customers` (in their order) that entered the holdout split: the
+        eligible and the held-out."""
+        held = {cid for cid, why in self.excluded.items() if why is Exclusion.holdout}
+        eligible = {c.id for c in self.eligible}
+        return [c.id for c in customers if c.id in eligible or c.id in held]
 
 
 def unsubscribed_in(events: Iterable[Event]) -> set[str]:

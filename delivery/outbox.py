@@ -436,6 +436,11 @@ class Outbox:
         rows = self._fetch(sa.select(_c.customer_id).where(_c.campaign_id == campaign_id))
         return {row.customer_id for row in rows}
 
+    def states(self, campaign_id: str) -> dict[str, OutboxState]:
+        """Where each of the campaign's emails stands, by customer id (no bodies read)."""
+        rows = self._fetch(sa.select(_c.customer_id, _c.state).where(_c.campaign_id == campaign_id))
+        return {row.customer_id: OutboxState(row.state) for row in rows}
+
     def get(self, campaign_id: str, customer_id: str) -> OutboxItem | None:
         """The row for this key, or None."""
         rows = self._rows(

@@ -11,11 +11,18 @@ them from the workspace. Definitions, so the numbers mean one thing:
 - machine traffic (HEAD requests, link scanners and previews, hits within seconds of
   delivery: see `delivery.traffic`) counts as neither an open nor a click; the report
   shows how many such hits there were (`machine_hits`, per reason);
-- conversion: a customer with a purchase in [anchor, anchor + attribution window).
-  A treated customer's anchor is their own send time; the holdout got nothing, so
-  their anchor is the campaign's first send;
-- lift: treated conversion minus holdout conversion, with Newcombe's hybrid score
-  interval (method 10 of Newcombe 1998); single rates carry Wilson score intervals;
+- conversion: a customer with a purchase in [anchor, anchor + attribution window);
+- lift, intent-to-treat: every customer *assigned* to treatment (eligible, not held out,
+  within the run's selection: all, or its `--limit` draw) against every customer held
+  out *of the same selection*, both over the same window opening at assignment (the
+  campaign's holdout record in the audit log). Customers assigned but never mailed (no
+  pick, a failed check, a send that failed or ended unknown) stay in the treated group:
+  dropping them would compare a filtered group with an unfiltered one. The difference
+  carries Newcombe's hybrid score interval (method 10 of Newcombe 1998); single rates
+  carry Wilson score intervals;
+- per protocol (mailed customers only, each from their own send) is shown beside it,
+  labelled as biased: whatever kept a customer from being mailed may also bear on
+  whether they buy;
 - sample-ratio mismatch: a chi-square test of the holdout's size in the population that
   was split against the configured share; p < 0.001 means the split is broken and the
   lift should not be trusted.
@@ -27,13 +34,13 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from scipy.stats import chisquare
 
-from compliance.audience import Holdout
+from compliance.audience import Holdout, Selection
 from compliance.audit import AuditLog
 from compliance.pseudonym import pseudonymize
 from delivery.events_store import TrackingEvents
@@ -182,12 +189,31 @@ class VariantStats:
 
 @dataclass(frozen=True)
 class HoldoutComparison:
-    """Treated (mailed) against holdout (nothing sent) conversion, and the lift."""
+    """Treated against holdout (nothing sent) conversion, and the lift.
+
+    Intent-to-treat (`kind` "intent-to-treat"): everyone assigned, from assignment. Per
+    protocol ("per-protocol (biased)"): the mailed only, each from their own send.
+    """
 
     treated: Rate
     holdout: Rate
     lift: Difference
     holdout_anchor: datetime
+    kind: str = "intent-to-treat"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Who each group of the lift holds, and why assigned customers were not mailed."""
+
+    selection: str  # "all eligible", or how the --limit drew
+    treated: int
+    holdout: int
+    mailed: int
+    #: assigned to treatment but not mailed, per reason
+    not_mailed: dict[str, int] = field(default_factory=dict)
+    #: mailed customers outside the selection (a different limit?): in no group
+    outside: int = 0
 
 
 @dataclass
@@ -198,6 +224,8 @@ class CampaignReport:
     attribution_days: float
     variants: list[VariantStats]
     holdout: HoldoutComparison | None = None
+    per_protocol: HoldoutComparison | None = None
+    assignment: Assignment | None = None
     sample_ratio: SampleRatioCheck | None = None
     notes: list[str] = field(default_factory=list)
     #: hits left out as machine traffic, per reason ('head', 'agent', 'soon')
@@ -210,9 +238,11 @@ class CampaignReport:
     def to_dict(self) -> dict[str, object]:
         """JSON-ready (datetimes as ISO strings)."""
         data = asdict(self)
-        if self.holdout is not None:
-            data["holdout"]["holdout_anchor"] = self.holdout.holdout_anchor.isoformat()
-            data["holdout"]["lift"]["excludes_zero"] = self.holdout.lift.excludes_zero
+        for name in ("holdout", "per_protocol"):
+            comparison = getattr(self, name)
+            if comparison is not None:
+                data[name]["holdout_anchor"] = comparison.holdout_anchor.isoformat()
+                data[name]["lift"]["excludes_zero"] = comparison.lift.excludes_zero
         if self.sample_ratio is not None:
             data["sample_ratio"]["observed_share"] = self.sample_ratio.observed_share
         return data
@@ -234,6 +264,9 @@ def build_report(
     purchases: Iterable[Event],
     population: Iterable[str] | None = None,
     holdout: Holdout | None = None,
+    selection: Selection | None = None,
+    assigned_at: datetime | None = None,
+    outbox_states: Mapping[str, str] | None = None,
     attribution: timedelta = timedelta(days=7),
     z: float = Z95,
 ) -> CampaignReport:
@@ -242,8 +275,12 @@ def build_report(
     `sends`: this campaign's sent emails. `tracking`: this campaign's open, click and
     unsubscribe events. `purchases`: purchase events from any source (others are
     ignored). `population`: the customer ids that entered the holdout split (eligible
-    before the holdout was taken); with `holdout` (the campaign's share, experiment and
-    salt) the holdout group is recomputed from it. Without both, there is no lift.
+    before the holdout was taken), in file order; with `holdout` (the campaign's share,
+    experiment and salt) and `selection` (the run's limit and order; default: all) the
+    groups are recomputed from it. Without both, there is no lift. `assigned_at`: when
+    the customers were assigned (the window of the intent-to-treat lift opens then;
+    unknown: at the first send, and a note says so). `outbox_states`: the outbox state
+    of each customer's email, to say why assigned customers were not mailed.
     """
     if attribution <= timedelta(0):
         raise ValueError("the attribution window must be positive")
@@ -301,36 +338,101 @@ def build_report(
             "no holdout comparison: it needs the campaign's customers and its holdout share"
         )
         return report
-    split = set(population) | set(by_customer)
+    split = list(dict.fromkeys(population))
     held = {c for c in split if holdout.contains(c)}
+    selection = selection or Selection()
+    treated_ids, control_ids = selection.draw(split, held)
+    assigned = set(treated_ids) | set(control_ids)
     mailed_holdout = held & set(by_customer)
     if mailed_holdout:
         report.notes.append(
             f"{len(mailed_holdout)} customers in the recomputed holdout were mailed: the share, "
             "experiment or salt given differ from the campaign's; the comparison is unreliable"
         )
-    report.sample_ratio = sample_ratio_check(len(held), len(split), holdout.share)
+    report.sample_ratio = sample_ratio_check(len(control_ids), len(assigned), holdout.share)
     if report.sample_ratio.mismatch:
         report.notes.append(
             f"sample-ratio mismatch: holdout is {report.sample_ratio.observed_share:.2%} of "
-            f"{len(split)} customers, expected {holdout.share:.2%} "
+            f"{len(assigned)} customers, expected {holdout.share:.2%} "
             f"(p = {report.sample_ratio.p_value:.2g}); do not trust the lift"
         )
-    if not by_customer:
+    report.assignment = _assignment(
+        selection, treated_ids, control_ids, by_customer, outbox_states or {}
+    )
+    if report.assignment.outside:
+        report.notes.append(
+            f"{report.assignment.outside} mailed customers are outside the recorded selection "
+            "(was the campaign re-run with another limit?): they are in neither group"
+        )
+    if not by_customer and assigned_at is None:
         report.notes.append("no emails were sent: nothing to compare with the holdout")
         return report
-    anchor = min(s.sent_at for s in by_customer.values())
-    treated_ids = [c for c in by_customer if c not in held]
-    treated = Rate.of(
-        sum(converted(c, by_customer[c].sent_at) for c in treated_ids), len(treated_ids), z
-    )
-    control_ids = held - set(by_customer)
-    control = Rate.of(sum(converted(c, anchor) for c in control_ids), len(control_ids), z)
-    if control.trials == 0 or treated.trials == 0:
+    if assigned_at is None:
+        assigned_at = min(s.sent_at for s in by_customer.values())
+        report.notes.append(
+            "assignment time unknown (no holdout record in the audit log): the lift's window "
+            "opens at the first send"
+        )
+    if not treated_ids or not control_ids:
         report.notes.append("the holdout or the treated group is empty: no lift can be measured")
         return report
-    report.holdout = HoldoutComparison(treated, control, Difference.of(treated, control, z), anchor)
+    treated = Rate.of(sum(converted(c, assigned_at) for c in treated_ids), len(treated_ids), z)
+    control = Rate.of(sum(converted(c, assigned_at) for c in control_ids), len(control_ids), z)
+    report.holdout = HoldoutComparison(
+        treated, control, Difference.of(treated, control, z), assigned_at
+    )
+    mailed = [c for c in treated_ids if c in by_customer]
+    if mailed and len(mailed) < len(treated_ids):
+        per_protocol = Rate.of(
+            sum(converted(c, by_customer[c].sent_at) for c in mailed), len(mailed), z
+        )
+        report.per_protocol = HoldoutComparison(
+            per_protocol,
+            control,
+            Difference.of(per_protocol, control, z),
+            assigned_at,
+            kind="per-protocol (biased)",
+        )
     return report
+
+
+_NOT_MAILED = {
+    "queued": "queued, not sent yet",
+    "sending": "being sent",
+    "failed": "the send failed",
+    "suppressed": "suppressed at send time",
+    "unknown": "send outcome unknown",
+}
+NEVER_QUEUED = "never queued (no pick, a video that failed its checks, or not approved)"
+
+
+def _assignment(
+    selection: Selection,
+    treated: Sequence[str],
+    control: Sequence[str],
+    by_customer: Mapping[str, Send],
+    states: Mapping[str, str],
+) -> Assignment:
+    not_mailed: dict[str, int] = defaultdict(int)
+    for customer_id in treated:
+        if customer_id not in by_customer:
+            state = states.get(customer_id)
+            not_mailed[_NOT_MAILED.get(str(state), NEVER_QUEUED)] += 1
+    if selection.limit is None:
+        shown = "all eligible customers"
+    elif selection.order == "random":
+        shown = f"a random draw of {selection.limit} treated customers (seeded by the campaign)"
+    else:
+        shown = f"the first {selection.limit} treated customers of the customers file"
+    in_groups = set(treated) | set(control)
+    return Assignment(
+        shown,
+        treated=len(treated),
+        holdout=len(control),
+        mailed=sum(c in by_customer for c in treated),
+        not_mailed=dict(not_mailed),
+        outside=sum(c not in in_groups for c in by_customer),
+    )
 
 
 def _pct(rate: float) -> str:
@@ -371,11 +473,14 @@ def _markdown(report: CampaignReport) -> str:
         )
         lines += [
             "",
-            "## Treated versus holdout",
+            "## Treated versus holdout (intent to treat)",
+            "",
+            "Everyone assigned to each group, mailed or not, over the same window from "
+            f"assignment ({comparison.holdout_anchor:%Y-%m-%d %H:%M} UTC).",
             "",
             "| group | customers | converted | conversion [95 % CI] |",
             "|---|---:|---:|---|",
-            f"| treated (mailed) | {comparison.treated.trials} | {comparison.treated.successes}"
+            f"| treated (assigned) | {comparison.treated.trials} | {comparison.treated.successes}"
             f" | {_pct(comparison.treated.rate)} {_ci(comparison.treated)} |",
             f"| holdout (nothing sent) | {comparison.holdout.trials}"
             f" | {comparison.holdout.successes}"
@@ -383,6 +488,26 @@ def _markdown(report: CampaignReport) -> str:
             "",
             f"**Lift: {100 * lift.estimate:+.2f} percentage points, 95 % CI "
             f"[{100 * lift.low:+.2f}, {100 * lift.high:+.2f}]** — {verdict}.",
+        ]
+    assignment = report.assignment
+    if assignment is not None:
+        lines += [
+            "",
+            f"Groups: {assignment.selection}; treated {assignment.treated} "
+            f"(mailed {assignment.mailed}), holdout {assignment.holdout}.",
+        ]
+        if assignment.not_mailed:
+            lines += ["", "| assigned to treatment, not mailed because | customers |", "|---|---:|"]
+            lines += [f"| {k} | {v} |" for k, v in sorted(assignment.not_mailed.items())]
+    per_protocol = report.per_protocol
+    if per_protocol is not None:
+        pp = per_protocol.lift
+        lines += [
+            "",
+            f"Per protocol (mailed only, biased: whatever kept customers from being mailed "
+            f"may bear on buying): {_pct(per_protocol.treated.rate)} of "
+            f"{per_protocol.treated.trials} mailed, lift {100 * pp.estimate:+.2f} points "
+            f"[{100 * pp.low:+.2f}, {100 * pp.high:+.2f}].",
         ]
     srm = report.sample_ratio
     if srm is not None:
@@ -439,6 +564,8 @@ def load_report(
     purchases: Iterable[Event] = (),
     population: Population | None = None,
     holdout: Holdout | None = None,
+    selection: Selection | None = None,
+    assigned_at: datetime | None = None,
     attribution: timedelta = timedelta(days=7),
 ) -> CampaignReport:
     """Read the campaign's sends (the outbox in `state_db`) and tracking events (the
@@ -447,6 +574,7 @@ def load_report(
     with Outbox(state_db) as outbox:
         sends = [Send(s.customer_id, s.sent_at, s.variant) for s in outbox.sent(campaign)]
         unknown = outbox.counts(campaign).get(OutboxState.unknown, 0)
+        states = {c: str(state) for c, state in outbox.states(campaign).items()}
     with TrackingEvents.beside(state_db) as store:
         tracking = [t.event for t in store.tracked(campaign_id=campaign)]
         machine = store.machine_hits(campaign)
@@ -457,6 +585,9 @@ def load_report(
         purchases=purchases,
         population=population.customer_ids if population is not None else None,
         holdout=holdout,
+        selection=selection,
+        assigned_at=assigned_at,
+        outbox_states=states,
         attribution=attribution,
     )
     if unknown:

@@ -347,7 +347,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         honour_unsubscribe_mail(settings, ws)
     data = load_files(params, ws.state_db)
     audience = audience_for(whole(data), params, settings, ws)
-    chosen = selected(audience, params.limit)
+    chosen = selected(audience, params.selection(), data.customers)
     summary.count_audience(data, audience, chosen)
     audit = CampaignAudit(AuditLog(ws.audit_db, key=settings.audit_log_key()), params.campaign)
     audit.exclusions(audience, lambda cid: pseudonymize(secret, cid))
@@ -366,6 +366,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         held_out=len(audience.held_out()),
         template=template,
         label=label,
+        selection=params.selection(),
     )
     checked = make_creatives(
         data, chosen, record, products, template, params, settings, ws, store, summary, audit

@@ -15,7 +15,7 @@ from campaigns.checks import Checked, check_creatives, creative_allowlist
 from campaigns.emails import Letterhead, due_times, queue_emails
 from campaigns.plan import Job, assign_variant, may_show_first_names, plan_jobs
 from campaigns.summary import CampaignSummary, fallback_reasons, picks_rows, summary_markdown
-from compliance.audience import Exclusion, FrequencyCap
+from compliance.audience import Exclusion, FrequencyCap, Selection
 from compliance.claims import load_policy
 from compliance.suppression import SuppressionList
 from creative.render import Render
@@ -326,8 +326,10 @@ def test_the_audience_leaves_out_the_suppressed_and_the_capped(
     assert audience.excluded[first.id] is Exclusion.suppressed
     assert audience.excluded[second.id] is Exclusion.frequency_cap
     assert third in audience.eligible
-    assert selected(audience, 1) == audience.eligible[:1]
-    assert selected(audience, None) == audience.eligible
+    assert selected(audience, Selection(1, "file"), data.customers) == audience.eligible[:1]
+    assert selected(audience, Selection(), data.customers) == audience.eligible
+    drawn = selected(audience, Selection(3, experiment="spring"), data.customers)
+    assert len(drawn) == 3 and set(map(id, drawn)) <= set(map(id, audience.eligible))
     exclusions = exclusion_entries(audience, _alias)
     assert (_alias(first.id), {"reason": str(Exclusion.suppressed)}) in exclusions
 

@@ -254,24 +254,39 @@ def test_emails_without_a_recorded_variant_are_one_variant_and_the_report_says_s
     assert any("no variant was recorded" in note for note in report.notes)
 
 
-def test_the_holdout_is_anchored_at_the_first_send() -> None:
+def test_both_groups_are_counted_from_assignment_and_the_mailed_from_their_send() -> None:
     holdout = Holdout(0.5, "x", "s")
     ids = [f"k{i}" for i in range(40)]
     held = [c for c in ids if holdout.contains(c)]
     treated = [c for c in ids if not holdout.contains(c)]
+    assigned = START - timedelta(hours=3)
     sends = [Send(treated[-1], START)] + [Send(c, START + timedelta(hours=2)) for c in treated[:-1]]
     purchases = [
-        _event(held[0], EventType.purchase, START + timedelta(hours=1)),  # counts: after 1st send
-        _event(held[1], EventType.purchase, START - timedelta(hours=1)),  # before: does not
+        _event(held[0], EventType.purchase, START + timedelta(hours=1)),  # after assignment
+        _event(held[1], EventType.purchase, assigned - timedelta(hours=1)),  # before: does not
         _event(treated[0], EventType.purchase, START + timedelta(hours=1)),  # before its send
     ]
     report = build_report(
+        "x",
+        sends=sends,
+        tracking=[],
+        purchases=purchases,
+        population=ids,
+        holdout=holdout,
+        assigned_at=assigned,
+    )
+    assert report.holdout is not None and report.holdout.kind == "intent-to-treat"
+    assert report.holdout.holdout.successes == 1
+    # Intent to treat: the window opens at assignment for everyone, so the purchase made
+    # after assignment, before this customer's own send, counts.
+    assert report.holdout.treated.successes == 1
+    assert report.holdout.holdout_anchor == assigned
+    # Without a recorded assignment, the window opens at the first send, and a note says so.
+    unanchored = build_report(
         "x", sends=sends, tracking=[], purchases=purchases, population=ids, holdout=holdout
     )
-    assert report.holdout is not None
-    assert report.holdout.holdout.successes == 1
-    assert report.holdout.treated.successes == 0
-    assert report.holdout.holdout_anchor == START
+    assert unanchored.holdout is not None and unanchored.holdout.holdout_anchor == START
+    assert any("assignment time unknown" in n for n in unanchored.notes)
 
 
 def test_mailing_a_recomputed_holdout_member_is_reported() -> None:
