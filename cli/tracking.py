@@ -301,6 +301,18 @@ def report(
         ),
     ] = None,
     encoding: EncodingOpt = "utf-8",
+    counterfactual_model: Annotated[
+        str | None,
+        typer.Option(
+            "--counterfactual",
+            metavar="MODEL_VERSION",
+            help="Also estimate the click (and conversion) rate this registered model "
+            "would have reached in the exploration slot, off-policy from the logged "
+            "propensities (IPS and self-normalized IPS, 95 % intervals, effective "
+            "sample size; no estimate when the overlap is too small).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Sends, opens, clicks and CTR per variant; conversion lift over the holdout."""
     from delivery.report_chart import draw_chart
@@ -323,14 +335,38 @@ def report(
         )
     except RetailDataError as exc:
         raise fail(str(exc)) from None
+    counterfactual = None
+    if counterfactual_model is not None:
+        from recs.errors import RecsError
+        from runtime.reports import counterfactual_report
+
+        try:
+            counterfactual = counterfactual_report(
+                settings,
+                ws,
+                campaign,
+                counterfactual_model,
+                events=events,
+                attribution_days=attribution_days,
+                encoding=encoding,
+            )
+        except (RecsError, RetailDataError) as exc:
+            raise fail(str(exc)) from None
     if png is not None:
         draw_chart(result, png)
     if json_out:
-        console.print_json(json.dumps(result.to_dict(), default=str))
+        data = result.to_dict()
+        if counterfactual is not None:
+            data["counterfactual"] = counterfactual.to_dict()
+        console.print_json(json.dumps(data, default=str))
     else:
         # The markdown as is: it is what the Prefect artifact shows, and a wide table
         # would be cut off by a terminal renderer.
         console.print(result.to_markdown(), markup=False, highlight=False, soft_wrap=True)
+        if counterfactual is not None:
+            console.print(
+                counterfactual.to_markdown(), markup=False, highlight=False, soft_wrap=True
+            )
         if png is not None:
             console.print(f"chart: {png}")
 

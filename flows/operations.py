@@ -116,15 +116,22 @@ def retrain_flow(
 ) -> dict[str, object]:
     """Train a model on the latest files (plus tracked feedback), evaluate and register it.
 
-    The gate in the settings decides whether campaigns switch to it.
+    The gate in the settings decides whether campaigns switch to it. Beside the offline
+    metrics the artifact shows what the model would have earned in the exploration slot
+    of the latest campaign with logged propensities (off-policy, `recs.offpolicy`; the
+    model re-fitted on the events before that campaign, so its own clicks do not flatter
+    it), or says there is none.
     """
     from pathlib import Path
 
     from delivery.events_store import feedback_events
+    from recs.errors import RecsError
     from recs.registry import Gate
     from recs.training import as_of, register, train
     from retail.loaders import load_retail
+    from retail.types import EventType
     from runtime.models import open_registry
+    from runtime.reports import campaign_counterfactual, latest_logged_campaign
 
     settings, ws = _workspace(workspace)
     data = load_retail(Path(catalog), Path(customers), Path(events), "skip")
@@ -134,6 +141,25 @@ def retrain_flow(
     )
     gate = Gate(settings.recs_gate_metric, settings.recs_gate_max_drop)
     record = register(open_registry(settings, ws), trained, gate)
+    logged = latest_logged_campaign(settings, ws)
+    counterfactual = None
+    estimate = (
+        "No counterfactual estimate: no campaign has logged exploration propensities yet "
+        "(a campaign with an explore rate above 0 logs them)."
+    )
+    if logged is not None:
+        try:
+            counterfactual = campaign_counterfactual(
+                settings,
+                ws,
+                logged,
+                trained.pipeline,
+                # Held as columns: only the purchases become Event models.
+                purchases=list(data.events.where(data.events.type_mask(EventType.purchase))),
+            )
+            estimate = counterfactual.to_markdown()
+        except RecsError as exc:  # e.g. nothing to re-fit on before that campaign
+            estimate = f"No counterfactual estimate on campaign `{logged}`: {exc}"
     lines = [
         f"# Model `{record.version}`",
         "",
@@ -144,9 +170,16 @@ def retrain_flow(
         *[f"| {k} | {v:.4f} |" for k, v in sorted(record.metrics.items())],
         "",
         f"Data snapshot: `{record.data_hash}`",
+        "",
+        estimate,
     ]
     create_markdown_artifact(
         "\n".join(lines), key="recs-latest-model", description="Latest trained recommendation model"
     )
     get_run_logger().info("model %s approved=%s", record.version, record.approved)
-    return {"version": record.version, "approved": record.approved, "metrics": record.metrics}
+    return {
+        "version": record.version,
+        "approved": record.approved,
+        "metrics": record.metrics,
+        "counterfactual": None if counterfactual is None else counterfactual.to_dict(),
+    }

@@ -1,7 +1,10 @@
 """Epsilon-greedy exploration: now and then the last slot shows a random eligible candidate.
 
 Randomness is keyed by (seed, customer id), so a customer's draw does not depend on who
-else is in the batch, and the propensity of what was shown is logged with the Pick.
+else is in the batch, and the propensity of what was shown is logged with the Pick: an
+explored slot's reason is `explore(p=0.0125)`, and a slot that did not explore keeps its
+own reason with `;p=0.9625` appended (`propensity_marker`), so every pick of a campaign
+that explores is a round for off-policy evaluation (`recs.offpolicy`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from recs.matrix import splitmix_uniform
+
+
+def propensity_marker(propensity: float) -> str:
+    """What the reason of a last slot that did not explore ends with: `;p=0.9625`."""
+    return f";p={propensity:.4g}"
 
 
 def explore(

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from recs.coldstart import ContentSimilarity, group_popular
 from recs.errors import RecsError
-from recs.explore import explore
+from recs.explore import explore, propensity_marker
 from recs.matrix import in_rows
 from recs.pipeline import Pipeline
 from recs.rules import Rules, allowed_items, item_boosts, normalise, purchase_exclusions, select
@@ -39,6 +39,9 @@ def serve(
     `source=als+cooc;top=recency_item,cat_affinity` (`top=rrf` when no ranker could be
     trained), popularity `fallback=popular` or `fallback=popular-locale`, a new product
     `content(sim=0.42)`, or the exploration slot `explore(p=0.0125)` (its propensity).
+    When the rules explore (ε > 0) and the last slot did not, its own reason ends with
+    that slot's propensity, `;p=0.9625` (1 − ε + ε/m): every pick logs the propensity of
+    its last slot (`recs.offpolicy` reads both forms).
     """
     if n < 1:
         raise RecsError(f"n must be at least 1, got {n}")
@@ -205,6 +208,9 @@ def _serve_batch(shared: _Shared, unique: list[str]) -> dict[str, Pick]:
             row_items[-1] = int(items[r, position[r]])
             row_scores[-1] = float(scores[r, position[r]])
             row_reasons[-1] = f"explore(p={propensity[r]:.4g})"
+        elif rules.epsilon > 0 and row_items[-1] >= 0:
+            # The greedy product's propensity too: every pick is then a logged round.
+            row_reasons[-1] += propensity_marker(float(propensity[r]))
         keep = [i for i, item in enumerate(row_items) if item >= 0]
         if not keep:
             continue

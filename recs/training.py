@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -21,6 +21,8 @@ from recs.dataset import from_retail
 from recs.errors import RecsError
 from recs.evaluation.baselines import Popularity
 from recs.evaluation.run import evaluate
+from recs.explore import explore, propensity_marker
+from recs.offpolicy import logged_propensity
 from recs.pick import serve
 from recs.pipeline import Pipeline, is_current
 from recs.registry import Gate, ModelRecord, Registry
@@ -194,7 +196,16 @@ def serve_current(
     with the reason `new(sim=…)` (see `recs.arrivals`; not when `n` is 1).
     """
     rules = rules or Rules()
-    wide = serve(pipeline, customer_ids, n=n + spare, now=now, rules=rules, groups=groups)
+    # Exploration comes after today's checks: a slot explored among the model's spare
+    # picks and then dropped (sold out, bought since) would leave a wrong propensity.
+    wide = serve(
+        pipeline,
+        customer_ids,
+        n=n + spare,
+        now=now,
+        rules=replace(rules, epsilon=0.0),
+        groups=groups,
+    )
     catalog = {p.id: p for p in products}
     table = EventTable.of(events)
     bought = table.last_purchases(until=now)
@@ -225,10 +236,16 @@ def serve_current(
         if history is not None and n > 1
         else {}
     )
+    usable = {
+        customer_id: [i for i, pid in enumerate(pick.product_ids) if allowed(customer_id, pid)]
+        for customer_id, pick in wide.items()
+    }
+    explored = _explore_last_slot(wide, usable, n, rules)
     picks: dict[str, Pick] = {}
     for customer_id, pick in wide.items():
-        kept = [i for i, pid in enumerate(pick.product_ids) if allowed(customer_id, pid)][:n]
-        slots = [(pick.product_ids[i], pick.scores[i], pick.reasons[i]) for i in kept]
+        slots = explored.get(customer_id) or [
+            (pick.product_ids[i], pick.scores[i], pick.reasons[i]) for i in usable[customer_id][:n]
+        ]
         arrival = arrivals.get(customer_id)
         if arrival is not None:
             slots = _with_arrival(slots, arrival, n)
@@ -247,17 +264,56 @@ def serve_current(
 Slot = tuple[str, float, str]
 
 
+def _explore_last_slot(
+    wide: Mapping[str, Pick], usable: Mapping[str, list[int]], n: int, rules: Rules
+) -> dict[str, list[Slot]]:
+    """Each customer's first `n` usable slots with the last one explored (`recs.explore`)
+    among all their usable spare picks, its propensity in its reason as `recs.pick.serve`
+    writes it. Empty when the rules do not explore."""
+    if rules.epsilon <= 0 or not wide:
+        return {}
+    ids = [c for c in wide if usable[c]]
+    width = max(len(usable[c]) for c in ids) if ids else 0
+    pool = np.full((len(ids), width), -1, dtype=np.int64)
+    shown = np.full((len(ids), n), -1, dtype=np.int64)
+    for r, c in enumerate(ids):
+        pool[r, : len(usable[c])] = usable[c]
+        greedy = usable[c][:n]
+        shown[r, : len(greedy)] = greedy
+    # The last slot of a row with fewer than n usable picks is its last filled one.
+    does, position, propensity = explore(ids, pool, shown, epsilon=rules.epsilon, seed=rules.seed)
+    result: dict[str, list[Slot]] = {}
+    for r, c in enumerate(ids):
+        pick = wide[c]
+        slots = [(pick.product_ids[i], pick.scores[i], pick.reasons[i]) for i in usable[c][:n]]
+        if len(slots) < n:
+            result[c] = slots  # no full pick: no exploration slot, no round
+            continue
+        if does[r]:
+            i = int(pool[r, position[r]])
+            slots[-1] = (pick.product_ids[i], pick.scores[i], f"explore(p={propensity[r]:.4g})")
+        else:
+            product, score, reason = slots[-1]
+            slots[-1] = (product, score, reason + propensity_marker(float(propensity[r])))
+        result[c] = slots
+    return result
+
+
 def _with_arrival(slots: list[Slot], arrival: Arrival, n: int) -> list[Slot]:
     """`slots` (product, score, reason) with the new product in one of them: an empty one
     if there is room, else the last that is neither the first nor exploration's."""
     if any(product_id == arrival.product_id for product_id, _, _ in slots):
         return slots
     new: Slot = (arrival.product_id, round(arrival.similarity, 6), arrival.reason)
-    explores = bool(slots) and slots[-1][2].startswith("explore(")
+    explores = bool(slots) and logged_propensity(slots[-1][2]) is not None
     if len(slots) < n:
         at = len(slots) - 1 if explores else len(slots)
         return [*slots[:at], new, *slots[at:]]
-    free = [i for i in range(1, len(slots)) if not slots[i][2].startswith(("explore(", "new("))]
+    free = [
+        i
+        for i in range(1, len(slots) - explores)
+        if not slots[i][2].startswith(("explore(", "new("))
+    ]
     if not free:
         return slots
     at = free[-1]

@@ -247,12 +247,14 @@ def test_picks_are_deterministic_and_versioned(shop: SyntheticShop) -> None:
     assert next(iter(fewer.values())).model_version != next(iter(a.values())).model_version
 
 
-#: Every reason form a Pick can carry; ranked picks must name their top features.
+_P = r"(0\.[0-9]+|1|[0-9.]+e-[0-9]+)"
+#: Every reason form a Pick can carry; ranked picks must name their top features. The
+#: last slot of a pick that could explore and did not ends with its propensity (;p=…).
 REASON_FORMS = {
-    "ranked": r"source=[a-z]+(\+[a-z]+)*;top=[a-z_]+(,[a-z_]+)*",
-    "fallback": r"fallback=popular(-locale)?",
-    "content": r"content\(sim=[01]\.[0-9]{2}\)",
-    "explore": r"explore\(p=(0\.[0-9]+|1|[0-9.]+e-[0-9]+)\)",
+    "ranked": rf"source=[a-z]+(\+[a-z]+)*;top=[a-z_]+(,[a-z_]+)*(;p={_P})?",
+    "fallback": rf"fallback=popular(-locale)?(;p={_P})?",
+    "content": rf"content\(sim=[01]\.[0-9]{{2}}\)(;p={_P})?",
+    "explore": rf"explore\(p={_P}\)",
 }
 
 
