@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from compliance.audience import Selection
 from recs.rules import BOOST, Rules, catalog_spelling, fold_name
+from retail.loaders import CatalogSource
 from retail.types import Product
 
 
@@ -26,9 +28,31 @@ class CampaignParams(BaseModel):
         "Empty: campaign-<date of the run>, for scheduled runs.",
         pattern=r"^[A-Za-z0-9_.-]{0,64}$",
     )
-    catalog: str = Field(description="Path to catalog.csv")
-    customers: str = Field(description="Path to customers.csv")
-    events: str = Field(description="Path to events.csv")
+    catalog: str = Field(
+        description="Path to the catalog: our CSV, a Merchant Center feed, a Shopify export"
+    )
+    customers: str = Field(description="Path to the customers: our CSV or a Shopify export")
+    events: str = Field(description="Path to the events: CSV, gzipped CSV or Parquet")
+    catalog_format: Literal[
+        "auto", "reelcast", "merchant_text", "merchant_xml", "shopify", "mapped"
+    ] = Field(
+        "auto",
+        description="The catalog's format: auto (detected), reelcast (our CSV), "
+        "merchant_text / merchant_xml (a Google Merchant Center feed), shopify (a Shopify "
+        "products export), mapped (any CSV, with --mapping)",
+    )
+    mapping: str = Field(
+        "", description="A mapping file (YAML) for a catalog CSV in no known format"
+    )
+    shop_url: str = Field(
+        "", description="The shop's address, for a Shopify export (https://shop.example)"
+    )
+    currency: str = Field("", description="The prices' currency, for a Shopify export (EUR)")
+    customers_format: Literal["auto", "reelcast", "shopify"] = Field(
+        "auto",
+        description="The customers file's format: auto (detected), reelcast (our CSV) or "
+        "shopify (a Shopify customers export)",
+    )
     template: str = Field("greeting", description="Video template folder name in templates/")
     limit: int | None = Field(
         None,
@@ -124,6 +148,15 @@ class CampaignParams(BaseModel):
         if self.campaign:
             return self
         return self.model_copy(update={"campaign": f"campaign-{now:%Y-%m-%d}"})
+
+    def catalog_source(self) -> CatalogSource:
+        """How to read the catalog file (`catalog_format`, `mapping`, Shopify's extras)."""
+        return CatalogSource(
+            format=None if self.catalog_format == "auto" else self.catalog_format,
+            mapping=Path(self.mapping) if self.mapping else None,
+            shop_url=self.shop_url or None,
+            currency=self.currency or None,
+        )
 
     def selection(self) -> Selection:
         """Which customers of the audience this run takes (`limit`, `limit_order`)."""

@@ -34,9 +34,40 @@ def _load(catalog: Path, customers: Path, events: Path, encoding: EncodingName) 
 
     try:
         with console.status("Loading and checking the files…"):
-            return load_retail(catalog, customers, events, "skip", encoding=encoding)
+            data = load_retail(catalog, customers, events, "skip", encoding=encoding)
     except RetailDataError as exc:
         raise fail(str(exc)) from None
+    report_left_out(data, {"catalog": catalog, "customers": customers, "events": events})
+    return data
+
+
+#: how many of a file's problems are shown; the rest are counted
+SHOWN_PROBLEMS = 5
+
+
+def report_left_out(data: RetailData, files: dict[str, Path]) -> None:
+    """Print, to stderr, each file's bad rows left out: how many, and the first problems.
+
+    Said before anything else: a customers file whose rows were all left out must not
+    look like an events file without usable events. (Events naming a customer or product
+    missing from the other files are counted where it matters, not listed here.)
+    """
+    bad = data.problems[: len(data.problems) - data.unknown_reference_events]
+    for kind, path in files.items():
+        problems = [p for p in bad if Path(p.file) == Path(path)]
+        if not problems:
+            continue
+        rows = data.skipped_rows.get(kind, 0)
+        err.print(
+            f"warning: {path}: {rows} bad row(s) left out",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        for problem in problems[:SHOWN_PROBLEMS]:
+            err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
+        if len(problems) > SHOWN_PROBLEMS:
+            err.print(f"  … and {len(problems) - SHOWN_PROBLEMS} more problem(s)", highlight=False)
 
 
 @recs_app.command("train")
@@ -104,9 +135,18 @@ def evaluate_command(
     log = from_retail(data.products, data.events, [c.id for c in data.customers])
     # Without events to hold out every metric is a meaningless zero: say so instead.
     if len(log.user) == 0:
+        left_out = ""
+        if data.unknown_reference_events:
+            left_out = (
+                f" ({data.unknown_reference_events} event(s) name a customer or product "
+                "missing from the other files"
+                + ("; see the bad rows above" if sum(data.skipped_rows.values()) else "")
+                + ")"
+            )
         raise fail(
             f"{events}: no usable events (a view, cart, purchase or product click of a "
-            f"product in {catalog}): nothing to evaluate; pass the retailer's event history"
+            f"product in {catalog} by a customer in {customers}){left_out}: nothing to "
+            "evaluate; pass the retailer's event history"
         )
     parts = split(log, protocol)
     if relevant_items(parts.test, parts.test_seen).nnz == 0:

@@ -68,7 +68,7 @@ from flows.operations import honour_unsubscribe_mail
 from recs.registry import Gate, ModelRecord
 from recs.training import approved_or_trained, as_of, serve_current
 from recs.training import load as load_model
-from retail.loaders import RetailData, load_retail
+from retail.loaders import ImageFetch, RetailData, load_retail
 from retail.types import Customer, Event, Pick, Product
 from runtime.metrics import Metrics
 from runtime.models import open_registry
@@ -78,7 +78,6 @@ from runtime.runners import task_runner
 from runtime.sending import send_due
 from runtime.settings import Settings
 from runtime.workspace import Workspace
-from storage.targets import Target
 
 # Customer data flows through these tasks: never cache or persist their results.
 step = task(cache_policy=NO_CACHE, persist_result=False)
@@ -100,9 +99,10 @@ def whole(value: T) -> T:
 
 
 @step
-def load_files(params: CampaignParams, state_db: Target) -> RetailData:
-    """Load and validate the three retail files, plus the tracked feedback of earlier
-    campaigns (opens, clicks, unsubscribes) for the customers in them."""
+def load_files(params: CampaignParams, settings: Settings, ws: Workspace) -> RetailData:
+    """Load and validate the three retail files (fetching the pictures given by URL into
+    the workspace's image cache), plus the tracked feedback of earlier campaigns (opens,
+    clicks, unsubscribes) for the customers in them."""
     data = load_retail(
         Path(params.catalog),
         Path(params.customers),
@@ -110,9 +110,14 @@ def load_files(params: CampaignParams, state_db: Target) -> RetailData:
         params.on_bad_rows,
         check_images=True,  # a missing image is a bad catalog row, not a failed render
         encoding=params.encoding,
+        catalog_source=params.catalog_source(),
+        customers_format=None if params.customers_format == "auto" else params.customers_format,
+        fetch=ImageFetch(ws.image_cache, settings.image_fetch_policy()),
     )
-    data.events.extend(feedback_events(state_db, (c.id for c in data.customers)))
+    data.events.extend(feedback_events(ws.state_db, (c.id for c in data.customers)))
     log = get_run_logger()
+    if data.fetch_report is not None:
+        log.info("product pictures by URL: %s", data.fetch_report.summary())
     log.info(
         "loaded %d products, %d customers, %d events",
         len(data.products),
@@ -345,7 +350,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
     )
     if settings.unsubscribe_maildir is not None:  # who asked by mail is out before the audience
         honour_unsubscribe_mail(settings, ws)
-    data = load_files(params, ws.state_db)
+    data = load_files(params, settings, ws)
     audience = audience_for(whole(data), params, settings, ws)
     chosen = selected(audience, params.selection(), data.customers)
     summary.count_audience(data, audience, chosen)
@@ -462,7 +467,7 @@ def make_creatives(
                 products,
                 template,
                 pseudonym=lambda cid: pseudonymize(secret, cid),
-                images_root=data.catalog_dir,
+                images_root=data.image_files,
                 first_names=first_names_allowed(settings),
                 campaign=params.campaign,
             )

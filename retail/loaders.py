@@ -18,7 +18,7 @@ import csv
 import io
 import re
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +28,14 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+# A module, not its names: retail.event_files builds on this module's CSV helpers in turn.
+from retail import event_files
 from retail.errors import RetailDataError, RowProblem
 from retail.events import EventTable
 from retail.image_check import image_problem
-from retail.types import Customer, Event, Product
+from retail.image_files import ImageFiles, is_remote
+from retail.remote_images import FetchPolicy, FetchReport, fetch_images
+from retail.types import Customer, Product
 
 OnBadRows = Literal["fail", "skip"]
 T = TypeVar("T", bound=BaseModel)
@@ -64,6 +68,35 @@ class RetailData:
     problems: list[RowProblem] = field(default_factory=list)
     skipped_rows: dict[str, int] = field(default_factory=dict)
     unknown_reference_events: int = 0
+    #: where each product's picture is on this machine (the fetched copies of URLs)
+    images: ImageFiles | None = None
+    #: how the pictures given by URL were fetched (None: none were)
+    fetch_report: FetchReport | None = None
+
+    @property
+    def image_files(self) -> ImageFiles:
+        """The pictures: fetched URLs, else paths in the catalog's folder."""
+        return self.images or ImageFiles(self.catalog_dir)
+
+
+@dataclass(frozen=True)
+class CatalogSource:
+    """How to read the catalog file: its format (None: detected), a mapping file for any
+    other CSV, and what a Shopify export lacks (the shop's address, the currency)."""
+
+    format: str | None = None
+    mapping: Path | None = None
+    shop_url: str | None = None
+    currency: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageFetch:
+    """Where pictures given by URL are fetched to, and how (`retail.remote_images`)."""
+
+    cache_dir: Path
+    policy: FetchPolicy
+    progress: Callable[[int], None] | None = None
 
 
 def _required(model: type[BaseModel]) -> list[str]:
@@ -317,16 +350,26 @@ def load_rows(
 
 
 def _valid_rows(
-    path: Path, model: type[T], loaded: Loaded[T], encoding: Encoding
+    path: Path,
+    model: type[T],
+    loaded: Loaded[T],
+    encoding: Encoding,
+    *,
+    delimiter: str = ",",
+    columns: Callable[[str], str] | None = None,
 ) -> Iterator[tuple[T, int]]:
     """Each valid row of `path` as `model` with the line it starts on, one at a time; the
-    bad rows go to `loaded.problems` and `loaded.skipped_rows` (see `load_rows`)."""
+    bad rows go to `loaded.problems` and `loaded.skipped_rows` (see `load_rows`).
+
+    `columns` gives the model's field for a header cell, for files with their own column
+    names (retail.feeds); the problems of a row then name the file's column.
+    """
     known = set(model.model_fields)
     problems = loaded.problems
     with _open(path, encoding) as (source, text):
         verdict = None if source.declared else _Verdict()
         oversized: list[int] = []
-        reader = csv.reader(_lines(text, oversized))
+        reader = csv.reader(_lines(text, oversized), delimiter=delimiter)
         try:
             header = next(reader)
         except StopIteration:
@@ -346,6 +389,10 @@ def _valid_rows(
                 hint="add the header row and the data rows",
             )
         header = [source.decode(h) for h in header]
+        shown: dict[str, str] = {}  # a field's column in the file, when they differ
+        if columns is not None:
+            shown = {columns(h.strip()): h.strip() for h in header}
+            header = [columns(h.strip()) for h in header]
         undecodable_bytes = _undecodable if verdict is None else verdict.note
         if verdict is not None and any([verdict.note(name) for name in header]):
             verdict.bad_rows += 1  # the header counts as a row for the file's verdict
@@ -408,7 +455,12 @@ def _valid_rows(
             if not all(c.isascii() for c in cells):
                 cells = [source.decode(c) for c in cells]
                 undecodable = [
-                    RowProblem(path, start, name or "row", _bytes_problem(bad, source.shown))
+                    RowProblem(
+                        path,
+                        start,
+                        shown.get(name, name) or "row",
+                        _bytes_problem(bad, source.shown),
+                    )
                     for name, cell in zip(names, cells, strict=True)
                     if (bad := undecodable_bytes(cell))
                 ]
@@ -429,6 +481,7 @@ def _valid_rows(
                 loaded.skipped_rows += 1
                 for err in exc.errors(include_input=False, include_url=False):
                     name = ".".join(str(p) for p in err["loc"]) or "row"
+                    name = shown.get(name, name)
                     problems.append(RowProblem(path, start, name, _explain(err)))
                 continue
             yield item, start
@@ -440,33 +493,27 @@ def _optional(model: type[BaseModel], name: str) -> bool:
     return not model.model_fields[name].is_required()
 
 
-def _drop_unusable_images(catalog: Path, loaded: Loaded[Product]) -> list[RowProblem]:
-    """Leave out products whose image is not a usable image file in the catalog's folder
-    (missing, unreadable, too large, a decompression bomb); report them.
+def _drop_unusable_images(
+    catalog: Path, loaded: Loaded[Product], fetch: ImageFetch | None = None
+) -> tuple[list[RowProblem], ImageFiles, FetchReport | None]:
+    """Leave out products whose image is not a usable image: a file in the catalog's
+    folder (missing, unreadable, too large, a decompression bomb), or a URL that could not
+    be fetched (`fetch`; without it, URLs are refused); report them.
 
     Found now, a bad image is one line of the load report; found at render time, it
     would stop the campaign halfway.
     """
     root = catalog.resolve().parent
+    urls = [p.image for p in loaded.items if is_remote(p.image)]
+    report = None
+    if urls and fetch is not None:
+        report = fetch_images(urls, fetch.cache_dir, fetch.policy, progress=fetch.progress)
+    images = ImageFiles(root, report.paths if report is not None else {})
     problems: list[RowProblem] = []
     items, lines = [], []
     for product, line in zip(loaded.items, loaded.lines, strict=True):
-        try:
-            path = (root / product.image).resolve()
-            found = path.is_relative_to(root) and path.is_file()
-        except (ValueError, OSError):  # a NUL character; a name too long for the file system
-            path, found = None, False
-        if "://" in product.image:
-            why = "remote images are not supported: download it beside the catalog"
-        elif path is None:
-            why = "not a usable file path (a NUL character, or a name too long)"
-        elif not path.is_relative_to(root):
-            why = "the path leaves the catalog's folder"
-        elif not found:
-            why = f"file not found ({_shown_path(product.image)} in {root})"
-        elif (problem := image_problem(path)) is not None:
-            why = problem
-        else:
+        why = _image_problem(root, product.image, report)
+        if why is None:
             items.append(product)
             lines.append(line)
             continue
@@ -474,7 +521,27 @@ def _drop_unusable_images(catalog: Path, loaded: Loaded[Product]) -> list[RowPro
     loaded.items, loaded.lines = items, lines
     loaded.skipped_rows += len(problems)
     loaded.problems.extend(problems)
-    return problems
+    return problems, images, report
+
+
+def _image_problem(root: Path, image: str, report: FetchReport | None) -> str | None:
+    """Why a catalog's image cell names no usable picture, or None."""
+    if is_remote(image):
+        if report is None:
+            return "a picture URL, and fetching pictures is off here"
+        return report.problems.get(image) if image not in report.paths else None
+    try:
+        path = (root / image).resolve()
+        found = path.is_relative_to(root) and path.is_file()
+    except (ValueError, OSError):  # a NUL character; a name too long for the file system
+        return "not a usable file path (a NUL character, or a name too long)"
+    if "://" in image:
+        return "only http and https picture URLs can be fetched"
+    if not path.is_relative_to(root):
+        return "the path leaves the catalog's folder"
+    if not found:
+        return f"file not found ({_shown_path(image)} in {root})"
+    return image_problem(path)
 
 
 def _shown_path(image: str) -> str:
@@ -516,19 +583,21 @@ class LoadedEvents:
 
 
 def load_events(
-    path: Path, on_bad_rows: OnBadRows = "fail", *, encoding: Encoding = "utf-8"
+    path: Path,
+    on_bad_rows: OnBadRows = "fail",
+    *,
+    encoding: Encoding = "utf-8",
+    per_row: bool = False,
 ) -> LoadedEvents:
-    """`load_rows(path, Event, ...)` into an `EventTable`: each row is validated as an
-    `Event` (the same problems, the same errors) and kept as columns, so no `Event`
-    outlives its row."""
-    table, lines = EventTable(), array("i")
-    loaded: Loaded[Event] = Loaded([])
-    for event, line in _valid_rows(Path(path), Event, loaded, encoding):
-        table.append(event)
-        lines.append(line)
+    """The events of a CSV file (gzipped if it ends in `.gz`) or a Parquet file (`.parquet`)
+    as an `EventTable`, read a block at a time: every row is judged as `load_rows(path,
+    Event, ...)` judges it (the same problems, lines and errors), memory follows the table,
+    not the file (see `retail.event_files`). `per_row`: validate each CSV row as an `Event`
+    in turn, the reference reader (slower)."""
+    loaded = event_files.read_events(Path(path), encoding=encoding, per_row=per_row)
     if loaded.problems and on_bad_rows == "fail":
         raise RetailDataError(loaded.problems)
-    return LoadedEvents(table, lines, loaded.problems, loaded.skipped_rows)
+    return loaded
 
 
 def load_retail(
@@ -539,20 +608,45 @@ def load_retail(
     *,
     check_images: bool = False,
     encoding: Encoding = "utf-8",
+    catalog_source: CatalogSource | None = None,
+    customers_format: str | None = None,
+    fetch: ImageFetch | None = None,
 ) -> RetailData:
     """Load and cross-check the three retail files.
 
+    The catalog may be our CSV, a Google Merchant Center feed, a Shopify export or any
+    CSV with a mapping file (`catalog_source`, detected by default: `retail.feeds`); the
+    customers our CSV or a Shopify export (`customers_format`, detected by default); the
+    events CSV, gzipped CSV or Parquet.
+
     With `check_images` (what a campaign needs, training does not), a product whose image
-    is not a file in the catalog's folder is a bad row too. `encoding` is for the files
-    without a byte-order mark (see `load_rows`).
+    is not a file in the catalog's folder, or a URL that could not be fetched (`fetch`),
+    is a bad row too. `encoding` is for the files without a byte-order mark (see
+    `load_rows`).
 
     Duplicate ids follow `on_bad_rows`. Events that name a product or customer
     missing from the other files are reported as problems and left out in both
     modes: history about a deleted product must not stop a campaign, but it is
     never silently ignored.
     """
-    loaded_products = load_rows(catalog, Product, on_bad_rows, encoding=encoding)
-    loaded_customers = load_rows(customers, Customer, on_bad_rows, encoding=encoding)
+    from retail.feeds import load_catalog, load_customers
+
+    source = catalog_source or CatalogSource()
+    loaded_products = load_catalog(
+        Path(catalog),
+        on_bad_rows,
+        format=source.format,  # type: ignore[arg-type]
+        mapping=source.mapping,
+        shop_url=source.shop_url,
+        currency=source.currency,
+        encoding=encoding,
+    )
+    loaded_customers = load_customers(
+        Path(customers),
+        on_bad_rows,
+        format=customers_format,  # type: ignore[arg-type]
+        encoding=encoding,
+    )
     loaded_events = load_events(Path(events), on_bad_rows, encoding=encoding)
     table, lines = loaded_events.events, loaded_events.lines
 
@@ -563,12 +657,15 @@ def load_retail(
         duplicates = _drop_duplicate_ids(Path(customers), loaded_customers)
     if duplicates and on_bad_rows == "fail":
         raise RetailDataError(duplicates, hint="give every row its own id")
-    missing = _drop_unusable_images(Path(catalog), loaded_products) if check_images else []
+    missing: list[RowProblem] = []
+    images, fetched = None, None
+    if check_images:
+        missing, images, fetched = _drop_unusable_images(Path(catalog), loaded_products, fetch)
     if missing and on_bad_rows == "fail":
         raise RetailDataError(
             missing,
             hint="image paths are relative to the catalog's folder: put the files there, "
-            "fix the paths, or leave these products out with --on-bad-rows skip",
+            "fix the paths or URLs, or leave these products out with --on-bad-rows skip",
         )
 
     events_path = Path(events)
@@ -608,4 +705,6 @@ def load_retail(
             "events": loaded_events.skipped_rows,
         },
         unknown_reference_events=len(unknown),
+        images=images,
+        fetch_report=fetched,
     )

@@ -12,7 +12,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator
 
 # The words pydantic reads as booleans (as for `in_stock`), so every yes/no column of the
 # retail files takes the same ones.
@@ -37,6 +37,13 @@ class Product(_Value):
     brand: str = Field(min_length=1, max_length=120)
     category: str = Field(min_length=1, max_length=120)
     price: Decimal = Field(ge=0, max_digits=12, decimal_places=2)
+    sale_price: Decimal | None = Field(
+        default=None,
+        ge=0,
+        max_digits=12,
+        decimal_places=2,
+        description="the price now, below `price` (which is then the price it was); empty: no sale",
+    )
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR")
     image: str = Field(
         min_length=1, description="path (relative to the catalog file) or http(s) URL"
@@ -45,11 +52,25 @@ class Product(_Value):
     in_stock: bool = True
     description: str = ""
 
-    @field_validator("price")
+    @field_validator("price", "sale_price")
     @classmethod
-    def _no_negative_zero(cls, value: Decimal) -> Decimal:
+    def _no_negative_zero(cls, value: Decimal | None) -> Decimal | None:
         # "-0" passes ge=0, and Babel writes it "-€0.00" in the video and the email.
-        return abs(value) if value.is_zero() else value
+        return abs(value) if value is not None and value.is_zero() else value
+
+    @field_validator("sale_price", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("sale_price")
+    @classmethod
+    def _below_price(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        # A "sale" at or above the price would be a false discount claim in the video.
+        price = info.data.get("price")  # absent when the price itself is invalid
+        if value is not None and price is not None and value >= price:
+            raise ValueError("must be below price")
+        return value
 
 
 class Consent(StrEnum):
@@ -58,6 +79,26 @@ class Consent(StrEnum):
     granted = "granted"
     denied = "denied"
     unknown = "unknown"
+
+
+# The words a consent cell may hold, read conservatively: a word that is not listed is a
+# bad row, never a guess. Spaces and hyphens count as underscores ("opt-in" is "opt_in").
+CONSENT_WORDS: dict[Consent, frozenset[str]] = {
+    Consent.granted: frozenset(
+        {"granted", "true", "yes", "y", "1", "subscribed", "opted_in", "opt_in"}
+    ),
+    Consent.denied: frozenset(
+        {"denied", "false", "no", "n", "0", "unsubscribed", "opted_out", "opt_out"}
+        | {"not_subscribed"}
+    ),
+    Consent.unknown: frozenset({"unknown", "", "pending", "null"}),
+}
+
+
+def consent_from_word(word: str) -> Consent | None:
+    """The consent a cell's word means (see CONSENT_WORDS), or None if it is not one."""
+    key = word.strip().lower().replace("-", "_").replace(" ", "_")
+    return next((c for c, words in CONSENT_WORDS.items() if key in words), None)
 
 
 class Customer(_Value):
@@ -79,6 +120,21 @@ class Customer(_Value):
         description="May the customer's first name appear in their videos? (The settings "
         "must allow it too.) In a file: true/false, yes/no, 1/0 or on/off; empty means true.",
     )
+
+    @field_validator("marketing_consent", mode="before")
+    @classmethod
+    def _consent_word(cls, value: object) -> object:
+        if isinstance(value, str):
+            consent = consent_from_word(value)
+            if consent is None:
+                # The cell's value is not echoed: cells may hold personal data.
+                raise ValueError(
+                    "must be granted, denied or unknown (also true/false, yes/no, 1/0, "
+                    "subscribed/unsubscribed, opted_in/opted_out; empty, pending or null "
+                    "mean unknown)"
+                )
+            return consent
+        return value
 
     @field_validator("personalization", mode="before")
     @classmethod

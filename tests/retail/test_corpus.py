@@ -80,8 +80,8 @@ OUTCOMES: dict[str, Outcome] = {
         kept=("C1", "C8"),
     ),
     "customers--consent-values.csv": Outcome(
-        bad=bad((3, "marketing_consent"), (4, "marketing_consent"), (5, "consent_timestamp")),
-        kept=("C1", "C5", "C6"),
+        bad=bad((5, "consent_timestamp")),
+        kept=("C1", "C2", "C3", "C5", "C6"),
     ),
     "customers--duplicate-ids.csv": Outcome(bad=bad((4, "id")), kept=("C1", "C2")),
     # events
@@ -183,8 +183,15 @@ def test_negative_zero_is_a_price_of_zero_not_minus_zero() -> None:
 def test_consent_is_only_what_the_file_says() -> None:
     data = _load(CORPUS / "customers--consent-values.csv", "skip")
     consent = {c.id: c.marketing_consent for c in data.customers}
-    # "yes", "Granted" and a granted consent with an unreadable timestamp never load.
-    assert consent == {"C1": Consent.granted, "C5": Consent.unknown, "C6": Consent.denied}
+    # "yes" and "Granted" are the shop exports' words for granted (retail.types.CONSENT_WORDS);
+    # a granted consent with an unreadable timestamp never loads.
+    assert consent == {
+        "C1": Consent.granted,
+        "C2": Consent.granted,
+        "C3": Consent.granted,
+        "C5": Consent.unknown,
+        "C6": Consent.denied,
+    }
 
 
 def test_an_address_with_a_display_name_keeps_only_the_address() -> None:

@@ -279,7 +279,7 @@ def test_a_bomb_reaching_a_storyboard_is_a_creative_error_naming_the_product(
         reasons=("test",),
         model_version="t",
     )
-    with pytest.raises(CreativeError, match=f"product {product.id!r} image .*decompression bomb"):
+    with pytest.raises(CreativeError, match=f"product {product.id!r} image.*decompression bomb"):
         build_storyboard(
             template,
             pick,
