@@ -52,7 +52,7 @@ def _clean_reelcast_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
 
 @pytest.fixture(scope="session")
 def campaign_params(small_retailer: DemoFiles) -> Callable[..., CampaignParams]:
-    """Builds the parameters of a campaign on the small demo retailer: 4 customers,
+    """Builds the parameters of a campaign on the small demo retailer: the first 4 customers,
     auto-approved, sent at once, into `workspace`; any field can be overridden."""
 
     def build(workspace: Path, **overrides: Any) -> CampaignParams:
@@ -62,6 +62,9 @@ def campaign_params(small_retailer: DemoFiles) -> Callable[..., CampaignParams]:
             "customers": str(small_retailer.customers),
             "events": str(small_retailer.events),
             "limit": 4,
+            # The first 4 of the file: tests name the customers they expect (the random
+            # draw is tested in tests/compliance/test_selection.py and the lift tests).
+            "limit_order": "file",
             "workspace": str(workspace),
             "auto_approve": True,
             "send_now": True,
