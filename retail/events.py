@@ -16,6 +16,8 @@ from typing import Any, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from retail.types import Event, EventType
 
@@ -56,6 +58,8 @@ class IdCodes:
     def __init__(self) -> None:
         self.ids: list[str] = []
         self._codes: dict[str, int] = {}
+        # `ids` as one Arrow array, for `code_all`; brought up to date when it runs.
+        self._arrow: pa.Array = pa.array([], pa.string())
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -67,6 +71,41 @@ class IdCodes:
             code = self._codes[id_] = len(self.ids)
             self.ids.append(id_)
         return code
+
+    def code_all(self, ids: pa.Array | pa.ChunkedArray) -> Codes:
+        """Per entry of `ids` (Arrow strings, or a dictionary of them; no nulls), its code;
+        new ids get codes in the order they first appear, as calling `code` on each in turn
+        would give them.
+
+        One hash lookup per entry in Arrow, and Python work only for the new ids: a batch
+        of a million events costs about what its distinct new ids do.
+        """
+        if isinstance(ids, pa.ChunkedArray):
+            ids = ids.combine_chunks()
+        if ids.null_count:
+            raise ValueError("ids must not be null")
+        if pa.types.is_dictionary(ids.type):
+            # Each distinct id once: the dictionary's entries in use, in order of first use.
+            used = pc.unique(ids.indices)
+            codes = np.full(len(ids.dictionary), -1, dtype=np.int32)
+            codes[np.asarray(used)] = self.code_all(ids.dictionary.take(used))
+            dictionary_codes: Codes = codes[np.asarray(ids.indices)]
+            return dictionary_codes
+        ids = ids.cast(pa.string())
+        if len(self._arrow) < len(self.ids):
+            fresh = pa.array(self.ids[len(self._arrow) :], pa.string())
+            self._arrow = pa.concat_arrays([self._arrow, fresh])
+        found = pc.index_in(ids, value_set=self._arrow)
+        result: Codes = np.array(found.fill_null(-1), dtype=np.int32)  # a copy: filled below
+        if found.null_count:
+            new_at = np.flatnonzero(result < 0)
+            new = ids.take(pa.array(new_at)).dictionary_encode()
+            base = len(self.ids)
+            for offset, id_ in enumerate(new.dictionary.to_pylist()):
+                self._codes[id_] = base + offset
+                self.ids.append(id_)
+            result[new_at] = np.asarray(new.indices, dtype=np.int32) + base
+        return result
 
     def find(self, id_: str) -> int | None:
         """The code of `id_`, or None if it was never seen."""
@@ -234,6 +273,32 @@ class EventTable(Sequence[Event]):
                 self._put(customers, products, kinds, times)
                 customers, products, kinds, times = [], [], [], []
         self._put(customers, products, kinds, times)
+
+    def extend_columns(
+        self,
+        customer_ids: pa.Array | pa.ChunkedArray,
+        product_ids: pa.Array | pa.ChunkedArray,
+        types: npt.NDArray[np.int8],
+        micros: npt.NDArray[np.int64],
+    ) -> None:
+        """Add events given as columns, in order: the ids as Arrow strings or dictionaries
+        of them (a null product id is an event about no product), `types` as codes into
+        `EVENT_TYPES`, `micros` since the epoch (UTC). The values are taken as valid (the
+        caller checked them); the ids get the codes `extend` would give them, in bulk."""
+        count = len(customer_ids)
+        if not len(product_ids) == len(types) == len(micros) == count:
+            raise ValueError("the columns must have one entry per event")
+        customers = self.customer_ids.code_all(customer_ids)
+        products = np.full(count, -1, dtype=np.int32)
+        if 0 < product_ids.null_count < count:
+            given = product_ids.is_valid()
+            at = np.flatnonzero(np.asarray(given, dtype=bool))
+            products[at] = self.product_ids.code_all(product_ids.filter(given))
+        elif not product_ids.null_count:
+            products = self.product_ids.code_all(product_ids)
+        # (every product id null: no event is about a product, and the column may be of
+        # Arrow's null type)
+        self._put(customers, products, types, micros)
 
     def trim(self) -> None:
         """Give back the spare capacity growing left (after the last `append`)."""

@@ -16,6 +16,10 @@ Cache layout, one shard folder per first two hex digits of `sha256(url)`::
 
 The sidecar is written last: an entry exists when its sidecar names a body of the recorded
 size. Two processes sharing a cache never see a torn file, at worst they both download.
+Nothing is fsynced: this is a cache, not a record. What a power cut could leave (a lost
+or short file, a body that is no longer an image) fails the size check or the header
+check (`image_problem`) every use runs, and costs one download; two fsyncs a picture
+capped a 50,000-picture catalog at ~160 pictures/s here.
 
 Server-side request forgery: a feed is not trusted to make us fetch from the machine's own
 network. Only http and https; the host is resolved here (socket.getaddrinfo) and every
@@ -379,8 +383,6 @@ def _download(
                 if time.monotonic() > deadline:
                     raise _Transient("timed out")
                 out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
         image_format = _image_format(part, policy)
         meta = {
             "bytes": size,
@@ -616,8 +618,6 @@ class _Cache:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 json.dump(meta, out, indent=1, sort_keys=True)
-                out.flush()
-                os.fsync(out.fileno())
             os.replace(name, shard / f"{key}.json")
         finally:
             Path(name).unlink(missing_ok=True)
