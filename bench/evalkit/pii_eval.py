@@ -4,17 +4,21 @@ Texts are templates of real marketing and customer-service copy (subject lines,
 preheaders, headlines, product blurbs, reviews and social proof, transactional
 mails, SMS, footers, service replies, a few in German, French and Spanish), written
 from how shops write, not from the scanner's cue words. Personal values come from
-independent generators (`bench.evalkit.pii_eval_values`): names, street addresses and
-email addresses from Faker's locale providers, identifiers from their published
-rules. Look-alikes carry no label: order numbers, SKUs, EANs, tracking numbers,
-prices, dates, versions, invalid-checksum cards and IBANs, masked cards, postcodes
-and cities alone, company names made of surnames, product names made of capitalized
-words (some named like people: "the Olivia Tote"), first-name-only greetings and
-person-like brand names on the allow list.
+independent generators (`bench.evalkit.pii_eval_values`): people's names from Mimesis
+and Faker, street addresses and email addresses from Faker's locale providers,
+identifiers from their published rules. Look-alikes carry no label: order numbers,
+SKUs, EANs, tracking numbers, prices, dates, versions, invalid-checksum cards and IBANs,
+masked cards, postcodes, cities, countries and holidays alone, company names made of
+surnames, product names (model names that are cities or given names: "the Lisbon
+Hiking Boot"), first-name-only greetings and person-like brand names on the allow list.
+`bench.evalkit.pii_eval_sources` says where every word comes from; no word list here is
+one of the scanner's (tests/compliance/test_pii_eval.py checks it).
 
 Gold span conventions: a PERSON span is the full name without title or greeting
 ("Dear Ms [Lee]", "Hi [Ann Lee]"); a first name alone is not labeled. An ADDRESS span
-is the whole inserted address, postcode and city included.
+is the whole inserted address, postcode and city included. A word is labeled by the
+slot it fills: "Florence" as a store's city or "Victoria" as a model name is not a
+person, the same word in a full name is.
 
     from bench.evalkit.pii_eval import build_eval_set
     texts = build_eval_set(seed=5, size=1000)
@@ -27,6 +31,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bench.evalkit.pii_eval_sources import (
+    colour_names,
+    holiday_names,
+    model_places,
+    product_nouns,
+    territory_names,
+)
 from bench.evalkit.pii_eval_values import Values
 
 # -- what the set holds --------------------------------------------------------------
@@ -107,43 +118,34 @@ SHOP = {
 }
 ALLOW: tuple[str, ...] = (*BRANDS, SHOP["name"], SHOP["address"], SHOP["email"], SHOP["phone"])
 
-# Product names as catalogs write them: model names (some are first names), colours,
-# materials, product nouns, numbers.
-MODEL_NAMES = (
-    "Olivia", "Harper", "Milo", "Luna", "Ava", "Theo", "Clara", "Felix", "Stella", "Jasper",
-    "Aurora", "Summit", "Nimbus", "Atlas", "Ridge", "Sierra", "Alpine", "Harbor", "Nova",
-    "Everest", "Coastal", "Heritage", "Metro", "Voyager", "Phoenix",
-)  # fmt: skip
-PRODUCT_COLOURS = (
-    "Rose Gold", "Navy", "Olive", "Sand", "Charcoal", "Ivory", "Forest Green", "Ruby Red",
-    "Slate Blue", "Camel", "Black", "Stone", "Amber", "Jade",
-)  # fmt: skip
-PRODUCT_MATERIALS = ("Merino", "Linen", "Leather", "Cashmere", "Canvas", "Suede", "Down", "Wool")
-PRODUCT_NOUNS = (
-    "Tote", "Sweater", "Parka", "Chelsea Boot", "Sneaker", "Backpack", "Scarf", "Beanie",
-    "Shirt Dress", "Weekender", "Blazer", "Cardigan", "Desk Lamp", "Armchair", "Sofa",
-    "Duvet Cover", "Travel Mug", "Rain Jacket", "Trail Runner", "Wallet", "Watch", "Sunglasses",
-)  # fmt: skip
-HOLIDAYS = (
-    "Black Friday", "Cyber Monday", "Mother's Day", "Father's Day", "Valentine's Day",
-    "Boxing Day", "St. Patrick's Day", "Singles' Day", "Prime Day", "Christmas Eve",
-)  # fmt: skip
+# Product names as catalogs write them: a model name (a city or a given name), a noun,
+# a colour or a model number. Every word comes from `pii_eval_sources`: none from a list
+# the scanner holds.
+MODEL_NUMBERS = ("2", "Pro", "X3", "700")
+
+
+def model_name(v: Values) -> str:
+    """A product's model name: a city ("Lisbon") or a given name ("Milena")."""
+    return v.rng.choice(model_places()) if v.rng.random() < 0.5 else v.first()
 
 
 def product(v: Values) -> str:
-    """A product name: model + material/colour + noun, or noun + model number."""
+    """A product name: model + noun, noun + colour, noun + model number."""
     rng = v.rng
-    noun = rng.choice(PRODUCT_NOUNS)
-    shape = rng.randrange(5)
+    noun = rng.choice(product_nouns())
+    shape = rng.randrange(4)
     if shape == 0:
-        return f"{rng.choice(MODEL_NAMES)} {noun}"
+        return f"{model_name(v)} {noun}"
     if shape == 1:
-        return f"{rng.choice(MODEL_NAMES)} {rng.choice(PRODUCT_MATERIALS)} {noun}"
+        return f"{noun} in {rng.choice(colour_names())}"
     if shape == 2:
-        return f"{noun} in {rng.choice(PRODUCT_COLOURS)}"
-    if shape == 3:
-        return f"{rng.choice(PRODUCT_MATERIALS)} {noun} {rng.choice(('2', 'Pro', 'X3', '700'))}"
-    return f"{rng.choice(PRODUCT_COLOURS)} {rng.choice(MODEL_NAMES)} {noun}"
+        return f"{model_name(v)} {noun} {rng.choice(MODEL_NUMBERS)}"
+    return f"{model_name(v)} {noun} in {rng.choice(colour_names())}"
+
+
+def city(v: Values) -> str:
+    """A city alone: one of Faker's, or one of the time zone database's."""
+    return v.city() if v.rng.random() < 0.5 else v.rng.choice(model_places())
 
 
 # -- templates of real marketing copy ------------------------------------------------
@@ -171,8 +173,9 @@ UNLABELED: dict[str, Callable[[Values], str]] = {
     "PBRAND": lambda v: v.rng.choice(PERSON_BRANDS),
     "PRODUCT": product,
     "COMPANY": Values.company,
-    "CITY": Values.city,
-    "HOLIDAY": lambda v: v.rng.choice(HOLIDAYS),
+    "CITY": city,
+    "HOLIDAY": lambda v: v.rng.choice(holiday_names()),
+    "TERRITORY": lambda v: v.rng.choice(territory_names()),
     "SHOP": lambda v: SHOP["name"],
     "SHOP_ADDRESS": lambda v: SHOP["address"],
     "SHOP_EMAIL": lambda v: SHOP["email"],
@@ -216,6 +219,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "{FULLNAME} added 3 items to your shared wishlist",
         "New from {PBRAND} and {BRAND} – only at {SHOP}",
         "Order {ORDER} for {FULLNAME} is ready for pickup at our {CITY} store",
+        "Now shipping to {TERRITORY} · Free returns until {DATE}",
     ),
     "headline": (
         "Meet The {PRODUCT}",
@@ -229,6 +233,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "Text STOP to opt out. Questions? Call {PHONE}.",
         "Welcome to the club, {FULLNAME}!",
         "Our {CITY} Store Is Now Open",
+        "{HOLIDAY} Hours: {CITY} Store Open {HOURS}",
     ),
     "blurb": (
         "The {PRODUCT} by {BRAND} ({SKU}) – now {PRICE}, {PERCENT} off until {DATE}.",
@@ -243,6 +248,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "Meet {FULLNAME}, who has run the {CITY} workshop for {QTY} years.",
         "“I wear it every day.” {FULLNAME}, {CITY}",
         "As seen on {PBRAND}'s runway: the {PRODUCT}.",
+        "Made in {TERRITORY} from recycled yarn: the {PRODUCT}, {PRICE}.",
         "Reviewed by {FULLNAME}: five stars for the {PRODUCT} from {BRAND}.",
     ),
     "sms": (
@@ -294,6 +300,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "The IBAN {BAD_IBAN} looks mistyped, please check it and reply.",
         "Hi {FIRST}, you can reach {TITLE} {LAST} from our styling team at {PHONE}.",
         "Your return label for order {ORDER} is attached. Questions? {SHOP_PHONE}.",
+        "We're closed on {HOLIDAY}; orders placed then ship the next working day.",
         "Account {IBAN} was debited {PRICE} on {DATE}. Thanks, {FULLNAME}",
         "Your router {IP} reported the {PRODUCT} offline since {DATE} ({VERSION}).",
         "Payment of {PRICE} received from card {MASKED_CARD} for order {ORDER}.",

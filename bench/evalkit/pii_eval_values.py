@@ -1,13 +1,15 @@
 """Generators of personal values and look-alikes for the PII evaluation set.
 
-Names, postal addresses, email addresses and some card numbers and IBANs come from
-Faker (its per-locale providers: en_US, en_GB, en_IE, de_DE, fr_FR, es_ES, it_IT,
-nl_NL, pl_PL, pt_PT, sv_SE), seeded from the set's seed, so the names and streets are
-not the scanner's lexicons and not written by whoever wrote the scanner. The other
-identifiers are generated from their published rules (scheme IIN tables and Luhn,
-ISO 13616 IBAN structures and MOD 97-10, national numbering plans, §139b AO for the
-German tax id, the Spanish DNI letter table), in the generating direction. Nothing
-here imports the scanner: a scanner bug cannot hide in its own test data.
+People's names come from Mimesis (Danish, Dutch, French, German, Italian, Polish,
+Portuguese, Spanish, Swedish) and Faker (American, British); postal addresses, email
+addresses, company and city names and some card numbers and IBANs from Faker's locale
+providers (en_US, en_GB, de_DE, fr_FR, es_ES, it_IT, nl_NL, …). Both are seeded from the
+set's seed. `bench.evalkit.pii_eval_sources` lists every source and its role, and why
+none of them is one the scanner's word lists are built from. The other identifiers are
+generated from their published rules (scheme IIN tables and Luhn, ISO 13616 IBAN
+structures and MOD 97-10, national numbering plans, §139b AO for the German tax id, the
+Spanish DNI letter table), in the generating direction. Nothing here imports the
+scanner: a scanner bug cannot hide in its own test data.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ import random
 import string
 
 from faker import Faker
+from mimesis import Person
+from mimesis.enums import Gender
+from mimesis.locales import Locale
+
+from bench.evalkit.pii_eval_sources import FAKER_NAME_LOCALES, MIMESIS_LOCALES
 
 # -- check digits, computed in the generating direction ------------------------------
 
@@ -128,8 +135,14 @@ PHONE_PLANS: dict[str, tuple[str, str, tuple[tuple[str, int, tuple[int, ...]], .
 # fmt: on
 
 
-# Faker locales for people (names) and for addresses (the shop ships to these).
-NAME_LOCALES = (
+# Where a person's name comes from: (generator, locale), drawn uniformly; American names
+# twice, as the shop's largest market. Faker locales for e-mail addresses (built from
+# Faker's own names) and for postal addresses (the shop ships to these).
+NAME_SOURCES: tuple[tuple[str, str], ...] = (
+    *(("faker", locale) for locale in (*FAKER_NAME_LOCALES, "en_US")),
+    *(("mimesis", locale) for locale in MIMESIS_LOCALES),
+)
+EMAIL_LOCALES = (
     "en_US", "en_US", "en_GB", "en_IE", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL",
     "pl_PL", "pt_PT", "sv_SE",
 )  # fmt: skip
@@ -143,6 +156,7 @@ class Values:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self._fakers: dict[str, Faker] = {}
+        self._people: dict[str, Person] = {}
         self._faker_seed = rng.randrange(2**32)
 
     def faker(self, locale: str) -> Faker:
@@ -150,11 +164,34 @@ class Values:
         if locale not in self._fakers:
             fake = Faker(locale)
             fake.seed_instance(self._faker_seed + sum(map(ord, locale)))
+            # it_IT builds its city list from a set: its order, and so every draw after
+            # it, changed with PYTHONHASHSEED. Sorted, the set is the same in every process.
+            addresses = fake.provider("faker.providers.address")
+            if addresses is not None and isinstance(getattr(addresses, "cities", None), list):
+                addresses.cities = sorted(addresses.cities)  # type: ignore[attr-defined]
             self._fakers[locale] = fake
         return self._fakers[locale]
 
-    def _any_faker(self, locales: tuple[str, ...] = NAME_LOCALES) -> Faker:
+    def mimesis(self, locale: str) -> Person:
+        """Mimesis person generator for `locale`, seeded from this generator's seed."""
+        if locale not in self._people:
+            seed = self._faker_seed + sum(map(ord, locale))
+            self._people[locale] = Person(Locale(locale), seed=seed)
+        return self._people[locale]
+
+    def _any_faker(self, locales: tuple[str, ...] = EMAIL_LOCALES) -> Faker:
         return self.faker(self.rng.choice(locales))
+
+    def _name_parts(self, surnames: int) -> tuple[str, str, list[str]]:
+        # (generator, given name, surnames) from one source, one gender.
+        generator, locale = self.rng.choice(NAME_SOURCES)
+        if generator == "faker":
+            fake = self.faker(locale)
+            return locale, fake.first_name(), [fake.last_name() for _ in range(surnames)]
+        person = self.mimesis(locale)
+        gender = self.rng.choice((Gender.FEMALE, Gender.MALE))
+        given = person.first_name(gender)
+        return locale, given, [person.last_name(gender) for _ in range(surnames)]
 
     def _digits(self, n: int) -> str:
         return "".join(self.rng.choice(string.digits) for _ in range(n))
@@ -320,17 +357,19 @@ class Values:
         return self.rng.choice((self.ssn, self.nino, self.de_tax_id, self.es_dni))()
 
     def first(self) -> str:
-        return self._any_faker().first_name()
+        """A given name alone (not personal data on its own)."""
+        return self._name_parts(0)[1]
 
     def last(self) -> str:
-        return self._any_faker().last_name()
+        """A surname alone (after a title: "Dear Ms Lee")."""
+        return self._name_parts(1)[2][0]
 
     def full_name(self) -> str:
-        fake = self._any_faker()
-        name = f"{fake.first_name()} {fake.last_name()}"
-        if fake.locales[0] in ("es_ES", "pt_PT") and self.rng.random() < 0.4:
-            name += f" {fake.last_name()}"  # two surnames
-        return name
+        """Given name and surname of one person; Spanish and Portuguese often two surnames."""
+        locale, given, surnames = self._name_parts(2)
+        if locale in ("es", "pt") and self.rng.random() < 0.4:
+            return " ".join((given, *surnames))
+        return f"{given} {surnames[0]}"
 
     def title(self) -> str:
         return self.rng.choice(TITLES)

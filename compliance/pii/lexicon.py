@@ -101,9 +101,9 @@ jade pearl ivory olive violet iris hazel holly ivy lily daisy poppy jasmine heat
 ginger coral scarlett sky storm river ocean dawn eve star angel honey sugar candy cherry
 berry brandy destiny harmony melody liberty justice royal prince king duke noble major
 young long rich norm jack frank earl dean guy art sunny rusty sandy stone cliff dale
-glen forest brook bay wood ford gene autumn noel amber rose
+glen forest brook bay wood ford gene autumn amber rose
 charlotte chelsea jordan madison victoria georgia carolina virginia dakota austin dallas
-houston florence sydney vienna paris london lincoln kent devon mercedes tiffany
+houston florence lincoln kent devon mercedes tiffany
 """
 # Product and material words: a capitalised "name" right before one of these
 # is a product ("the Olivia Tote", "Harper Leather Wallet").

@@ -83,11 +83,14 @@ _NAMED_BEFORE = re.compile(
     rf"reviewed|grabbed)|from (?:our|the) (?:[a-z]+ )?(?:team|store|shop))\b"
     rf"|[—–-][ \t]*({_NAMES}),[ \t]+verified (?:buyer|customer|purchase)"
 )
+# A bare "to" introduces a person ("Send it to Ann Lee"), but after "shipping" a
+# destination ("Now shipping to Sierra Leone").
 _LABELLED = re.compile(
     rf"\b(?:[Nn]ame|[Ff]ull name|[Ss]hip to|[Dd]eliver to|[Rr]ecipient|Attn|[Aa]ttention|"
     rf"[Cc]ardholder|[Aa]ccount holder|[Bb]illed to|[Ss]old to|[Dd]irector|[Mm]anager|"
     rf"[Cc]ontact|[Ss]tylist|[Aa]gent|[Aa]dvisor|[Aa]dviser|[Oo]wner|[Ff]ounder|[Cc]EO|"
-    rf"[Ss]igned for by|[Ff]or|[Ff]rom|[Tt]o|[Ww]ith|[Aa]sked|[Tt]o|[Mm]eet|[Cc]ourier|"
+    rf"[Ss]igned for by|[Ff]or|[Ff]rom|(?<!shipping )(?<!ships )[Tt]o|[Ww]ith|[Aa]sked|[Mm]eet|"
+    rf"[Cc]ourier|"
     rf"[Gg]eschäftsführer|[Gg]eschäftsführerin|[Aa]nsprechpartner|[Aa]nsprechpartnerin|"
     rf"[Aa]ddress|[Aa]dresse|[Ll]ieferadresse|[Dd]irección|[Ii]ndirizzo):?"
     rf"[ \t]+({_NAMES})"
@@ -276,8 +279,13 @@ def _lexicon_names(text: str) -> Iterator[Finding]:
             ):
                 i = j  # "the Olivia Tote", "Stella Chelsea Boot", "Nelson Ltd": not a person
                 continue
-            if _company_follows(text, run[j - 1][1]):
-                i = j
+            if _company_follows(text, run[j - 1][1]) or _DAY_FOLLOWS.match(text, run[j - 1][1]):
+                i = j  # "Nelson Ltd", "Martin Luther King Jr. Day": not a person
+                continue
+            while j > i + 1 and keys[j - 1] in _DAY_WORDS:
+                j -= 1  # "Assumption of Mary Day": the day, not a Ms Day
+            if j == i + 1:
+                i += 1
                 continue
             last = keys[j - 1]
             if key in _STOP and (
@@ -291,6 +299,10 @@ def _lexicon_names(text: str) -> Iterator[Finding]:
             i = j
 
 
+# A name right before "Day" or "Holiday" names the day ("Columbus Day", "May Bank
+# Holiday", "Martin Luther King Jr. Day"), not someone in the copy.
+_DAY_WORDS = frozenset({"day", "holiday"})
+_DAY_FOLLOWS = re.compile(r"(?:[ \t]+Jr)?\.?[ \t]+(?:Day|Holiday|Bank Holiday)\b")
 _COMPANY_AFTER = re.compile(
     r"[ \t,]+(?:&|and|und|et|e|y)?[ \t]*(?:Ltd|Limited|Inc|LLC|LLP|PLC|plc|GmbH|AG|KG|Co\b|"
     r"Corp|S\.?A\.?|S\.?L\.?|SARL|SAS|S\.?p\.?A\.?|S\.?r\.?l\.?|s\.?r\.?l\.?|B\.?V\.?|"

@@ -107,9 +107,12 @@ def test_full_names_without_a_salutation_are_found(text: str, name: str) -> None
         "May Sale: Forest Green and Ruby Red are back",
         "Invoice from Nelson Ltd, VAT included",
         "Made by Martin & Sons in small batches",
+        "Our stores close early on Martin Luther King Jr. Day",
+        "Sale ends on Assumption of Mary Day",
+        "Now shipping to Costa Rica and Puerto Rico",
     ],
 )
-def test_products_colours_and_companies_are_not_people(text: str) -> None:
+def test_products_colours_companies_days_and_places_are_not_people(text: str) -> None:
     assert [t for t, _ in _found(text)] == []
 
 
