@@ -2,6 +2,7 @@
 
 Each learns from "who touched what" (a binary users × items matrix; event kinds and
 times are ignored, as in RecBole's general recommenders) and scores users in batches.
+The sequential baselines, which do use time, are in `recs.evaluation.sequential`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,29 @@ from recs.dataset import InteractionLog
 from recs.evaluation.protocols import interaction_matrix
 from recs.sources.embedding import fit_als
 
-# Users scored per block: bounds the dense users × items score block (2048 × 50k floats
-# is 400 MB; real catalogs past that should use the pipeline's Faiss retrieval).
+# Users scored per block: at most this many, and at most _BLOCK_CELLS scores per block,
+# so a 50,000-item catalog is scored 400 users at a time (80 MB of float32 scores, and
+# top_n's temporaries a few times that) rather than 1024 (a gigabyte with temporaries).
 _BATCH = 1024
+_BLOCK_CELLS = 20_000_000
+
+
+def block_users(n_items: int) -> int:
+    """How many users to score at once for a catalog of `n_items`."""
+    return int(max(16, min(_BATCH, _BLOCK_CELLS // max(n_items, 1))))
+
+
+def top_k_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """The `k` largest stored entries of each row (ties to the lower column), the rest dropped."""
+    matrix = sp.csr_matrix(matrix)
+    matrix.sum_duplicates()
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    order = np.lexsort((matrix.indices, -matrix.data, rows))
+    rank = np.arange(len(order)) - matrix.indptr[rows[order]]
+    keep = order[rank < k]
+    return sp.csr_matrix(
+        (matrix.data[keep], (rows[keep], matrix.indices[keep])), shape=matrix.shape
+    )
 
 
 def top_n(scores: np.ndarray, n: int, exclude: sp.csr_matrix | None = None) -> np.ndarray:
@@ -62,8 +83,9 @@ class _Scorer:
         """Top-`n` item indices per user, best first, -1 padded (see `Recommender`)."""
         users = np.asarray(users, dtype=np.int64)
         blocks = []
-        for start in range(0, len(users), _BATCH):
-            block = users[start : start + _BATCH]
+        step = block_users(self.x.shape[1])
+        for start in range(0, len(users), step):
+            block = users[start : start + step]
             rows = None if exclude is None else exclude[block]
             blocks.append(top_n(self.scores(block), n, rows))
         return np.vstack(blocks) if blocks else np.empty((0, n), dtype=np.int64)
@@ -111,25 +133,21 @@ class ItemKNN(_Scorer):
         return {"k": self.k, "shrink": self.shrink}
 
     def fit(self, log: InteractionLog, *, now: float) -> Self:
-        """Build the sparse items × items neighbour matrix, column block by column block."""
-        x = self._fit_matrix(log).tocsc()
+        """Build the sparse items × items neighbour matrix from the sparse co-counts.
+
+        Only item pairs some user shares are stored, so the cost follows the events, not
+        items²: 50,000 items with 150,000 events is a few million pairs.
+        """
+        x = self._fit_matrix(log)
         norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel())
-        n_items, k = x.shape[1], min(self.k, max(x.shape[1] - 1, 1))
-        rows, cols, vals = [], [], []
-        for start in range(0, n_items, _BATCH):
-            stop = min(start + _BATCH, n_items)
-            block = (x.T @ x[:, start:stop]).toarray()
-            block /= np.outer(norms, norms[start:stop]) + self.shrink + 1e-12
-            block[np.arange(start, stop), np.arange(stop - start)] = 0.0  # no self-vote
-            top = np.argpartition(-block, k - 1, axis=0)[:k]
-            rows.append(top.ravel())
-            cols.append(np.tile(np.arange(start, stop), k))
-            vals.append(np.take_along_axis(block, top, axis=0).ravel())
-        self.weights = sp.csr_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(n_items, n_items),
-            dtype=np.float32,
-        )
+        co = (x.T @ x).tocsr()  # symmetric: row j holds column j
+        co.setdiag(0.0)
+        co.eliminate_zeros()
+        rows = np.repeat(np.arange(co.shape[0]), np.diff(co.indptr))
+        co.data = co.data / (norms[rows] * norms[co.indices] + self.shrink + 1e-12)
+        # Row j of `co` is item j's similarity to every other item: keep its k nearest,
+        # then transpose so that column j holds the votes for item j (scores = x_u · W).
+        self.weights = top_k_per_row(co, self.k).T.tocsr().astype(np.float32)
         self.weights.eliminate_zeros()
         return self
 
@@ -142,14 +160,17 @@ class ItemKNN(_Scorer):
 class EASE(_Scorer):
     """EASE (Steck 2019): a closed-form item-item linear model with L2 strength `lam`.
 
-    Dense items × items: fine for catalogs of a few ten thousand items at most.
+    Dense items × items: n items need 24·n² bytes at the inverse (1.5 GB at 8,000) and
+    O(n³) time. `max_items` approximates past that: the model is fitted on the
+    `max_items` items most users touched, and the others score nothing.
     """
 
     name = "ease"
 
-    def __init__(self, lam: float = 250.0) -> None:
-        self.lam = lam
+    def __init__(self, lam: float = 250.0, max_items: int | None = None) -> None:
+        self.lam, self.max_items = lam, max_items
         self.weights = np.zeros((0, 0), dtype=np.float32)
+        self.columns = np.zeros(0, dtype=np.int64)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -159,17 +180,30 @@ class EASE(_Scorer):
     def fit(self, log: InteractionLog, *, now: float) -> Self:
         """B = I - P / diag(P) with P = (XᵀX + λI)⁻¹, so B has a zero diagonal."""
         x = self._fit_matrix(log)
-        gram = (x.T @ x).toarray().astype(np.float64)
+        columns = np.arange(x.shape[1])
+        if self.max_items is not None and x.shape[1] > self.max_items:
+            counts = np.asarray(x.sum(axis=0)).ravel()
+            columns = np.sort(np.argsort(-counts, kind="stable")[: self.max_items])
+        self.columns = columns
+        part = x[:, columns].tocsc()
+        gram = (part.T @ part).toarray().astype(np.float64)
         gram[np.diag_indices_from(gram)] += self.lam
+        # numpy's inverse, not scipy's LAPACK: two OpenBLAS builds in one process spin
+        # against each other on a small machine (scipy's Cholesky ran 10× slower after it).
         p = np.linalg.inv(gram)
-        weights = p / -np.diag(p)
-        weights[np.diag_indices_from(weights)] = 0.0
-        self.weights = weights.astype(np.float32)
+        del gram
+        p /= -np.diag(p)  # column j divided by -P_jj: B = -P · diag(1 / P_jj)
+        p[np.diag_indices_from(p)] = 0.0
+        self.weights = p.astype(np.float32)
         return self
 
     def scores(self, users: np.ndarray) -> np.ndarray:
-        """X_u · B."""
-        return np.asarray(self.x[users] @ self.weights)
+        """X_u · B (items outside the fitted ones score 0)."""
+        if len(self.columns) == self.x.shape[1]:
+            return np.asarray(self.x[users] @ self.weights)
+        scores = np.zeros((len(users), self.x.shape[1]), dtype=np.float32)
+        scores[:, self.columns] = self.x[users][:, self.columns] @ self.weights
+        return scores
 
 
 class ALS(_Scorer):
