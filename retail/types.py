@@ -12,7 +12,15 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 # The words pydantic reads as booleans (as for `in_stock`), so every yes/no column of the
 # retail files takes the same ones.
@@ -106,7 +114,12 @@ class Customer(_Value):
 
     id: str = Field(min_length=1, max_length=128)
     email: EmailStr
-    first_name: str = Field(min_length=1, max_length=100)
+    first_name: str = Field(
+        default="",
+        max_length=100,
+        description="empty: unknown (shop exports often lack it); such a customer is never "
+        "personalized",
+    )
     last_name: str | None = Field(default=None, max_length=100)
     phone: str | None = Field(default=None, max_length=40)
     locale: str = "en_US"
@@ -120,6 +133,14 @@ class Customer(_Value):
         description="May the customer's first name appear in their videos? (The settings "
         "must allow it too.) In a file: true/false, yes/no, 1/0 or on/off; empty means true.",
     )
+
+    @model_validator(mode="after")
+    def _no_name_no_personalization(self) -> Customer:
+        # Without a first name there is nothing to personalize with: the texts that would
+        # use it show their fallbacks, the greeting is the neutral one.
+        if not self.first_name and self.personalization:
+            object.__setattr__(self, "personalization", False)
+        return self
 
     @field_validator("marketing_consent", mode="before")
     @classmethod

@@ -156,7 +156,7 @@ def check_customer_values(
         patterns.append(("email", re.compile(re.escape(local_part), re.IGNORECASE)))
     if customer.last_name:
         patterns.append(("last name", _word(customer.last_name)))
-    if not allow_first_name:
+    if not allow_first_name and customer.first_name:
         patterns.append(("first name", _word(customer.first_name)))
     phone = re.sub(r"\D", "", customer.phone or "")[-_MIN_PHONE_DIGITS - 1 :]
     for where, value in _strings(payload):

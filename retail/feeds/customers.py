@@ -15,6 +15,8 @@ Marketing` and `Country Code`) becomes Customers so:
   consent_source "shopify export"; no consent timestamp (the export has none).
 - country: `Default Address Country Code` (else `Country Code`); empty: the default, US.
 - phone: `Phone`, without a leading `'`.
+- first name: `First Name`; many exports leave it empty (guest checkouts). Such a
+  customer is kept and never personalized: their video and greeting use the fallbacks.
 - locale and time zone are not in the export: the defaults, en_US and UTC. (A locale
   guessed from the country would also set the email's language, which the copy may not
   be in; our own CSV can state both.)
@@ -87,7 +89,7 @@ def load_customers(
 def _load_shopify(path: Path, encoding: Encoding) -> Loaded[Customer]:
     header, _ = read_header(path, encoding)
     consent_column = next((c for c in _CONSENT_COLUMNS if c in header), None)
-    required = ["Email", "First Name"]
+    required = ["Email"]
     missing = [c for c in required if c not in header]
     if missing or consent_column is None:
         problems = [RowProblem(path, 1, c, "missing column") for c in missing]

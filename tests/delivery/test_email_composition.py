@@ -189,3 +189,10 @@ def test_a_customer_without_personalization_is_not_greeted_by_name(compose: Comp
     plain, html = _parts(_reparsed(compose(make_customer(first_name="Ann", personalization=False))))
     assert "Hello," in plain and "Hello," in html
     assert "Ann" not in plain and "Ann" not in unescape(html)
+
+
+def test_a_customer_without_a_first_name_gets_the_neutral_greeting(compose: Compose) -> None:
+    # Shop exports often have no first name (guest checkouts): "Hello,", never "Hi ,".
+    plain, html = _parts(_reparsed(compose(make_customer(first_name="", last_name="Lee"))))
+    assert "Hello," in plain and "Hello," in html
+    assert "Hi ," not in plain and "Hi ," not in unescape(html)

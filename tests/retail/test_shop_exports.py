@@ -120,7 +120,7 @@ def test_shopify_customers_ids_consent_country_and_phone() -> None:
     path = FEEDS / "shopify_customers.csv"
     assert detect_customers_format(path) == "shopify"
     loaded = load_customers(path, "skip")
-    ann, bo, cy, di = loaded.items
+    ann, bo, cy, di, solo = loaded.items
     assert ann == Customer(
         id="7204331167801",  # Shopify's leading ' removed
         email="ann@example.com",
@@ -138,7 +138,10 @@ def test_shopify_customers_ids_consent_country_and_phone() -> None:
         Consent.unknown,  # "pending": not a yes
     ]
     assert (bo.country, cy.country, bo.last_name) == ("FR", "US", None)
-    assert [str(p) for p in loaded.problems] == [f"{path}:6: First Name: is required but empty"]
+    # No first name (a guest checkout): kept, consenting, and never personalized.
+    assert (solo.first_name, solo.marketing_consent) == ("", Consent.granted)
+    assert ann.personalization and not solo.personalization
+    assert loaded.problems == []
 
 
 def test_older_shopify_customers_get_an_id_from_their_email() -> None:
