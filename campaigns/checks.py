@@ -7,7 +7,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from campaigns.plan import Job, Recipient
-from compliance.claims import ClaimsPolicy
+from compliance.claims import ClaimsPolicy, PricePoint
 from compliance.copy_checks import copy_problems
 from compliance.pii import AllowList
 from creative.errors import CreativeError
@@ -60,12 +60,17 @@ def check_creatives(
     allow: AllowList,
     policy: ClaimsPolicy,
     workers: int,
+    price_history: Sequence[PricePoint] = (),
 ) -> list[Checked]:
     """Each job's video and copy checked, in the jobs' order.
 
     A video shared by several customers (same render key) is decoded once; decodes run on
     `workers` threads (each is an ffmpeg process). Copy checks look for the recipient's own
-    values, other personal data and untrue claims about the products shown.
+    values, other personal data and untrue claims about the products shown: prices as in
+    `products` (the sale price where the feed has one), and a struck "was" price (the
+    storyboard's `struck_prices`) equal to the feed's regular price and, for a product
+    `price_history` knows, to its lowest price in the lookback window before the
+    reduction.
     """
     video_checks: dict[str, Future[list[str]]] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -86,6 +91,8 @@ def check_creatives(
                             allow=allow,
                             policy=policy,
                             generated_media=job.storyboard.generated_media,
+                            struck_prices=job.storyboard.struck_prices,
+                            price_history=price_history,
                         )
                     )
                 ),

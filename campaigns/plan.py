@@ -79,7 +79,10 @@ def plan_jobs(
     """A job per customer who has a pick, in the customers' order.
 
     A first name reaches a video only when `first_names` allows it and the customer has not
-    opted out of personalization.
+    opted out of personalization. A product on sale in `products` (the feed's
+    `sale_price`) shows its sale price, and in a price-drop template its regular price
+    struck through (`build_storyboard`); the storyboard keeps that "was" price
+    (`struck_prices`) for the claims check (`campaigns.checks.check_creatives`).
     """
     jobs = []
     for customer in customers:

@@ -1,10 +1,13 @@
 """Claims rules: what generated copy may say about prices, discounts, "free" and urgency.
 
 Checks run on the finished texts of a creative (video copy, subject, email text):
-- the price shown equals the catalog price at render time, formatted for the locale;
+- the price shown equals the catalog price at render time, formatted for the locale: the
+  feed's `sale_price` when the product has one, else its `price`;
 - a discount claim (a percentage off, "save", a struck prior price) needs a documented
-  prior price: the lowest price of the product in the lookback window (30 days in the
-  EU's Omnibus rule) before the current price started, and the claim must use it;
+  prior price. A feed sale documents one: the struck "was" must be the feed's regular
+  `price`. Where a price history is known, the "was" must also be the lowest price of the
+  product in the lookback window (30 days in the EU's Omnibus rule) before the current
+  price started; without a feed sale, that history is the only documentation;
 - "free", superlatives and urgency phrases are checked against a policy file;
 - the AI-generated label is present when the creative shows generated media.
 """
@@ -12,7 +15,7 @@ Checks run on the finished texts of a creative (video copy, subject, email text)
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -128,15 +131,20 @@ def check_claims(
     policy: ClaimsPolicy,
     require_ai_label: bool = False,
     ai_label: str = "AI-generated",
-    shown_prior_prices: dict[str, Decimal] | None = None,
+    shown_prior_prices: Mapping[str, Decimal] | None = None,
     price_history: Sequence[PricePoint] = (),
 ) -> ClaimCheck:
     """Check every text of one creative against the claims rules.
 
-    `products` are the products the creative shows; each one's catalog price, formatted
-    for `locale`, must appear in the copy. `shown_prior_prices` maps product id to a
-    struck-through "was" price the creative shows; each must equal the documented prior
-    price from `price_history` (lowest in the lookback window before the current price).
+    `products` are the products the creative shows; each one's price now (its
+    `sale_price` when the feed has one, else its `price`), formatted for `locale`, must
+    appear in the copy. `shown_prior_prices` maps product id to a struck-through "was"
+    price the creative shows (`Storyboard.struck_prices`). For a product on sale in the
+    feed the "was" must equal the feed's `price`; for one without a sale price it needs a
+    price history. Where `price_history` has points for the product, the "was" must also
+    equal the documented prior price (lowest in the lookback window before the current
+    price began) and be above the price now: feed and history must agree. A history
+    that lacks the price now cannot date the reduction, and fails.
     """
     check = ClaimCheck()
     blob = "\n".join(texts)
@@ -151,20 +159,44 @@ def check_claims(
             if _phrase(phrase).search(blob):
                 check.problems.append(f'claim: {kind} "{phrase}" is not allowed')
     for product in products:
-        shown = format_currency(product.price, product.currency, locale=locale)
+        shown = format_currency(product.price_now, product.currency, locale=locale)
         if shown not in blob and shown.replace("\xa0", " ") not in blob.replace("\xa0", " "):
-            check.problems.append(f"price: catalog price of {product.id} not shown as {shown!r}")
+            what = "catalog price" if product.sale_price is None else "sale price"
+            check.problems.append(f"price: {what} of {product.id} not shown as {shown!r}")
     discount_claimed = bool(re.search(r"-?\d+\s?%", blob)) or any(
         _phrase(w).search(blob) for w in policy.discount_words
     )
     prior = shown_prior_prices or {}
     if discount_claimed and not prior:
         check.problems.append("discount: a discount is claimed but no prior price is documented")
+    by_id = {product.id: product for product in products}
     for product_id, was in prior.items():
+        struck = by_id.get(product_id)
+        if struck is None:
+            check.problems.append(
+                f"discount: a struck price is shown for {product_id}, which the creative "
+                "does not show"
+            )
+            continue
+        now = struck.price_now
+        if struck.sale_price is not None and was != struck.price:
+            check.problems.append(
+                f"discount: struck price of {product_id} shown as {was} but the feed's "
+                f"regular price is {struck.price} (sale price {struck.sale_price})"
+            )
         points = [p for p in price_history if p.product_id == product_id]
-        current = [p for p in points if p.price == _price_of(products, product_id)]
-        if not points or not current:
-            check.problems.append(f"discount: no price history for {product_id}")
+        if not points:
+            if struck.sale_price is None:
+                check.problems.append(
+                    f"discount: struck price of {product_id} shown as {was} is not vouched "
+                    "for: the feed has no sale price for it and no price history is known"
+                )
+            continue
+        current = [p for p in points if p.price == now]
+        if not current:
+            check.problems.append(
+                f"discount: the price history of {product_id} does not show its current price {now}"
+            )
             continue
         current_since = max(p.since for p in current)
         documented = documented_prior_price(
@@ -180,15 +212,8 @@ def check_claims(
                 f"discount: prior price of {product_id} shown as {was} but the lowest in "
                 f"{policy.lookback_days} days was {documented}"
             )
-        elif documented <= _price_of(products, product_id):
+        elif documented <= now:
             check.problems.append(f"discount: {product_id} is not cheaper than its prior price")
     if require_ai_label and ai_label.lower() not in blob.lower():
         check.problems.append(f'label: "{ai_label}" label missing')
     return check
-
-
-def _price_of(products: Sequence[Product], product_id: str) -> Decimal:
-    for product in products:
-        if product.id == product_id:
-            return product.price
-    raise KeyError(product_id)

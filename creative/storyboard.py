@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from creative.errors import CreativeError, TemplateError
 from creative.template import (
     PERSONAL_VARIABLES,
+    PRICE_DROP_VARIABLES,
     RGBA,
     TEMPLATE_FILE,
     Ease,
@@ -292,6 +293,12 @@ class Storyboard(_Value):
         description="scene boundaries (s): where a render may be cut into pieces that are "
         "encoded on their own and joined (`creative.scenes`); not part of the key",
     )
+    struck_prices: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description='product id → the struck-through "was" price the video shows (the '
+        "claims check holds it against the feed and the price history); not part of the "
+        "key (the texts are)",
+    )
 
     def texts(self) -> list[str]:
         """Every text the video shows, bottom layer first (for the PII and claims scan)."""
@@ -312,6 +319,7 @@ class Storyboard(_Value):
                 "shows": True,
                 "cuts": True,
                 "generated_media": True,
+                "struck_prices": True,
             },
         )
         payload["recipe"] = RECIPE_VERSION
@@ -377,13 +385,21 @@ def build_storyboard(
     """Resolve `template` for one customer's Pick into a Storyboard.
 
     The first product of the Pick is the hero; a text or image layer with `product: n`
-    shows the n-th. Prices are formatted with Babel in the customer's locale.
+    shows the n-th. Prices are formatted with Babel in the customer's locale; `price` is
+    what the customer pays now (`Product.price_now`: the feed's `sale_price` when it has one).
     `first_name` reaches the texts only if `personalize` is true; otherwise each text that
-    uses it shows its fallback. `previous_prices` (product id → the earlier, higher price)
-    turns on the layers marked `when: price_drop` for the hero (variables `old_price`,
-    `saving`); without a higher previous price the `when: back_in_stock` layers show
-    instead. Raises CreativeError for a Pick that names an unknown product, a
-    missing/unreadable image or a remote image URL.
+    uses it shows its fallback.
+
+    The hero's "was/now" (the layers marked `when: price_drop`, variables `old_price` and
+    `saving`) comes first from the feed: a hero with a `sale_price` shows its regular
+    `price` struck through. Only a hero without one falls back to `previous_prices`
+    (product id → an observed earlier price), used when it is above the current price.
+    The feed wins because it is what the claims check can hold the "was" to (and, where a
+    price history is known, the Omnibus lowest-prior-price rule too); an observed price is
+    ignored for a product on sale. Without a "was" the `when: back_in_stock` layers show
+    instead. The struck price is kept in `Storyboard.struck_prices` for the claims check.
+    Raises CreativeError for a Pick that names an unknown product, a missing/unreadable
+    image or a remote image URL.
     """
     spec = template.spec
     if pick.customer_id != customer.id:
@@ -401,17 +417,18 @@ def build_storyboard(
             "title": product.title,
             "brand": product.brand,
             "category": product.category,
-            "price": format_currency(product.price, product.currency, locale=customer.locale),
+            "price": format_currency(product.price_now, product.currency, locale=customer.locale),
             "store": spec.brand.name,
         }
 
     context = product_context(hero)
-    old = (previous_prices or {}).get(hero.id)
-    price_drop = old is not None and old > hero.price
+    now = hero.price_now
+    old = hero.price if hero.sale_price is not None else (previous_prices or {}).get(hero.id)
+    price_drop = old is not None and old > now
     if price_drop:
         assert old is not None
         context["old_price"] = format_currency(old, hero.currency, locale=customer.locale)
-        context["saving"] = f"−{int((1 - hero.price / old) * 100)} %"
+        context["saving"] = f"−{int((1 - now / old) * 100)} %"
     if personalize:
         context["first_name"] = customer.first_name
     variant = spec.headlines[headline_variant]
@@ -429,11 +446,14 @@ def build_storyboard(
     scenes = {scene.id: scene for scene in spec.scenes}
     parts: list[Part] = []
     shown: set[int] = set()  # the products the texts are about (0, the hero, by default)
+    claims_was = False  # a text shows the "was" price or the saving computed from it
     for index, layer in enumerate(spec.layers):
         if layer.when is not None and (layer.when == "price_drop") != price_drop:
             continue
         if isinstance(layer, TextLayer):
             shown.add(layer.product)
+            used = text_variables(layer.text) | text_variables(layer.fallback or "")
+            claims_was = claims_was or bool(used & PRICE_DROP_VARIABLES)
         layer_id = template.layer_id(index)
         box = PxBox(
             x=round(layer.box.x * width),
@@ -587,6 +607,7 @@ def build_storyboard(
         shows=tuple(chosen[i].id for i in sorted(shown) if i < len(chosen)),
         cuts=tuple(cuts),
         generated_media=spec.generated_media,
+        struck_prices={hero.id: old} if claims_was and old is not None else {},
     )
 
 

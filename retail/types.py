@@ -80,6 +80,12 @@ class Product(_Value):
             raise ValueError("must be below price")
         return value
 
+    @property
+    def price_now(self) -> Decimal:
+        """What the customer pays today: the `sale_price` when there is one, else `price`.
+        The video, the email and the claims check all show and hold this price."""
+        return self.price if self.sale_price is None else self.sale_price
+
 
 class Consent(StrEnum):
     """Marketing consent as recorded by the retailer."""

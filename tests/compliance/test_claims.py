@@ -102,3 +102,66 @@ def test_a_broken_policy_file_names_file_and_field(tmp_path: Path) -> None:
     path.write_text("superlatives: best\n")
     with pytest.raises(PolicyError, match=r"claims.yaml: superlatives: expected a list"):
         load_policy(path)
+
+
+# A feed sale: the mug costs 14.99 now, its regular price 19.99 is the "was".
+MUG_ON_SALE = MUG.model_validate(MUG.model_dump() | {"sale_price": Decimal("14.99")})
+WAS_NOW = ("Was 19,99\xa0€, now 14,99\xa0€ (−25 %)", "AI-generated")
+
+
+def _sale_check(*texts: str, **kwargs):
+    return check_claims(
+        list(texts), products=[MUG_ON_SALE], locale="de_DE", policy=POLICY, **kwargs
+    )
+
+
+def test_a_feed_sale_is_shown_at_its_sale_price_with_the_regular_price_struck() -> None:
+    good = _sale_check(*WAS_NOW, shown_prior_prices={"P1": Decimal("19.99")})
+    assert good.ok, good.problems
+    regular = _sale_check("Only 19,99\xa0€", "AI-generated")
+    assert regular.problems == ["price: sale price of P1 not shown as '14,99\\xa0€'"]
+
+
+def test_a_struck_price_other_than_the_feeds_regular_price_fails() -> None:
+    tampered = _sale_check(*WAS_NOW, shown_prior_prices={"P1": Decimal("24.99")})
+    assert tampered.problems == [
+        "discount: struck price of P1 shown as 24.99 but the feed's regular price is 19.99 "
+        "(sale price 14.99)"
+    ]
+
+
+def test_a_struck_price_without_a_feed_sale_or_a_history_is_not_vouched_for() -> None:
+    result = _check("Was 24,99 €, now 19,99\xa0€", shown_prior_prices={"P1": Decimal("24.99")})
+    assert result.problems == [
+        "discount: struck price of P1 shown as 24.99 is not vouched for: the feed has no sale "
+        "price for it and no price history is known"
+    ]
+    unshown = _check("19,99\xa0€", shown_prior_prices={"P9": Decimal("24.99")})
+    assert unshown.problems == [
+        "discount: a struck price is shown for P9, which the creative does not show"
+    ]
+
+
+def _sale_history(lowest: str) -> list[PricePoint]:
+    return [
+        PricePoint("P1", Decimal(lowest), datetime(2026, 10, 1, tzinfo=UTC)),
+        PricePoint("P1", Decimal("19.99"), datetime(2026, 10, 20, tzinfo=UTC)),
+        PricePoint("P1", Decimal("14.99"), datetime(2026, 11, 1, tzinfo=UTC)),
+    ]
+
+
+def test_a_feed_sale_still_obeys_the_lowest_prior_price_where_a_history_is_known() -> None:
+    # 17.99 was in force on Oct 2 … 20, inside the 30 days before the sale began.
+    prior = {"P1": Decimal("19.99")}
+    bad = _sale_check(*WAS_NOW, shown_prior_prices=prior, price_history=_sale_history("17.99"))
+    assert bad.problems == [
+        "discount: prior price of P1 shown as 19.99 but the lowest in 30 days was 17.99"
+    ]
+    good = _sale_check(*WAS_NOW, shown_prior_prices=prior, price_history=_sale_history("21.99"))
+    assert good.ok, good.problems
+    stale = _sale_check(
+        *WAS_NOW, shown_prior_prices=prior, price_history=_sale_history("21.99")[:2]
+    )
+    assert stale.problems == [
+        "discount: the price history of P1 does not show its current price 14.99"
+    ]

@@ -68,3 +68,23 @@ def test_every_shown_product_needs_its_price_in_the_copy() -> None:
     copy = ("Acme Mug", "€9.99", "Desk Lamp", "AI-generated")
     assert _check(*copy, shown=(MUG, LAMP)) == ["price: catalog price of P2 not shown as '€49.99'"]
     assert _check(*copy, "€49.99", shown=(MUG, LAMP)) == []
+
+
+def test_a_struck_price_in_the_copy_is_held_to_the_feed() -> None:
+    lamp = LAMP.model_validate(LAMP.model_dump() | {"sale_price": Decimal("39.99")})
+
+    def check(was: str) -> list[str]:
+        return copy_problems(
+            ["Desk Lamp", f"€{was}", "€39.99", "−20 %"],
+            customer=ANN,
+            shown=(lamp,),
+            allow=AllowList(["Acme"]),
+            policy=load_policy(),
+            struck_prices={"P2": Decimal(was)},
+        )
+
+    assert check("49.99") == []
+    assert check("59.99") == [
+        "discount: struck price of P2 shown as 59.99 but the feed's regular price is 49.99 "
+        "(sale price 39.99)"
+    ]

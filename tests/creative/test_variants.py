@@ -96,3 +96,50 @@ def test_carousel_shows_each_product_of_the_pick_in_turn(samples: Path) -> None:
     assert starts == pytest.approx([0.4, 3.0, 5.4])  # scene starts 0, 2.6, 5.0 + 0.4
     with pytest.raises(CreativeError, match="has 1"):
         _board(template, samples, 1)
+
+
+def _on_sale(index: int, sale: str):  # type: ignore[no-untyped-def]
+    product = SAMPLE_PRODUCTS[index]
+    return product.model_validate(product.model_dump() | {"sale_price": Decimal(sale)})
+
+
+def test_a_feed_sale_price_is_now_and_the_regular_price_was(samples: Path) -> None:
+    template = load_template(REPO / "templates", "price-drop", REPO / "assets")
+    on_sale = _on_sale(0, "999.00")  # regular price €1,249.99
+    customer = Customer(id="c", email="c@example.com", first_name="Ann", locale="en_US")
+    pick = Pick(customer_id="c", product_ids=(on_sale.id,), scores=(1.0,), reasons=("x",),
+                model_version="m")  # fmt: skip
+    # The feed's was/now wins over an observed previous price for a product on sale.
+    for previous in (None, {on_sale.id: Decimal("1699.00")}):
+        board = build_storyboard(
+            template, pick, {on_sale.id: on_sale}, customer, images_root=samples,
+            previous_prices=previous,
+        )  # fmt: skip
+        texts = _texts(board)
+        assert texts["new_price"].text == "€999.00"
+        assert texts["old_price"].text == "€1,249.99" and texts["old_price"].strike is not None
+        assert texts["end_old_price"].text == "€1,249.99"
+        assert texts["badge_drop"].text == "PRICE DROP −20 %"
+        assert "badge_back" not in texts
+        assert board.struck_prices == {on_sale.id: Decimal("1249.99")}
+
+
+def test_a_sale_price_is_the_price_of_a_template_without_a_was(
+    hero: Template, samples: Path
+) -> None:
+    on_sale = _on_sale(0, "999.00")
+    customer = Customer(id="c", email="c@example.com", first_name="Ann", locale="en_US")
+    pick = Pick(customer_id="c", product_ids=(on_sale.id,), scores=(1.0,), reasons=("x",),
+                model_version="m")  # fmt: skip
+    board = build_storyboard(hero, pick, {on_sale.id: on_sale}, customer, images_root=samples)
+    assert "€999.00" in board.texts() and "€1,249.99" not in " ".join(board.texts())
+    assert board.struck_prices == {}, "nothing struck, nothing claimed"
+
+
+def test_without_a_sale_price_a_previous_price_is_the_struck_one(samples: Path) -> None:
+    template = load_template(REPO / "templates", "price-drop", REPO / "assets")
+    board = _board(template, samples, 1, previous_prices={"sample-1": Decimal("1699.00")})
+    assert board.struck_prices == {"sample-1": Decimal("1699.00")}
+    assert _board(template, samples, 1).struck_prices == {}
+    # What the check needs to know is not part of the render key.
+    assert board.key() == board.model_copy(update={"struck_prices": {}}).key()
