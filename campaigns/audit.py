@@ -11,6 +11,7 @@ from compliance.audit import AuditLog
 from creative.template import Template
 from delivery.outbox import Outbox
 from recs.registry import ModelRecord
+from recs.rules import Rules
 from storage.targets import Target
 
 Entries = list[tuple[str | None, Mapping[str, object]]]
@@ -90,8 +91,10 @@ class CampaignAudit:
         template: Template,
         label: str,
         selection: Selection | None = None,
+        rules: Rules | None = None,
     ) -> None:
-        """The model, the holdout and the template with the label its videos carry (each
+        """The model, the holdout, the template with the label its videos carry, and the
+        campaign's rules (which the counterfactual report replays a new model under; each
         customer's picks follow, a chunk of customers at a time: `picks`)."""
         self.log.record(
             "model",
@@ -119,6 +122,8 @@ class CampaignAudit:
             version=template.version,
             label=label,
         )
+        if rules is not None:
+            self.log.record("rules", campaign=self.campaign, **rules.params())
 
     def picks(self, jobs: Iterable[Recipient]) -> None:
         """Each customer's picks."""

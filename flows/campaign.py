@@ -372,6 +372,7 @@ def campaign_flow(params: CampaignParams) -> CampaignSummary:
         template=template,
         label=label,
         selection=params.selection(),
+        rules=params.rules(),
     )
     checked = make_creatives(
         data, chosen, record, products, template, params, settings, ws, store, summary, audit

@@ -107,6 +107,16 @@ class Rules:
             out[name] = value
         return out
 
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> Rules:
+        """The rules `params()` gave (as the audit log keeps them); names it does not know
+        (a later version's) are ignored. Raises RecsError for values out of range."""
+        known = {k: v for k, v in params.items() if k in cls.__dataclass_fields__}
+        for name in ("repurchase_categories", "block_categories", "block_brands"):
+            if name in known:
+                known[name] = frozenset(known[name])
+        return cls(**known)
+
 
 def allowed_items(log: InteractionLog, rules: Rules) -> np.ndarray:
     """Bool per item: in stock (when known) and not blocked by category or brand."""

@@ -170,6 +170,7 @@ class _Logged:
     picks: dict[str, tuple[list[str], list[str]]]  # customer id → (products, reasons)
     served_versions: list[str]
     shown: set[str]  # every product the campaign's picks showed
+    rules: Rules | None = None  # the campaign's, as its audit log recorded them
 
     @property
     def rounds(self) -> list[Round]:
@@ -184,6 +185,7 @@ def _logged(settings: Settings, ws: Workspace, campaign: str) -> _Logged:
     from compliance.audit import AuditLog
     from compliance.pseudonym import pseudonymize
     from delivery.outbox import Outbox
+    from recs.rules import Rules
 
     sent: dict[str, datetime] = {}
     if exists(ws.state_db):
@@ -192,9 +194,14 @@ def _logged(settings: Settings, ws: Workspace, campaign: str) -> _Logged:
                 if send.customer_id not in sent or send.sent_at < sent[send.customer_id]:
                     sent[send.customer_id] = send.sent_at
     by_pseudonym: dict[str, tuple[list[str], list[str], str]] = {}
+    rules: Rules | None = None
     if sent and exists(ws.audit_db):
         with AuditLog(ws.audit_db) as audit:
             records = audit.records(campaign=campaign, kind="pick")
+            rules_records = audit.records(campaign=campaign, kind="rules")
+        if rules_records:
+            # The last run's rules (a re-run of the campaign may have changed them).
+            rules = Rules.from_params(rules_records[-1].data)
         for r in records:
             # The first record of a customer is the pick their email was made from (a
             # re-run queues nothing new for them).
@@ -213,7 +220,7 @@ def _logged(settings: Settings, ws: Workspace, campaign: str) -> _Logged:
             picks[customer_id] = (found[0], found[1])
             versions.add(found[2])
     shown = {p for products, _ in picks.values() for p in products}
-    return _Logged(sent, picks, sorted(versions), shown)
+    return _Logged(sent, picks, sorted(versions), shown, rules)
 
 
 def _list(value: object) -> list[object]:
@@ -253,9 +260,10 @@ def campaign_counterfactual(
     or after the campaign's first send (the retrain flow adds the campaign's clicks to
     its training data), its settings are re-fitted on its own events before that send
     and the re-fitted model is evaluated. Its choice for a customer is the last of its
-    picks as of the first send: the campaign's number of products, `rules` (the
-    campaign's, when known: the audit log does not record them; default: `Rules()`)
-    with exploration off. A pick with fewer products shows nothing in that slot.
+    picks as of the first send: the campaign's number of products, `rules` (default: the
+    campaign's as its audit log recorded them, else `Rules()` for a campaign run before
+    they were recorded) with exploration off. A pick with fewer products shows nothing
+    in that slot.
     """
     from delivery.events_store import TrackingEvents
     from recs.offpolicy import MIN_ESS, counterfactual
@@ -289,16 +297,21 @@ def campaign_counterfactual(
             [r.customer_id for r in rounds],
             n=n,
             now=first_send,
-            rules=replace(rules or Rules(), epsilon=0.0),
+            rules=replace(rules or logged.rules or Rules(), epsilon=0.0),
         )
         choices = {c: p.product_ids[-1] for c, p in picks.items() if len(p.product_ids) == n}
         unseen = sum(choices.get(r.customer_id) not in logged.shown for r in rounds)
+        if rules is None and logged.rules is None:
+            notes.append(
+                "the campaign's rules are not in its audit log (run before they were "
+                "recorded): the model's choices follow the default rules"
+            )
         if unseen:
             notes.append(
                 f"for {unseen} of {len(rounds)} rounds the model's choice is a product the "
                 "campaign showed nobody, or none (blocked, out of stock, new, or no pick: "
-                "the campaign's rules and catalog are not in the audit log): those count "
-                "as earning nothing"
+                "the campaign's catalog is not in the audit log): those count as earning "
+                "nothing"
             )
     with TrackingEvents.beside(ws.state_db) as store:
         clicks = [t.event for t in store.tracked(campaign_id=campaign, types=[EventType.click])]

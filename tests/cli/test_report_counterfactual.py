@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -259,3 +260,26 @@ def test_the_cli_prints_the_estimate_and_names_nobody(logged: Logged, monkeypatc
     assert missing.exit_code == 2 and "no model 'rc3-nope'" in missing.output
     without = runner.invoke(cli.main.app, args)
     assert without.exit_code == 0 and "Counterfactual" not in without.output
+
+
+def test_the_campaigns_recorded_rules_are_replayed(logged: Logged, tmp_path: Path) -> None:
+    """A campaign run records its rules (`CampaignAudit.plan`): the report replays the new
+    model under them without being told, as the CLI cannot be."""
+    from runtime.reports import counterfactual_report
+
+    root = tmp_path / "workspace"
+    shutil.copytree(logged.root, root)  # the module's workspace keeps no rules record
+    settings = Settings.for_workspace(root)
+    ws = settings.open_workspace()
+    without = counterfactual_report(settings, ws, CAMPAIGN, logged.served.version)
+    assert without.agreement < 1.0  # default rules: a wider pool than the campaign's 6
+    assert any("rules are not in its audit log" in note for note in without.notes)
+    with AuditLog(ws.audit_db, key=settings.audit_log_key()) as audit:
+        audit.record("rules", campaign=CAMPAIGN, **RULES.params())
+    replayed = counterfactual_report(settings, ws, CAMPAIGN, logged.served.version)
+    told = _report(logged, logged.served.version)
+    assert replayed.agreement == told.agreement == 1.0
+    assert replayed.model is not None and told.model is not None
+    assert replayed.model.clicks == told.model.clicks
+    assert not any("rules are not in its audit log" in note for note in replayed.notes)
+    assert Rules.from_params(RULES.params()) == RULES

@@ -47,6 +47,15 @@ def _picks(workspace: Path) -> dict[str, list[str]]:
         }
 
 
+def _rules(workspace: Path) -> list[dict[str, object]]:
+    from compliance.audit import AuditLog
+    from runtime.settings import Settings
+
+    key = Settings(workspace=workspace).audit_log_key()
+    with AuditLog(workspace / "audit.sqlite", key=key) as log:
+        return [r.data for r in log.records(campaign="spring", kind="rules")]
+
+
 def _task_counts(flow_run_id) -> Counter[str]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -71,6 +80,11 @@ def test_chunks_send_what_one_piece_sends(
     assert (chunked.sources, chunked.reasons) == (whole.sources, whole.reasons)
     assert chunked.rendered + chunked.reused_renders == 7
     assert chunked.failed_checks == whole.failed_checks == {}
+    # The rules the picks followed are in the audit log, for the counterfactual report.
+    from recs.rules import Rules
+
+    (recorded,) = _rules(tmp_path / "whole")
+    assert Rules.from_params(recorded) == campaign_params(tmp_path / "whole", limit=7).rules()
 
     mails = {
         name: [parseaddr(m["To"])[1] for m in mailbox.Maildir(tmp_path / name / "mail")]
