@@ -617,7 +617,7 @@ def load_retail(
     The catalog may be our CSV, a Google Merchant Center feed, a Shopify export or any
     CSV with a mapping file (`catalog_source`, detected by default: `retail.feeds`); the
     customers our CSV or a Shopify export (`customers_format`, detected by default); the
-    events our CSV.
+    events our columns as CSV, gzipped CSV or Parquet (`load_events`).
 
     With `check_images` (what a campaign needs, training does not), a product whose image
     is not a file in the catalog's folder, or a URL that could not be fetched (`fetch`),

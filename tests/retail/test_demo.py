@@ -41,3 +41,33 @@ def test_some_customers_opted_out_of_personalization(small_retailer) -> None:
     data = load_retail(small_retailer.catalog, small_retailer.customers, small_retailer.events)
     opted_out = sum(not c.personalization for c in data.customers)
     assert 0 < opted_out < len(data.customers) / 4
+
+
+def test_the_demo_events_as_gzip_and_parquet_load_as_the_csv(small_retailer, tmp_path) -> None:
+    """A warehouse dump of the same events (gzipped CSV, Parquet with typed timestamps)
+    gives the campaign the same data as the CSV."""
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    files = small_retailer
+    gz = tmp_path / "events.csv.gz"
+    gz.write_bytes(gzip.compress(files.events.read_bytes()))
+    table = pcsv.read_csv(
+        files.events, convert_options=pcsv.ConvertOptions(column_types={"timestamp": pa.string()})
+    )
+    instants = pc.cast(
+        pc.strptime(table["timestamp"], format="%Y-%m-%dT%H:%M:%S%z", unit="us"),
+        pa.timestamp("us", tz="UTC"),
+    )
+    parquet = tmp_path / "events.parquet"
+    pq.write_table(table.set_column(3, "timestamp", instants), parquet)
+
+    as_csv = load_retail(files.catalog, files.customers, files.events)
+    for events in (gz, parquet):
+        data = load_retail(files.catalog, files.customers, events)
+        assert list(data.events) == list(as_csv.events)
+        assert data.problems == as_csv.problems
