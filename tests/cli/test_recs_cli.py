@@ -59,7 +59,7 @@ def test_evaluate_prints_one_json_object_with_every_model(small_retailer, tmp_pa
     result = _recs("evaluate", *_files(small_retailer), "--quick", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     table = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(table["models"]) == {"pop", "itemknn", "ease", "als", "reelcast"}
+    assert set(table["models"]) == {"pop", "itemknn", "ease", "als", "markov", "sknn", "reelcast"}
     assert all(row["ndcg@10"] is not None for row in table["models"].values())
 
 

@@ -321,10 +321,13 @@ def _approve_in_the_ui(page, stack: Stack, run_id: str, expect) -> None:  # type
     page.goto(run_page)
     expect(page.locator(".state-badge", has_text="Paused").first).to_be_visible()
     assert "Can't connect to Server API" not in page.content()
-    page.screenshot(path=str(SCREENSHOTS / "approval-paused-run.png"))
-
     # The tabs are <li class="p-tab"> (no role); the v1 UI opens on Logs after a back.
     artifacts_tab = page.locator("li.p-tab", has_text=re.compile(r"^\s*Artifacts\s*$"))
+    # The badge shows before the rest of the run's page: on a busy machine a screenshot
+    # taken then was mostly the empty dark frame.
+    expect(artifacts_tab).to_be_visible()
+    page.wait_for_timeout(1_000)
+    page.screenshot(path=str(SCREENSHOTS / "approval-paused-run.png"))
 
     def card(key: str):  # type: ignore[no-untyped-def]
         return page.locator(
