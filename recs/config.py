@@ -42,6 +42,14 @@ class PipelineConfig:
     cooc_neighbours: int = 100
     cooc_shrink: float = 10.0
 
+    # --- source: item → next item transitions ----------------------------------------------
+    transition_k: int = 100
+    #: P(j | i) = n(i → j) / (n(i → ·) + shrink), each item keeping its likeliest next items
+    transition_neighbours: int = 100
+    transition_shrink: float = 10.0
+    #: a user's latest this many items vote, each half the weight of the one after it
+    transition_window: int = 8
+
     # --- source: trending ------------------------------------------------------------------
     trend_k: int = 50
     #: popularity decays with this half-life; trend compares the last `trend_recent_days`
@@ -64,8 +72,9 @@ class PipelineConfig:
     #: "time" = one cutoff for everyone (the last `label_share` of events are labels);
     #: "user" = each user's own last `label_share` of events are their labels (for logs
     #: like MovieLens where users are active in short, non-overlapping bursts);
-    #: "user-last" = each user's next event after their earlier ones (one label per user
-    #: and fold: what leave-last-out asks); "user-random" = random shares of each user's
+    #: "user-last" = each user's next item after their earlier ones (one label per user
+    #: and fold: what leave-last-out asks; consecutive events on one item, its view, cart
+    #: and purchase, are one step); "user-random" = random shares of each user's
     #: events (what a random split asks);
     #: "auto" = "time" unless fewer than `min_label_users` users have events on both sides.
     #: Time-correctness: "time" is time-correct for everything (every fold's History holds
@@ -73,11 +82,12 @@ class PipelineConfig:
     #: history at that user's labels ("user", "user-last": the user's events before the
     #: labels; "user-random": all the user's other events, later ones included, as the
     #: random split it mirrors); the global item statistics of a fold (popularity, trend,
-    #: co-occurrence, ALS/EASE item factors, category top items) are computed from every
-    #: user's feature events, which include OTHER users' events after this user's label
-    #: time. So the user modes (and "auto" when it falls back to "user") may learn from
-    #: item statistics of the label period: fine for logs of separate bursts such as
-    #: MovieLens, not a forecast of a retailer's next campaign; use "time" for that.
+    #: co-occurrence, item transitions, ALS/EASE item factors, category top items) are
+    #: computed from every user's feature events, which include OTHER users' events after
+    #: this user's label time. So the user modes (and "auto" when it falls back to
+    #: "user") may learn from item statistics of the label period: fine for logs of
+    #: separate bursts such as MovieLens, not a forecast of a retailer's next campaign;
+    #: use "time" for that.
     label_split: str = "auto"
     label_share: float = 0.15
     #: train the ranker on this many label folds stacked (more query groups): "time" and
@@ -113,6 +123,7 @@ class PipelineConfig:
             *("trend_k", "category_k", "category_top_items", "ease_k", "ranker_rounds"),
             *("ranker_leaves", "ranker_min_leaf", "ranker_max_users", "ranker_negatives"),
             *("ranker_eval_at", "batch_users", "hnsw_threshold", "label_folds"),
+            *("transition_k", "transition_neighbours", "transition_window"),
         )
         for name in positive_ints:
             if getattr(self, name) < 1:
@@ -126,6 +137,8 @@ class PipelineConfig:
             raise RecsError(f"label_share must be in (0, 1), got {self.label_share}")
         if not self.recent_half_life > 0:
             raise RecsError(f"recent_half_life must be positive, got {self.recent_half_life}")
+        if self.transition_shrink < 0:
+            raise RecsError(f"transition_shrink must be >= 0, got {self.transition_shrink}")
         if self.half_life_days is not None and not self.half_life_days > 0:
             raise RecsError(f"half_life_days must be positive or None, got {self.half_life_days}")
         if len(self.kind_weights) != 3 or min(self.kind_weights) < 0:

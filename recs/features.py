@@ -74,6 +74,7 @@ def feature_names(history: History, sources: Sequence[Source]) -> tuple[str, ...
     """Column names, in order, for this history's dataset and these sources."""
     names = [f"{s.name}_score" for s in sources] + [f"{s.name}_rank" for s in sources]
     names += [f"{s.name}_recent" for s in sources if hasattr(s, "profile_score")]
+    names += [f"{s.name}_{n}" for s in sources for n in getattr(s, "extra_names", ())]
     names += ["n_sources", "item_pop", "item_recent", "item_trend", "user_activity"]
     names += ["recency_item"]
     if history.category_share is not None:
@@ -98,6 +99,8 @@ def features(history: History, sources: Sequence[Source], cands: CandidateSet) -
     # What the user is into right now: the same item-item models over their latest events.
     recent = history.recent[users]
     cols += [s.profile_score(recent, items) for s in sources if hasattr(s, "profile_score")]
+    # Source-specific columns, e.g. what usually comes right after the user's last item.
+    cols += [c for s in sources if hasattr(s, "extra_scores") for c in s.extra_scores(users, items)]
     cols.append((cands.ranks < NOT_RETRIEVED).sum(axis=0))
     cols.append(np.log1p(history.item_count)[safe])
     cols.append(np.log1p(history.item_decayed)[safe])

@@ -6,7 +6,7 @@ refitted on the whole log to serve. `recommend_indices` is the `Recommender` pro
 `rank` also says which sources proposed each item and which features pushed it up.
 
 The ranker's labels are cut from the training log the way the deployment will be asked:
-one time cutoff for a retailer's next campaign ("time"), each user's next event after
+one time cutoff for a retailer's next campaign ("time"), each user's next item after
 their earlier ones ("user-last", as leave-last-out), or random shares of each user's
 events ("user-random", as a random split); `PipelineConfig.label_split` chooses.
 Only "time" is time-correct across users: in the user modes a user's own features stop
@@ -34,12 +34,20 @@ from recs.features import NOT_RETRIEVED, CandidateSet, candidate_union, feature_
 from recs.history import History, build_history
 from recs.matrix import SECONDS_PER_DAY, dense_top_k, lookup
 from recs.ranker import Ranker
-from recs.sources import AlsEmbedding, CategoryAffinity, CoOccurrence, Ease, Source, Trending
+from recs.sources import (
+    AlsEmbedding,
+    CategoryAffinity,
+    CoOccurrence,
+    Ease,
+    Source,
+    Transition,
+    Trending,
+)
 
 logger = logging.getLogger(__name__)
 
 #: Bump when the algorithm changes in a way that changes results for the same inputs.
-ALGORITHM = "rc3"
+ALGORITHM = "rc4"
 # Reciprocal-rank fusion constant for the no-ranker fallback (tiny logs): the usual 60.
 _RRF_K = 60.0
 
@@ -57,7 +65,7 @@ class Ranked:
 
 
 def _sources_for(history: History, config: PipelineConfig) -> list[Source]:
-    sources: list[Source] = [AlsEmbedding(), CoOccurrence(), Trending()]
+    sources: list[Source] = [AlsEmbedding(), CoOccurrence(), Trending(), Transition()]
     if history.category_share is not None:
         sources.append(CategoryAffinity())
     if history.n_items <= config.ease_max_items:
@@ -72,6 +80,7 @@ def _k_for(source: Source, config: PipelineConfig) -> int:
         "trend": config.trend_k,
         "category": config.category_k,
         "ease": config.ease_k,
+        "trans": config.transition_k,
     }[source.name]
 
 
@@ -102,8 +111,12 @@ def user_holdout(
     events after it, so a user's features come only from that user's earlier events.
     `randomly` labels the f-th disjoint random share instead (seeded, k-fold over each
     user's events) and keeps all the rest as features, to mirror a random evaluation split.
-    `last` labels one event per user and fold (the f-th last), as leave-last-out tests.
-    A user keeps at least one feature event; users too short for a fold have no labels.
+    `last` labels one step per user and fold (the f-th last), as leave-last-out tests: a
+    step is one item, all of the user's consecutive events on it (a view, the cart and
+    the purchase of that product) labelled together, so the features never hold the view
+    of the item whose cart is the label (a leave-last-out test item is a new one).
+    A user keeps at least one feature event (step); users too short for a fold have no
+    labels.
     """
     n = len(log.user)
     if randomly:
@@ -112,9 +125,21 @@ def user_holdout(
     else:
         order = np.lexsort((np.arange(n), log.time, log.user))
     users = log.user[order]
-    counts = np.bincount(log.user, minlength=log.n_users)
-    starts = np.r_[0, np.cumsum(counts)[:-1]]
-    position = np.arange(n) - starts[users]
+    if last:
+        # Count in steps of the user's item sequence: consecutive events on one item (its
+        # view, cart and purchase) are one step, labelled together or not at all.
+        items = log.item[order]
+        fresh = np.zeros(n, dtype=bool)
+        fresh[:1] = True
+        fresh[1:] = (users[1:] != users[:-1]) | (items[1:] != items[:-1])
+        step = np.cumsum(fresh) - 1
+        counts = np.bincount(users[fresh], minlength=log.n_users)
+        starts = np.r_[0, np.cumsum(counts)[:-1]]
+        position = step - starts[users]
+    else:
+        counts = np.bincount(log.user, minlength=log.n_users)
+        starts = np.r_[0, np.cumsum(counts)[:-1]]
+        position = np.arange(n) - starts[users]
     size = counts[users]
     if last:
         held = np.minimum(1, size - 1)
@@ -152,10 +177,12 @@ class Pipeline:
       events strictly before that fold's cutoff; the labels are the events after it.
     - "user", "user-last", "user-random" ("auto" falls back to "user" below
       `min_label_users`): each fold cuts every user's own events at that user's labels,
-      so a user's own features (history, recency, affinity, price band, views, carts)
+      so a user's own features (history, recency, affinity, price band, views, carts,
+      latest items for the transitions)
       never contain that user's labels nor, except for "user-random", later events. But
       all users share one History per fold, so the global item statistics (item
-      popularity and trend, co-occurrence, ALS/EASE item factors, category top items)
+      popularity and trend, co-occurrence, item → next item transitions, ALS/EASE item
+      factors, category top items)
       include other users' events from after this user's label time: not a leak of the
       label itself, but the ranker may learn from the label period's item trends.
     """
@@ -480,7 +507,7 @@ def _lookup_rows(matrix: sp.csr_matrix, users: np.ndarray, items: np.ndarray) ->
 
 
 def _version(log: InteractionLog, now: float, config: PipelineConfig) -> str:
-    """`rc3-<12 hex>`: hash of the events, the item facts, `now` and the knobs (not threads)."""
+    """`rc4-<12 hex>`: hash of the events, the item facts, `now` and the knobs (not threads)."""
     digest = hashlib.sha256()
 
     def add(label: str, payload: bytes) -> None:

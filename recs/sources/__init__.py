@@ -1,7 +1,7 @@
 """Candidate sources: each proposes ~100 scored items for every user, batched.
 
 Names are short because they appear in every Pick's reasons: `als`, `cooc`, `trend`,
-`category`, `ease`.
+`category`, `ease`, `trans`.
 """
 
 from recs.sources.base import Source
@@ -9,6 +9,15 @@ from recs.sources.category import CategoryAffinity
 from recs.sources.cooccurrence import CoOccurrence
 from recs.sources.ease import Ease
 from recs.sources.embedding import AlsEmbedding
+from recs.sources.transition import Transition
 from recs.sources.trending import Trending
 
-__all__ = ["AlsEmbedding", "CategoryAffinity", "CoOccurrence", "Ease", "Source", "Trending"]
+__all__ = [
+    "AlsEmbedding",
+    "CategoryAffinity",
+    "CoOccurrence",
+    "Ease",
+    "Source",
+    "Transition",
+    "Trending",
+]

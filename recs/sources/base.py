@@ -12,7 +12,13 @@ from recs.history import History
 
 
 class Source(Protocol):
-    """Batched candidate generation plus scoring of arbitrary (user, item) pairs."""
+    """Batched candidate generation plus scoring of arbitrary (user, item) pairs.
+
+    Optional, found by name (`recs.features`): `profile_score(profile, items)` scores a
+    weighted item profile per row (the `<name>_recent` feature, from the user's latest
+    events); `extra_names` and `extra_scores(users, items)` add columns `<name>_<extra>`
+    of the source's own (e.g. the transitions' `trans_last`).
+    """
 
     #: short name used in feature names and reasons
     name: str
