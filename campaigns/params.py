@@ -32,7 +32,7 @@ class CampaignParams(BaseModel):
         description="Path to the catalog: our CSV, a Merchant Center feed, a Shopify export"
     )
     customers: str = Field(description="Path to the customers: our CSV or a Shopify export")
-    events: str = Field(description="Path to events.csv")
+    events: str = Field(description="Path to the events: CSV, gzipped CSV (.gz) or Parquet")
     catalog_format: Literal[
         "auto", "reelcast", "merchant_text", "merchant_xml", "shopify", "mapped"
     ] = Field(

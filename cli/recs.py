@@ -25,7 +25,9 @@ recs_app = command_group(
 
 CatalogOpt = Annotated[Path, typer.Option(help="Catalog CSV.")]
 CustomersOpt = Annotated[Path, typer.Option(help="Customers CSV.")]
-EventsOpt = Annotated[Path, typer.Option(help="Events CSV.")]
+EventsOpt = Annotated[
+    Path, typer.Option(help="Events: CSV, gzipped CSV (.gz) or Parquet (.parquet).")
+]
 
 
 def _load(catalog: Path, customers: Path, events: Path, encoding: EncodingName) -> RetailData:

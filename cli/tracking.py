@@ -286,7 +286,8 @@ def report(
     events: Annotated[
         Path | None,
         typer.Option(
-            help="Events CSV with the purchases since the campaign (for conversion). "
+            help="Events (CSV, .gz or .parquet) with the purchases since the campaign "
+            "(for conversion). "
             "Default for campaign `demo`: the demo retailer's.",
             show_default=False,
         ),
