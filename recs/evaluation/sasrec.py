@@ -17,7 +17,7 @@ import numpy as np
 
 from recs.dataset import InteractionLog
 from recs.evaluation.baselines import _Scorer
-from recs.evaluation.sequential import sequences
+from recs.sources.transition import item_sequences as sequences
 
 #: Past this many items the full softmax over the catalog costs too much per epoch on a
 #: small CPU machine: the evaluation leaves SASRec out and says so.

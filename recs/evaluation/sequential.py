@@ -22,22 +22,9 @@ import scipy.sparse as sp
 from recs.dataset import InteractionLog
 from recs.evaluation.baselines import _Scorer, top_k_per_row
 
-
-def sequences(log: InteractionLog) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(user, item, steps back) per event of each user's time-ordered sequence.
-
-    Consecutive repeats of an item by one user count once. `steps back` is 0 for the
-    user's latest item, 1 for the one before, and so on.
-    """
-    order = np.lexsort((np.arange(len(log.user)), log.time, log.user))
-    user, item = log.user[order].astype(np.int64), log.item[order].astype(np.int64)
-    if len(user):
-        fresh = np.r_[True, (user[1:] != user[:-1]) | (item[1:] != item[:-1])]
-        user, item = user[fresh], item[fresh]
-    counts = np.bincount(user, minlength=log.n_users)
-    ends = np.cumsum(counts)
-    steps_back = ends[user] - 1 - np.arange(len(user))
-    return user, item, steps_back
+# The pipeline's transition source reads sequences and counts transitions the same way.
+from recs.sources.transition import item_sequences as sequences
+from recs.sources.transition import transition_matrix
 
 
 def recency_profile(
@@ -98,17 +85,8 @@ class Markov(_Scorer):
         """Count transitions, normalise each row, remember each user's latest items."""
         x = self._fit_matrix(log)
         user, item, _ = sequences(log)
-        step = user[1:] == user[:-1]
-        counts = sp.csr_matrix(
-            (np.ones(int(step.sum())), (item[:-1][step], item[1:][step])),
-            shape=(log.n_items, log.n_items),
-        )
-        counts.sum_duplicates()
-        out = np.asarray(counts.sum(axis=1)).ravel()
-        self.transitions = (
-            (sp.diags(1.0 / np.maximum(out + self.shrink, 1e-12)) @ counts)
-            .tocsr()
-            .astype(np.float32)
+        self.transitions = transition_matrix(
+            user, item, log.n_items, shrink=self.shrink, neighbours=None
         )
         self.state = recency_profile(log, 1.0, self.window).astype(np.float32)
         self.popularity = _popularity_rank(x)

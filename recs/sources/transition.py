@@ -42,9 +42,10 @@ def item_sequences(log: InteractionLog) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def transition_matrix(
-    user: np.ndarray, item: np.ndarray, n_items: int, *, shrink: float, neighbours: int
+    user: np.ndarray, item: np.ndarray, n_items: int, *, shrink: float, neighbours: int | None
 ) -> sp.csr_matrix:
-    """Items × items P(j | i) from sequences (grouped by user, in time order), top per row."""
+    """Items × items P(j | i) from sequences (grouped by user, in time order), the top
+    `neighbours` per row (None: every next item)."""
     step = user[1:] == user[:-1]
     counts = sp.csr_matrix(
         (np.ones(int(step.sum()), np.float32), (item[:-1][step], item[1:][step])),
@@ -54,6 +55,8 @@ def transition_matrix(
     out = np.asarray(counts.sum(axis=1), dtype=np.float64).ravel()
     scale = (1.0 / np.maximum(out + shrink, 1e-12)).astype(np.float32)
     probabilities = sp.diags(scale) @ counts
+    if neighbours is None:
+        return probabilities.tocsr().astype(np.float32)
     blocks = []
     for start in range(0, n_items, _BLOCK):
         block = probabilities[start : start + _BLOCK]

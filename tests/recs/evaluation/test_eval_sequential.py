@@ -8,7 +8,8 @@ import pytest
 from recs.dataset import InteractionLog
 from recs.evaluation.baselines import EASE
 from recs.evaluation.protocols import leave_last_out
-from recs.evaluation.sequential import Markov, SequenceKNN, recency_profile, sequences
+from recs.evaluation.sequential import Markov, SequenceKNN, recency_profile
+from recs.sources.transition import item_sequences as sequences
 
 
 def log_of(histories: list[list[int]], n_items: int = 10) -> InteractionLog:
