@@ -72,8 +72,7 @@ def queue_emails(
     composed before it are queued); `on_queued` is called once per email written.
     Product pictures named by a path are read from `images_root` (the catalog's folder);
     `label` says under the video's picture how the video was made. Each product's email
-    card shows the price the video shows: its sale price when the feed has one
-    (`priced_now`).
+    card shows the price the video shows: its sale price when the feed has one.
     """
     queued = already = 0
     base_url = letterhead.links.base_url
@@ -98,7 +97,7 @@ def queue_emails(
             token = make_token(letterhead.secret, campaign, job.customer.id)
             composed = compose_campaign_email(
                 customer=job.customer,
-                products=[priced_now(products[pid]) for pid in job.pick.product_ids],
+                products=[products[pid] for pid in job.pick.product_ids],
                 poster=render.poster,
                 gif=render.gif,
                 video_url=f"{base_url}/r/{render.key}/video.mp4",
@@ -129,15 +128,6 @@ def queue_emails(
         if pending:
             flush()
     return queued, already
-
-
-def priced_now(product: Product) -> Product:
-    """`product` with the price the customer pays now (its `sale_price`, when the feed has
-    one) as its `price`, for the email: `delivery.compose` formats `price` alone, and the
-    email must not name a higher price than the video. Unchanged without a sale price."""
-    if product.sale_price is None:
-        return product
-    return product.model_copy(update={"price": product.price_now, "sale_price": None})
 
 
 QUEUE_CHUNK = 50

@@ -347,7 +347,8 @@ def compose_campaign_email(
         ProductCard(
             title=p.title,
             brand=p.brand,
-            price=format_price(p.price, p.currency, customer.locale),
+            # What the customer pays now (the sale price when there is one), as the video.
+            price=format_price(p.price_now, p.currency, customer.locale),
             url=links.click(p.url),
             image=src,
         )
